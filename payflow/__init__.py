@@ -1,0 +1,1 @@
+"""payflow: durable payment orchestration on Temporal."""

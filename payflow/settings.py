@@ -1,0 +1,51 @@
+"""Settings from the environment; secrets stay in SecretStr and never reach workflow inputs."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_TASK_QUEUE = "payflow"
+WITHDRAWAL_TASK_QUEUE = "payflow-withdrawals"
+
+
+class PaymentAssistSettings(BaseSettings):
+    """Payment Assist credentials for one dealer; the sandbox's when none are given."""
+
+    model_config = SettingsConfigDict(env_prefix="PAYMENTASSIST_", extra="ignore")
+
+    api_url: str = "http://127.0.0.1:8300/paymentassist"
+    api_key: str = "demo_key"
+    api_secret: SecretStr = SecretStr("demo_sandbox_secret")
+
+
+class PassimpaySettings(BaseSettings):
+    """Passimpay credentials for one platform; the sandbox's when none are given."""
+
+    model_config = SettingsConfigDict(env_prefix="PASSIMPAY_", extra="ignore")
+
+    api_url: str = "http://127.0.0.1:8300/passimpay"
+    platform_id: int = 50
+    api_key: SecretStr = SecretStr("sandbox-passimpay-key")
+    callback_allowed_ips: list[str] = Field(default_factory=list)
+
+
+class PayflowSettings(BaseSettings):
+    """Where the gateway is reached and how workers are wired."""
+
+    model_config = SettingsConfigDict(env_prefix="PAYFLOW_", extra="ignore")
+
+    task_queue: str = DEFAULT_TASK_QUEUE
+    withdrawal_task_queue: str = WITHDRAWAL_TASK_QUEUE
+    public_url: str = "http://127.0.0.1:8000"
+    return_redirect_url: str | None = None
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8000
+
+
+@lru_cache
+def payflow_settings() -> PayflowSettings:
+    """Process-wide service settings."""
+    return PayflowSettings()

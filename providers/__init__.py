@@ -1,0 +1,1 @@
+"""Typed HTTP clients, request signing and callback verification for each provider; no Temporal."""
