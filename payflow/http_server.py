@@ -31,7 +31,9 @@ class RunningServer:
 
 
 @contextlib.asynccontextmanager
-async def serve(app: object, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[RunningServer]:
+async def serve(
+    app: object, host: str = "127.0.0.1", port: int = 0
+) -> AsyncIterator[RunningServer]:
     """Serve `app` until the block exits; port 0 picks a free one."""
     bound = port or free_port(host)
     config = uvicorn.Config(app, host=host, port=bound, log_level="warning", lifespan="on")  # type: ignore[arg-type]

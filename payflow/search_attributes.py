@@ -7,6 +7,11 @@ from temporalio.common import SearchAttributeKey
 PAYMENT_PROVIDER = SearchAttributeKey.for_keyword("PaymentProvider")
 PAYMENT_STATUS = SearchAttributeKey.for_keyword("PaymentStatus")
 ORDER_ID = SearchAttributeKey.for_keyword("OrderId")
+NEEDS_ATTENTION = SearchAttributeKey.for_bool("NeedsAttention")
 
-ALL_KEYS = (PAYMENT_PROVIDER, PAYMENT_STATUS, ORDER_ID)
-SEARCH_ATTRIBUTE_TYPES = {key.name: "Keyword" for key in ALL_KEYS}
+SEARCH_ATTRIBUTE_TYPES = {
+    PAYMENT_PROVIDER.name: "Keyword",
+    PAYMENT_STATUS.name: "Keyword",
+    ORDER_ID.name: "Keyword",
+    NEEDS_ATTENTION.name: "Bool",
+}

@@ -19,6 +19,7 @@ class PaymentAssistSettings(BaseSettings):
     api_url: str = "http://127.0.0.1:8300/paymentassist"
     api_key: str = "demo_key"
     api_secret: SecretStr = SecretStr("demo_sandbox_secret")
+    timeout_seconds: float = 30.0
 
 
 class PassimpaySettings(BaseSettings):
@@ -29,6 +30,7 @@ class PassimpaySettings(BaseSettings):
     api_url: str = "http://127.0.0.1:8300/passimpay"
     platform_id: int = 50
     api_key: SecretStr = SecretStr("sandbox-passimpay-key")
+    timeout_seconds: float = 30.0
     callback_allowed_ips: list[str] = Field(default_factory=list)
 
 
@@ -43,6 +45,11 @@ class PayflowSettings(BaseSettings):
     return_redirect_url: str | None = None
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8000
+    api_token: SecretStr | None = None
+    sandbox_port: int = 8300
+    temporal_port: int = 7233
+    temporal_ui_port: int = 8233
+    state_dir: str = ".payflow"
 
 
 @lru_cache

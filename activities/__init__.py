@@ -1,0 +1,1 @@
+"""Temporal activities: each wraps one signed provider call and classifies its failure."""

@@ -1,0 +1,101 @@
+"""Payment Assist activities: one provider call each, credentials held by the worker only."""
+
+from __future__ import annotations
+
+import base64
+
+from pydantic import BaseModel
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.errors import provider_call
+from providers.errors import Refused
+from providers.paymentassist.client import PaymentAssistClient
+from providers.paymentassist.models import (
+    ApplicationStatus,
+    BeginRequest,
+    BeginResult,
+    CaptureResult,
+    InvoiceFileType,
+    InvoiceResult,
+    PreapprovalRequest,
+    UpdateResult,
+)
+
+BEGIN_OUTCOME_UNKNOWN = "BeginOutcomeUnknown"
+
+
+class ApplicationUpdate(BaseModel):
+    """One `/update` call: rename after completion, or change expiry or amount before it."""
+
+    token: str
+    order_id: str | None = None
+    expiry: int | None = None
+    amount: int | None = None
+
+
+class InvoiceUpload(BaseModel):
+    """One `/invoice` call with the merchant's document."""
+
+    token: str
+    filetype: InvoiceFileType
+    data_base64: str
+
+
+class PaymentAssistActivities:
+    """Activities bound to one dealer's client; registered on the worker."""
+
+    def __init__(self, client: PaymentAssistClient) -> None:
+        self._client = client
+
+    @activity.defn(name="paymentassist.preapproval")
+    async def preapproval(self, request: PreapprovalRequest) -> bool:
+        """Ask whether the customer passes pre-approval (no credit footprint)."""
+        with provider_call():
+            return await self._client.preapproval(request)
+
+    @activity.defn(name="paymentassist.begin")
+    async def begin(self, request: BeginRequest) -> BeginResult:
+        """Create the application; a refusal after an earlier attempt means it may exist."""
+        with provider_call():
+            try:
+                return await self._client.begin(request)
+            except Refused as refusal:
+                if activity.info().attempt == 1:
+                    raise
+                raise ApplicationError(
+                    "an earlier /begin attempt may have created an application whose token "
+                    f"was lost; the provider now answers: {refusal.message}",
+                    type=BEGIN_OUTCOME_UNKNOWN,
+                    non_retryable=True,
+                ) from None
+
+    @activity.defn(name="paymentassist.status")
+    async def status(self, token: str) -> ApplicationStatus:
+        """Read the application's status: the truth every decision rests on."""
+        with provider_call():
+            return await self._client.status(token)
+
+    @activity.defn(name="paymentassist.capture")
+    async def capture(self, token: str) -> CaptureResult:
+        """Finalise a `pending_capture` application (collects the deposit, can take seconds)."""
+        with provider_call():
+            return await self._client.capture(token)
+
+    @activity.defn(name="paymentassist.update")
+    async def update(self, change: ApplicationUpdate) -> UpdateResult:
+        """Rename, re-time or lower an application."""
+        with provider_call():
+            return await self._client.update(
+                change.token, order_id=change.order_id, expiry=change.expiry, amount=change.amount
+            )
+
+    @activity.defn(name="paymentassist.invoice")
+    async def invoice(self, upload: InvoiceUpload) -> InvoiceResult:
+        """Upload the customer's invoice so the lender releases the funds."""
+        with provider_call():
+            return await self._client.invoice(
+                upload.token,
+                upload.filetype,
+                base64.b64decode(upload.data_base64),
+            )

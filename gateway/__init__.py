@@ -1,0 +1,1 @@
+"""FastAPI gateway: the merchant API, customer returns and provider webhooks."""

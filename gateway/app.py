@@ -1,0 +1,24 @@
+"""Build the gateway app from its services; nothing global, so tests and the CLI share it."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from gateway import checkouts, paymentassist_callbacks
+from gateway.errors import install_error_handlers
+from gateway.services import GatewayServices
+
+
+def create_gateway(found: GatewayServices) -> FastAPI:
+    """The whole HTTP side: merchant API, customer returns and provider webhooks."""
+    app = FastAPI(title="payflow gateway", version="0.1.0")
+    app.state.services = found
+    install_error_handlers(app)
+    app.include_router(checkouts.router)
+    app.include_router(paymentassist_callbacks.router)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

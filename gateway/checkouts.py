@@ -1,0 +1,65 @@
+"""Merchant API for Payment Assist checkouts: start or join, read, capture, invoice, cancel."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, status
+
+from gateway.auth import require_api_token
+from gateway.services import GatewayServices, services
+from state.checkout_models import (
+    CheckoutRequest,
+    CheckoutStarted,
+    CheckoutView,
+    InvoiceDocument,
+    OperatorResolution,
+)
+
+router = APIRouter(
+    prefix="/v1/checkouts", tags=["checkouts"], dependencies=[Depends(require_api_token)]
+)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def start_checkout(
+    request: CheckoutRequest, found: GatewayServices = Depends(services)
+) -> CheckoutStarted:
+    """Start the order's checkout (or join the existing one) and return the lender's URL."""
+    return await found.checkouts.start(request)
+
+
+@router.get("/{order_id}")
+async def get_checkout(order_id: str, found: GatewayServices = Depends(services)) -> CheckoutView:
+    """The checkout's whole state."""
+    return await found.checkouts.get(order_id)
+
+
+@router.post("/{order_id}/capture")
+async def capture_checkout(
+    order_id: str, found: GatewayServices = Depends(services)
+) -> CheckoutView:
+    """Capture an application that waits in `pending_capture`."""
+    return await found.checkouts.capture(order_id)
+
+
+@router.post("/{order_id}/invoice")
+async def upload_invoice(
+    order_id: str, document: InvoiceDocument, found: GatewayServices = Depends(services)
+) -> CheckoutView:
+    """Supply the invoice the lender needs before it pays out."""
+    return await found.checkouts.upload_invoice(order_id, document)
+
+
+@router.post("/{order_id}/cancel")
+async def cancel_checkout(
+    order_id: str, found: GatewayServices = Depends(services)
+) -> CheckoutView:
+    """Cancel a checkout that has not completed."""
+    return await found.checkouts.cancel(order_id)
+
+
+@router.post("/{order_id}/resolve")
+async def resolve_checkout(
+    order_id: str, resolution: OperatorResolution, found: GatewayServices = Depends(services)
+) -> CheckoutView:
+    """Operator: attach a lost application's token, or close the checkout."""
+    return await found.checkouts.resolve(order_id, resolution)

@@ -1,0 +1,149 @@
+"""Typed Python API for Payment Assist checkouts, for backends that talk to Temporal directly."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+
+from payflow.search_attributes import ORDER_ID, PAYMENT_PROVIDER, PAYMENT_STATUS
+from payflow.workflow_calls import PaymentConflict, workflow_errors
+from state.checkout import CheckoutStatus
+from state.checkout_models import (
+    CheckoutRequest,
+    CheckoutStarted,
+    CheckoutView,
+    CustomerReturn,
+    InvoiceDocument,
+    OperatorResolution,
+    WebhookHint,
+)
+from workflows.paymentassist_checkout import (
+    PROVIDER,
+    PaymentAssistCheckout,
+    checkout_workflow_id,
+)
+
+
+class CheckoutNotStarted(PaymentConflict):
+    """The checkout exists but has no application to send the customer to."""
+
+    def __init__(self, view: CheckoutView) -> None:
+        reason = view.failure_reason or view.attention_reason or view.status
+        super().__init__(f"checkout {view.order_id} is {view.status}: {reason}")
+        self.view = view
+
+
+class PaymentAssistCheckouts:
+    """Start, inspect and steer checkouts; each order maps to exactly one workflow."""
+
+    def __init__(self, client: Client, *, task_queue: str, public_url: str) -> None:
+        self._client = client
+        self._task_queue = task_queue
+        self._public_url = public_url.rstrip("/")
+
+    def _with_callback_urls(self, request: CheckoutRequest) -> CheckoutRequest:
+        """Point the customer's return and the provider's webhooks at our gateway."""
+        query = urlencode({"order_id": request.order_id})
+        return request.model_copy(
+            update={
+                "success_url": f"{self._public_url}/return/paymentassist?{query}",
+                "failure_url": f"{self._public_url}/return/paymentassist?{query}",
+                "webhook_url": f"{self._public_url}/webhooks/paymentassist?{query}",
+            }
+        )
+
+    async def start(self, request: CheckoutRequest) -> CheckoutStarted:
+        """Start the order's checkout, or join it if it exists; returns where to send the customer."""
+        request = self._with_callback_urls(request)
+        workflow_id = checkout_workflow_id(request.order_id)
+        operation = WithStartWorkflowOperation(
+            PaymentAssistCheckout.run,
+            request,
+            id=workflow_id,
+            task_queue=self._task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(PAYMENT_PROVIDER, PROVIDER),
+                    SearchAttributePair(ORDER_ID, request.order_id),
+                    SearchAttributePair(PAYMENT_STATUS, CheckoutStatus.CREATED.value),
+                ]
+            ),
+            memo=request.summary(),
+        )
+        try:
+            return await self._client.execute_update_with_start_workflow(
+                PaymentAssistCheckout.begin, request, start_workflow_operation=operation
+            )
+        except WorkflowAlreadyStartedError:
+            return await self._started_from_view(request.order_id)
+        except WorkflowUpdateFailedError as error:
+            cause = error.cause
+            if isinstance(cause, ApplicationError) and cause.type == "CheckoutNotStarted":
+                raise CheckoutNotStarted(await self.get(request.order_id)) from None
+            with workflow_errors(workflow_id):
+                raise
+
+    async def _started_from_view(self, order_id: str) -> CheckoutStarted:
+        """A checkout that already ended: answer from its final state."""
+        view = await self.get(order_id)
+        if view.token is None or view.url is None:
+            raise CheckoutNotStarted(view)
+        return CheckoutStarted(
+            order_id=order_id, token=view.token, url=view.url, status=view.status
+        )
+
+    def _handle(self, order_id: str):  # type: ignore[no-untyped-def]
+        return self._client.get_workflow_handle_for(
+            PaymentAssistCheckout.run, checkout_workflow_id(order_id)
+        )
+
+    async def get(self, order_id: str) -> CheckoutView:
+        """The checkout's whole state (works after it has ended too)."""
+        with workflow_errors(checkout_workflow_id(order_id)):
+            return await self._handle(order_id).query(PaymentAssistCheckout.state)
+
+    async def capture(self, order_id: str) -> CheckoutView:
+        """Capture a `pending_capture` application (or ask for it to be captured on approval)."""
+        with workflow_errors(checkout_workflow_id(order_id)):
+            return await self._handle(order_id).execute_update(
+                PaymentAssistCheckout.request_capture
+            )
+
+    async def upload_invoice(self, order_id: str, document: InvoiceDocument) -> CheckoutView:
+        """Hand over the invoice; it is uploaded once, when the lender requires it."""
+        with workflow_errors(checkout_workflow_id(order_id)):
+            return await self._handle(order_id).execute_update(
+                PaymentAssistCheckout.upload_invoice, document
+            )
+
+    async def cancel(self, order_id: str) -> CheckoutView:
+        """Cancel a checkout that has not completed."""
+        with workflow_errors(checkout_workflow_id(order_id)):
+            return await self._handle(order_id).execute_update(PaymentAssistCheckout.cancel)
+
+    async def resolve(self, order_id: str, resolution: OperatorResolution) -> CheckoutView:
+        """An operator's answer to a checkout in needs attention."""
+        with workflow_errors(checkout_workflow_id(order_id)):
+            return await self._handle(order_id).execute_update(
+                PaymentAssistCheckout.resolve, resolution
+            )
+
+    async def customer_returned(self, order_id: str, hint: CustomerReturn) -> None:
+        """Forward a verified customer return to the checkout."""
+        with workflow_errors(checkout_workflow_id(order_id)):
+            await self._handle(order_id).signal(PaymentAssistCheckout.customer_returned, hint)
+
+    async def webhook_received(self, order_id: str, hint: WebhookHint) -> None:
+        """Forward a verified webhook to the checkout."""
+        with workflow_errors(checkout_workflow_id(order_id)):
+            await self._handle(order_id).signal(PaymentAssistCheckout.webhook_received, hint)

@@ -1,0 +1,104 @@
+"""The `payflow` command: the embedded dev stack, or the worker and gateway alone for production."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from pathlib import Path
+
+import typer
+
+from payflow.devserver import start_dev_server
+from payflow.settings import PayflowSettings, PaymentAssistSettings
+from payflow.stack import running_gateway, running_sandbox
+from payflow.temporal_client import connect, external_cluster_configured
+
+app = typer.Typer(help="Durable payment orchestration on Temporal.", no_args_is_help=True)
+
+
+async def _until_stopped() -> None:
+    """Block until SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def _dev() -> None:
+    from worker import paymentassist_client, running_worker
+
+    settings = PayflowSettings()
+    async with contextlib.AsyncExitStack() as stack:
+        lines: list[str] = []
+        if external_cluster_configured():
+            client = await connect()
+            lines.append(f"Temporal      {os.environ['TEMPORAL_ADDRESS']} (existing cluster)")
+        else:
+            server = await stack.enter_async_context(
+                start_dev_server(
+                    port=settings.temporal_port,
+                    ui_port=settings.temporal_ui_port,
+                    db_file=Path(settings.state_dir) / "temporal.db",
+                )
+            )
+            client = await connect(server.address)
+            lines.append(f"Temporal      {server.address}")
+            lines.append(f"Temporal UI   {server.ui_url}")
+        if "PAYMENTASSIST_API_URL" in os.environ:
+            paymentassist = PaymentAssistSettings()
+            lines.append(f"PaymentAssist {paymentassist.api_url} (from the environment)")
+        else:
+            sandbox = await stack.enter_async_context(
+                running_sandbox(settings.gateway_host, settings.sandbox_port)
+            )
+            paymentassist = sandbox.paymentassist_settings()
+            lines.append(f"Sandbox       {sandbox.server.url}/paymentassist")
+        await stack.enter_async_context(
+            running_worker(
+                client, settings=settings, paymentassist=paymentassist_client(paymentassist)
+            )
+        )
+        gateway = await stack.enter_async_context(
+            running_gateway(client, settings=settings, paymentassist=paymentassist)
+        )
+        lines.append(f"Gateway       {gateway.url}  (API docs {gateway.url}/docs)")
+        lines.append(f"Worker        task queue {settings.task_queue!r}")
+        typer.echo("payflow is running:\n  " + "\n  ".join(lines) + "\nCtrl+C stops it.")
+        await _until_stopped()
+
+
+async def _gateway() -> None:
+    settings = PayflowSettings()
+    client = await connect()
+    async with running_gateway(client, settings=settings, paymentassist=PaymentAssistSettings()):
+        await _until_stopped()
+
+
+@app.command()
+def dev() -> None:
+    """Run everything: Temporal dev server with UI, worker, gateway and provider sandboxes."""
+    asyncio.run(_dev())
+    os._exit(0)  # sdk-python#300
+
+
+@app.command()
+def worker() -> None:
+    """Run the worker alone (production): Temporal from TEMPORAL_*, providers from settings."""
+    from worker import main
+
+    main()
+
+
+@app.command()
+def gateway() -> None:
+    """Run the gateway alone (production)."""
+    asyncio.run(_gateway())
+    os._exit(0)  # sdk-python#300
+
+
+def main() -> None:
+    """Console entry point."""
+    app()

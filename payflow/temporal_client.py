@@ -1,0 +1,27 @@
+"""One way to reach Temporal: the SDK's TEMPORAL_* environment, the pydantic converter always."""
+
+from __future__ import annotations
+
+import os
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.envconfig import ClientConfig
+
+DEFAULT_ADDRESS = "127.0.0.1:7233"
+
+
+def external_cluster_configured() -> bool:
+    """True when TEMPORAL_ADDRESS points at an existing cluster instead of the embedded one."""
+    return bool(os.environ.get("TEMPORAL_ADDRESS"))
+
+
+async def connect(address: str | None = None, namespace: str | None = None) -> Client:
+    """Connect with the pydantic data converter so money and models round-trip exactly."""
+    config = ClientConfig.load_client_connect_config()
+    if address:
+        config["target_host"] = address
+    config.setdefault("target_host", DEFAULT_ADDRESS)
+    if namespace:
+        config["namespace"] = namespace
+    return await Client.connect(**config, data_converter=pydantic_data_converter)

@@ -1,0 +1,1 @@
+"""Faithful stateful simulators of both providers, with fault injection."""

@@ -1,0 +1,115 @@
+"""Withdrawals: the 1-per-second-per-platform limit (break it and the platform is blocked),
+one payout per orderId, and settlement to success or failure."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Literal
+
+from sandbox.passimpay import addresses
+from sandbox.passimpay.currencies import SimCurrency
+from sandbox.passimpay.store import SERVICE_FEE, WITHDRAWAL_NOT_FOUND, Refusal, SimWithdrawal
+
+BLOCKED = "Too many requests. Platform blocked"
+
+
+class WithdrawLimiter:
+    """Counts every withdraw request; one sooner than `min_interval` after the previous request
+    of the same platform is a violation and blocks that platform until unblocked."""
+
+    def __init__(self, min_interval: float) -> None:
+        self.min_interval = min_interval
+        self.calls: list[float] = []
+        self.violations = 0
+        self.blocked: set[int] = set()
+        self._last: dict[int, float] = {}
+
+    def admit(self, platform_id: int | None, now: float) -> bool:
+        """Record one request; False when the platform is (now) blocked."""
+        self.calls.append(now)
+        if platform_id is None:
+            return True
+        last = self._last.get(platform_id)
+        self._last[platform_id] = now
+        if last is not None and now - last < self.min_interval:
+            self.violations += 1
+            self.blocked.add(platform_id)
+        return platform_id not in self.blocked
+
+    def unblock(self, platform_id: int | None = None) -> None:
+        """Lift the block of one platform, or of all."""
+        if platform_id is None:
+            self.blocked.clear()
+        else:
+            self.blocked.discard(platform_id)
+
+    def min_gap(self) -> float | None:
+        """The shortest time between two consecutive withdraw requests seen."""
+        gaps = [later - earlier for earlier, later in zip(self.calls, self.calls[1:], strict=False)]
+        return min(gaps) if gaps else None
+
+
+class WithdrawalBook:
+    """Withdrawals by orderId and transactionId; `payouts` counts commits per orderId."""
+
+    def __init__(self) -> None:
+        self.by_order: dict[str, SimWithdrawal] = {}
+        self.by_transaction: dict[str, SimWithdrawal] = {}
+        self.payouts: Counter[str] = Counter()
+
+    def create(
+        self,
+        platform_id: int,
+        order_id: str,
+        currency: SimCurrency,
+        address_to: str,
+        amount: Decimal,
+        now: float,
+    ) -> SimWithdrawal:
+        """Commit one payout, pending; a reused orderId is refused and pays nothing."""
+        if order_id in self.by_order:
+            raise Refusal("Withdrawal with this orderId already exists")
+        fee_service = (amount * SERVICE_FEE).quantize(currency.quantum, ROUND_HALF_UP)
+        withdrawal = SimWithdrawal(
+            platform_id,
+            order_id,
+            str(uuid.uuid4()),
+            currency,
+            address_to,
+            amount,
+            now,
+            fee_network=currency.withdraw_fee,
+            fee_service=fee_service,
+        )
+        self.by_order[order_id] = withdrawal
+        self.by_transaction[withdrawal.transaction_id] = withdrawal
+        self.payouts[order_id] += 1
+        return withdrawal
+
+    def find(
+        self, platform_id: int, *, order_id: str | None, transaction_id: str | None
+    ) -> SimWithdrawal:
+        """One platform's withdrawal by either id, or the not-found refusal."""
+        if order_id is not None:
+            withdrawal = self.by_order.get(order_id)
+        else:
+            withdrawal = self.by_transaction.get(transaction_id or "")
+        if withdrawal is None or withdrawal.platform_id != platform_id:
+            raise Refusal(WITHDRAWAL_NOT_FOUND)
+        return withdrawal
+
+
+def settle(
+    withdrawal: SimWithdrawal, approve: Literal[1, 2], reason: str | None, now: float
+) -> None:
+    """Finish a pending withdrawal; a settled one stays as it is (terminal states are sticky)."""
+    if withdrawal.settled_at is not None:
+        raise ValueError(f"withdrawal {withdrawal.order_id!r} is already settled")
+    withdrawal.approve = approve
+    withdrawal.settled_at = now
+    if approve == 1:
+        withdrawal.txhash = addresses.txhash(withdrawal.currency.family)
+    else:
+        withdrawal.reason = reason or "Withdrawal rejected"

@@ -1,0 +1,14 @@
+"""Payment Assist simulator: the provider's API, customer page and webhooks, with faults."""
+
+from sandbox.paymentassist.faults import FailMode, PaymentAssistFaults
+from sandbox.paymentassist.sandbox import PaymentAssistSandbox
+from sandbox.paymentassist.store import Application
+from sandbox.paymentassist.webhooks import WebhookDelivery
+
+__all__ = [
+    "Application",
+    "FailMode",
+    "PaymentAssistFaults",
+    "PaymentAssistSandbox",
+    "WebhookDelivery",
+]

@@ -1,0 +1,29 @@
+"""Assemble the sandbox's FastAPI app: signed API, customer page and control routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI
+
+from sandbox.paymentassist import api, control, page
+
+if TYPE_CHECKING:
+    from sandbox.paymentassist.sandbox import PaymentAssistSandbox
+
+
+def create_app(sandbox: PaymentAssistSandbox) -> FastAPI:
+    """The app to serve (or mount); its shutdown stops the sandbox's timers and deliveries."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        sandbox.shutdown()
+
+    app = FastAPI(title="Payment Assist sandbox", lifespan=lifespan)
+    app.include_router(api.create_router(sandbox))
+    app.include_router(page.create_router(sandbox))
+    app.include_router(control.create_router(sandbox))
+    return app

@@ -1,0 +1,114 @@
+"""Applications held by the sandbox, findable by token and by (account, order id)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Status = Literal["pending", "in progress", "pending_capture", "completed", "failed", "expired"]
+OPEN: frozenset[Status] = frozenset({"pending", "in progress", "pending_capture"})
+
+
+def iso(timestamp: float | None) -> str | None:
+    """A clock reading as ISO 8601 with offset, the way `/status` writes times."""
+    if timestamp is None:
+        return None
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).replace(microsecond=0).isoformat()
+
+
+@dataclass
+class Application:
+    """One finance application; `params` keeps every `/begin` value exactly as received."""
+
+    token: str
+    api_key: str
+    order_id: str
+    amount: int
+    plan_id: int
+    params: dict[str, str]
+    created_at: float
+    expires_at: float
+    auto_capture: bool = True
+    status: Status = "pending"
+    pa_ref: str = ""
+    requires_invoice: bool = False
+    has_invoice: bool = False
+    invoice: tuple[str, bytes] | None = None
+    last_accessed_at: float | None = None
+    history: list[Status] = field(default_factory=lambda: ["pending"])
+
+    @property
+    def webhook_url(self) -> str | None:
+        return self.params.get("webhook_url") or None
+
+    @property
+    def success_url(self) -> str | None:
+        return self.params.get("success_url") or None
+
+    @property
+    def failure_url(self) -> str | None:
+        return self.params.get("failure_url") or None
+
+    @property
+    def is_open(self) -> bool:
+        """Still waiting for the customer or for a capture."""
+        return self.status in OPEN
+
+    def move_to(self, status: Status) -> None:
+        """Change status and remember the path taken (tests assert on it)."""
+        self.status = status
+        self.history.append(status)
+
+    def status_data(self) -> dict[str, Any]:
+        """The application as `/status` reports it."""
+        return {
+            "token": self.token,
+            "status": self.status,
+            "amount": self.amount,
+            "expires_at": iso(self.expires_at),
+            "pa_ref": self.pa_ref,
+            "requires_invoice": self.requires_invoice,
+            "has_invoice": self.has_invoice,
+            "last_accessed_at": iso(self.last_accessed_at),
+        }
+
+    def inspect(self) -> dict[str, Any]:
+        """Everything the control routes reveal, for tests and demos."""
+        return {
+            **self.status_data(),
+            "order_id": self.order_id,
+            "plan_id": self.plan_id,
+            "auto_capture": self.auto_capture,
+            "params": dict(self.params),
+            "history": list(self.history),
+            "invoice_filetype": self.invoice[0] if self.invoice else None,
+        }
+
+
+class ApplicationStore:
+    """In-memory applications; order ids are unique per account (API key)."""
+
+    def __init__(self) -> None:
+        self._by_token: dict[str, Application] = {}
+        self._by_order: dict[tuple[str, str], Application] = {}
+
+    def add(self, application: Application) -> None:
+        self._by_token[application.token] = application
+        self._by_order[(application.api_key, application.order_id)] = application
+
+    def get(self, token: str) -> Application | None:
+        return self._by_token.get(token)
+
+    def order_taken(self, api_key: str, order_id: str) -> bool:
+        return (api_key, order_id) in self._by_order
+
+    def rename_order(self, application: Application, order_id: str) -> None:
+        """Move an application to a new order id (`/update` after completion)."""
+        del self._by_order[(application.api_key, application.order_id)]
+        application.order_id = order_id
+        self._by_order[(application.api_key, order_id)] = application
+
+    def for_order(self, order_id: str) -> list[Application]:
+        """Every application with this order id, whatever the account."""
+        return [app for (_, order), app in self._by_order.items() if order == order_id]

@@ -1,0 +1,1 @@
+"""Lifecycles (python-statemachine) and domain models: pure, no I/O, safe inside workflows."""

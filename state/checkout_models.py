@@ -1,0 +1,157 @@
+"""What callers send to and read from a Payment Assist checkout; no secrets, pence as int."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+
+from state.lifecycle import LifecycleEntry
+from state.polling import PollTiming
+
+ORDER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/=+\-]{0,254}$"
+MAX_INVOICE_BYTES = 1_500_000
+InvoiceFileType = Literal["pdf", "html", "txt", "doc", "xls"]
+
+
+class Customer(BaseModel):
+    """The applicant, as Payment Assist needs them for pre-approval and `/begin`."""
+
+    model_config = ConfigDict(str_strip_whitespace=True, str_max_length=255)
+
+    email: str = Field(min_length=3, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    f_name: str = Field(min_length=1)
+    s_name: str = Field(min_length=1)
+    addr1: str = Field(min_length=1)
+    postcode: str = Field(min_length=2, max_length=10)
+    addr2: str | None = None
+    addr3: str | None = None
+    town: str | None = None
+    county: str | None = None
+    telephone: str | None = None
+    dob: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+
+
+class CheckoutTiming(PollTiming):
+    """Polling of `/status` (every 30 s while the customer is active, then every 5 minutes)."""
+
+    invoice_poll_seconds: float = Field(default=3600.0, gt=0)
+
+
+class CheckoutRequest(BaseModel):
+    """Everything a checkout needs; the gateway fills the return and webhook URLs."""
+
+    order_id: str = Field(pattern=ORDER_ID_PATTERN)
+    amount: StrictInt = Field(gt=0, description="pence")
+    customer: Customer
+    description: str | None = Field(default=None, max_length=255)
+    plan_id: int | None = None
+    reg_no: str | None = Field(default=None, max_length=255)
+    expiry_seconds: int | None = Field(default=None, ge=1)
+    preapproval: bool = False
+    auto_capture: bool = True
+    capture: Literal["automatic", "on_request"] = "automatic"
+    rename_order_to: str | None = Field(default=None, pattern=ORDER_ID_PATTERN)
+    success_url: str | None = None
+    failure_url: str | None = None
+    webhook_url: str | None = None
+    timing: CheckoutTiming = Field(default_factory=CheckoutTiming)
+
+    def summary(self) -> dict[str, object]:
+        """The memo operators see in the Temporal UI: the order, not the person."""
+        return {
+            "order_id": self.order_id,
+            "amount_pence": self.amount,
+            "description": self.description,
+            "plan_id": self.plan_id,
+            "auto_capture": self.auto_capture,
+            "capture": self.capture,
+        }
+
+
+class CheckoutStarted(BaseModel):
+    """What the merchant's backend needs to send the customer to the lender."""
+
+    order_id: str
+    token: str
+    url: str
+    status: str
+
+
+class CustomerReturn(BaseModel):
+    """A verified customer return: only a hint, confirmed with `/status`."""
+
+    token: str
+    status: str
+
+
+class WebhookHint(BaseModel):
+    """A verified webhook: only a hint, confirmed with `/status`."""
+
+    token: str
+    event_name: str
+    event_time: str | None = None
+
+
+class InvoiceDocument(BaseModel):
+    """The merchant's invoice, uploaded once when the lender requires it."""
+
+    filetype: InvoiceFileType
+    data_base64: str = Field(min_length=4, max_length=MAX_INVOICE_BYTES * 4 // 3 + 4)
+
+    @field_validator("data_base64")
+    @classmethod
+    def _must_be_base64(cls, value: str) -> str:
+        try:
+            base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError) as error:
+            raise ValueError("data_base64 is not valid base64") from error
+        return value
+
+    def content(self) -> bytes:
+        """The document's bytes."""
+        return base64.b64decode(self.data_base64)
+
+
+class OperatorResolution(BaseModel):
+    """An operator's answer to a checkout in needs attention: the token found, or give up."""
+
+    token: str | None = Field(default=None, min_length=36, max_length=36)
+    close_reason: str | None = Field(default=None, max_length=500)
+
+
+class HintRecord(BaseModel):
+    """A return or webhook as received, kept for operators."""
+
+    at: datetime
+    kind: Literal["return", "webhook"]
+    detail: str
+    matched: bool
+
+
+class CheckoutView(BaseModel):
+    """The whole state of one checkout, as the query and the HTTP API show it."""
+
+    order_id: str
+    status: str
+    amount: int
+    token: str | None = None
+    url: str | None = None
+    provider_status: str | None = None
+    pa_ref: str | None = None
+    requires_invoice: bool | None = None
+    has_invoice: bool | None = None
+    invoice_uploaded: bool = False
+    capture_attempts: int = 0
+    capture_error: str | None = None
+    invoice_error: str | None = None
+    renamed_to: str | None = None
+    attention_reason: str | None = None
+    failure_reason: str | None = None
+    status_checks: int = 0
+    last_checked_at: datetime | None = None
+    hints: list[HintRecord] = Field(default_factory=list)
+    journal: list[LifecycleEntry] = Field(default_factory=list)

@@ -1,0 +1,19 @@
+"""How often a workflow asks a provider's status API when no callback has woken it."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class PollTiming(BaseModel):
+    """Fast polling while something is happening (after a start or a hint), slow after."""
+
+    active_poll_seconds: float = Field(default=30.0, gt=0)
+    active_window_seconds: float = Field(default=1800.0, ge=0)
+    idle_poll_seconds: float = Field(default=300.0, gt=0)
+
+    def interval(self, seconds_since_activity: float) -> float:
+        """The next poll delay given how long ago the last hint (or the start) was."""
+        if seconds_since_activity < self.active_window_seconds:
+            return self.active_poll_seconds
+        return self.idle_poll_seconds

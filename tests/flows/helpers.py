@@ -1,0 +1,80 @@
+"""Small test helpers: unique orders, bounded waits, and the customer's browser."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import httpx
+
+from payflow.checkouts import PaymentAssistCheckouts
+from state.checkout_models import CheckoutRequest, CheckoutTiming, CheckoutView, Customer
+
+T = TypeVar("T")
+
+SLOW_POLLING = CheckoutTiming(active_poll_seconds=120, idle_poll_seconds=120)
+FAST_POLLING = CheckoutTiming(active_poll_seconds=0.3, idle_poll_seconds=0.3)
+
+
+def new_order_id(prefix: str = "ord") -> str:
+    """An order id no other test uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def customer(**overrides: str) -> Customer:
+    """A plausible applicant."""
+    values = {
+        "email": "ada@example.com",
+        "f_name": "Ada",
+        "s_name": "Lovelace",
+        "addr1": "1 Analytical Way",
+        "postcode": "AB1 2CD",
+    }
+    return Customer(**{**values, **overrides})
+
+
+def checkout_request(**overrides: object) -> CheckoutRequest:
+    """A checkout for 499.00 GBP that, unless told otherwise, only moves on hints."""
+    values: dict[str, object] = {
+        "order_id": new_order_id(),
+        "amount": 49_900,
+        "customer": customer(),
+        "description": "Bike service",
+        "timing": SLOW_POLLING,
+    }
+    return CheckoutRequest(**{**values, **overrides})  # type: ignore[arg-type]
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]],
+    accept: Callable[[T], bool],
+    *,
+    timeout: float = 20.0,
+    interval: float = 0.1,
+) -> T:
+    """Call `probe` until `accept` holds or `timeout` passes; return the last value."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    value = await probe()
+    while not accept(value):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s; last value: {value!r}")
+        await asyncio.sleep(interval)
+        value = await probe()
+    return value
+
+
+async def wait_for_status(
+    checkouts: PaymentAssistCheckouts, order_id: str, *statuses: str, timeout: float = 20.0
+) -> CheckoutView:
+    """The checkout's view once it reaches one of `statuses`."""
+    return await eventually(
+        lambda: checkouts.get(order_id), lambda view: view.status in statuses, timeout=timeout
+    )
+
+
+async def browser_get(url: str) -> httpx.Response:
+    """What the customer's browser does with a redirect: a plain GET, no redirects followed."""
+    async with httpx.AsyncClient(timeout=10) as browser:
+        return await browser.get(url)

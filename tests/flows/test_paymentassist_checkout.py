@@ -1,0 +1,318 @@
+"""Payment Assist checkouts end to end: real Temporal dev server, gateway and simulator over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+
+import httpx
+import pytest
+
+from payflow.checkouts import CheckoutNotStarted
+from payflow.search_attributes import PAYMENT_STATUS
+from payflow.workflow_calls import PaymentConflict
+from providers.paymentassist.signing import sign_webhook
+from state.checkout_models import InvoiceDocument, OperatorResolution
+from tests.conftest import Stack
+from tests.flows.helpers import (
+    FAST_POLLING,
+    browser_get,
+    checkout_request,
+    customer,
+    eventually,
+    wait_for_status,
+)
+from workflows.paymentassist_checkout import PaymentAssistCheckout, checkout_workflow_id
+
+SECRET = "demo_sandbox_secret"
+
+
+@pytest.fixture(autouse=True)
+def _clear_faults(stack: Stack):  # type: ignore[no-untyped-def]
+    stack.sandbox.paymentassist.faults.clear()
+    yield
+    stack.sandbox.paymentassist.faults.clear()
+
+
+def applied_events(view) -> list[str]:  # type: ignore[no-untyped-def]
+    return [entry.event for entry in view.journal if entry.target is not None]
+
+
+async def test_approval_with_customer_return(stack: Stack) -> None:
+    sim = stack.sandbox.paymentassist
+    sim.faults.drop_webhooks()
+    request = checkout_request()
+    started = await stack.checkouts.start(request)
+    assert started.url.startswith(sim.base_url) and len(started.token) == 36
+
+    redirect = await sim.decide(started.token, "approve")
+    assert redirect.startswith(f"{stack.settings.public_url}/return/paymentassist?")
+    page = await browser_get(redirect)
+    assert page.status_code == 200 and "Thank you" in page.text
+
+    view = await wait_for_status(stack.checkouts, request.order_id, "completed")
+    assert view.provider_status == "completed" and view.pa_ref
+    assert [hint.kind for hint in view.hints] == ["return"]
+    assert applied_events(view) == ["begin", "complete"]
+    handle = stack.client.get_workflow_handle_for(
+        PaymentAssistCheckout.run, checkout_workflow_id(request.order_id)
+    )
+    assert (await handle.result()).status == "completed"
+    described = await handle.describe()
+    assert described.typed_search_attributes.get(PAYMENT_STATUS) == "completed"
+
+
+async def test_return_lost_but_webhook_arrives(stack: Stack) -> None:
+    sim = stack.sandbox.paymentassist
+    request = checkout_request()
+    started = await stack.checkouts.start(request)
+    await sim.decide(started.token, "approve")  # the browser never comes back
+    view = await wait_for_status(stack.checkouts, request.order_id, "completed")
+    assert [hint.kind for hint in view.hints] == ["webhook"]
+    assert view.hints[0].detail == "application.completed"
+
+
+async def test_return_and_webhook_lost_polling_finds_outcome(stack: Stack) -> None:
+    sim = stack.sandbox.paymentassist
+    sim.faults.drop_webhooks()
+    request = checkout_request(timing=FAST_POLLING)
+    started = await stack.checkouts.start(request)
+    await eventually(lambda: stack.checkouts.get(request.order_id), lambda v: v.status_checks >= 1)
+    await sim.decide(started.token, "approve")
+    view = await wait_for_status(stack.checkouts, request.order_id, "completed")
+    assert view.hints == [] and view.status_checks >= 2
+
+
+async def test_declined_preapproval_sends_no_begin(stack: Stack) -> None:
+    sim = stack.sandbox.paymentassist
+    begins = sim.calls["begin"]
+    request = checkout_request(preapproval=True, customer=customer(s_name="Decline"))
+    with pytest.raises(CheckoutNotStarted) as refused:
+        await stack.checkouts.start(request)
+    assert refused.value.view.status == "declined"
+    assert sim.calls["begin"] == begins
+    assert sim.applications_for_order(request.order_id) == []
+
+
+async def test_approved_preapproval_then_begin(stack: Stack) -> None:
+    request = checkout_request(preapproval=True)
+    started = await stack.checkouts.start(request)
+    view = await stack.checkouts.get(request.order_id)
+    assert started.status == "awaiting_customer"
+    assert applied_events(view) == ["preapprove", "begin"]
+
+
+async def test_declined_by_lender_fails(stack: Stack) -> None:
+    sim = stack.sandbox.paymentassist
+    request = checkout_request()
+    started = await stack.checkouts.start(request)
+    redirect = await sim.decide(started.token, "decline")
+    page = await browser_get(redirect)
+    assert page.status_code == 200 and "did not go through" in page.text
+    view = await wait_for_status(stack.checkouts, request.order_id, "failed")
+    assert view.provider_status == "failed"
+
+
+async def test_expired_application(stack: Stack) -> None:
+    sim = stack.sandbox.paymentassist
+    sim.faults.drop_webhooks()
+    request = checkout_request(expiry_seconds=1, timing=FAST_POLLING)
+    await stack.checkouts.start(request)
+    view = await wait_for_status(stack.checkouts, request.order_id, "expired")
+    assert view.provider_status == "expired"
+
+
+async def test_pending_capture_then_capture_on_request(stack: Stack) -> None:
+    sim = stack.sandbox.paymentassist
+    request = checkout_request(auto_capture=False, capture="on_request")
+    started = await stack.checkouts.start(request)
+    await browser_get(await sim.decide(started.token, "approve"))
+    await wait_for_status(stack.checkouts, request.order_id, "pending_capture")
+    assert sim.calls["capture"] == 0 or sim.application(started.token).status == "pending_capture"
+
+    view = await stack.checkouts.capture(request.order_id)
+    assert view.status == "completed" and view.capture_attempts == 1
+    assert sim.application(started.token).status == "completed"
+
+
+async def test_automatic_capture(stack: Stack) -> None:
+    sim = stack.sandbox.paymentassist
+    request = checkout_request(auto_capture=False, capture="automatic")
+    started = await stack.checkouts.start(request)
+    await browser_get(await sim.decide(started.token, "approve"))
+    view = await wait_for_status(stack.checkouts, request.order_id, "completed")
+    assert view.capture_attempts == 1 and view.capture_error is None
+
+
+async def test_capture_whose_deposit_fails(stack: Stack) -> None:
+    sim = stack.sandbox.paymentassist
+    request = checkout_request(auto_capture=False, capture="on_request")
+    started = await stack.checkouts.start(request)
+    await browser_get(await sim.decide(started.token, "approve"))
+    await wait_for_status(stack.checkouts, request.order_id, "pending_capture")
+
+    sim.faults.fail_deposit(started.token, reason="card declined")
+    view = await stack.checkouts.capture(request.order_id)
+    assert view.status == "pending_capture"
+    assert view.capture_error is not None and "card declined" in view.capture_error
+
+    view = await stack.checkouts.capture(request.order_id)
+    assert view.status == "completed" and view.capture_attempts == 2
+
+
+async def test_invoice_required_then_uploaded_once(stack: Stack) -> None:
+    sim = stack.sandbox.paymentassist
+    request = checkout_request()
+    started = await stack.checkouts.start(request)
+    await browser_get(await sim.decide(started.token, "approve", requires_invoice=True))
+    view = await wait_for_status(stack.checkouts, request.order_id, "completed")
+    assert view.requires_invoice is True and view.has_invoice is False
+
+    document = InvoiceDocument(
+        filetype="pdf", data_base64=base64.b64encode(b"%PDF-1.4 inv").decode()
+    )
+    invoices = sim.calls["invoice"]
+    view = await stack.checkouts.upload_invoice(request.order_id, document)
+    assert view.invoice_uploaded is True
+    view = await wait_for_status(stack.checkouts, request.order_id, "invoiced")
+    assert sim.calls["invoice"] == invoices + 1
+    assert sim.application(started.token).has_invoice is True
+    with pytest.raises(PaymentConflict):
+        await stack.checkouts.upload_invoice(request.order_id, document)
+    assert sim.calls["invoice"] == invoices + 1
+
+
+async def test_cancellation_expires_the_application(stack: Stack) -> None:
+    sim = stack.sandbox.paymentassist
+    request = checkout_request()
+    started = await stack.checkouts.start(request)
+    view = await stack.checkouts.cancel(request.order_id)
+    assert view.status == "cancelled"
+    assert sim.application(started.token).status == "expired"
+    with pytest.raises(PaymentConflict):
+        await stack.checkouts.cancel(request.order_id)
+
+
+async def test_same_order_started_twice_makes_one_application(stack: Stack) -> None:
+    sim = stack.sandbox.paymentassist
+    request = checkout_request()
+    body = request.model_dump(mode="json")
+    async with httpx.AsyncClient(base_url=stack.gateway.url, timeout=30) as http:
+        first, second = await asyncio.gather(
+            http.post("/v1/checkouts", json=body), http.post("/v1/checkouts", json=body)
+        )
+        assert first.status_code == second.status_code == 201
+        assert first.json()["token"] == second.json()["token"]
+        third = await http.post("/v1/checkouts", json=body)
+        assert third.json()["token"] == first.json()["token"]
+        different = await http.post("/v1/checkouts", json={**body, "amount": 100})
+        assert different.status_code == 409
+    assert len(sim.applications_for_order(request.order_id)) == 1
+
+
+async def test_started_again_after_it_ended_answers_from_final_state(stack: Stack) -> None:
+    sim = stack.sandbox.paymentassist
+    request = checkout_request()
+    started = await stack.checkouts.start(request)
+    await browser_get(await sim.decide(started.token, "approve"))
+    await wait_for_status(stack.checkouts, request.order_id, "completed")
+    await stack.client.get_workflow_handle_for(
+        PaymentAssistCheckout.run, checkout_workflow_id(request.order_id)
+    ).result()
+    again = await stack.checkouts.start(request)
+    assert again.token == started.token and again.status == "completed"
+    assert len(sim.applications_for_order(request.order_id)) == 1
+
+
+async def test_duplicated_and_replayed_hints_have_no_double_effect(stack: Stack) -> None:
+    sim = stack.sandbox.paymentassist
+    sim.faults.duplicate_webhooks()
+    request = checkout_request(auto_capture=False, capture="automatic")
+    started = await stack.checkouts.start(request)
+    redirect = await sim.decide(started.token, "approve")
+    await asyncio.gather(*(browser_get(redirect) for _ in range(3)))
+    view = await wait_for_status(stack.checkouts, request.order_id, "completed")
+    await sim.wait_idle()
+    assert sim.calls["capture"] >= 1 and view.capture_attempts == 1
+    assert applied_events(view).count("complete") == 1
+
+    replay = await browser_get(redirect)  # after the checkout has ended
+    assert replay.status_code == 200
+    final = await stack.checkouts.get(request.order_id)
+    assert final.status == "completed" and final.capture_attempts == 1
+
+
+async def test_forged_return_and_webhook_are_rejected(stack: Stack) -> None:
+    request = checkout_request()
+    started = await stack.checkouts.start(request)
+    base = stack.gateway.url
+    forged_return = (
+        f"{base}/return/paymentassist?order_id={request.order_id}"
+        f"&token={started.token}&status=success&signature={'0' * 64}"
+    )
+    assert (await browser_get(forged_return)).status_code == 401
+
+    payload = {
+        "event_name": "application.completed",
+        "event_data": {"token": started.token},
+        "event_time": "2026-11-22 10:00:00 UTC",
+    }
+    wrong = {**payload, "signature": sign_webhook(payload, "demo_not_the_secret")}
+    async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+        url = f"/webhooks/paymentassist?order_id={request.order_id}"
+        assert (await http.post(url, json=wrong)).status_code == 401
+        unsigned = await http.post(url, json=payload)
+        assert unsigned.status_code == 401
+        genuine = {**payload, "signature": sign_webhook(payload, SECRET)}
+        assert (await http.post(url, json=genuine)).status_code == 200
+
+    view = await eventually(
+        lambda: stack.checkouts.get(request.order_id), lambda v: len(v.hints) == 1
+    )
+    assert view.status == "awaiting_customer"  # a genuine hint still changes nothing by itself
+
+
+async def test_lost_begin_response_needs_attention_then_operator_attaches(stack: Stack) -> None:
+    sim = stack.sandbox.paymentassist
+    sim.faults.fail_next("begin", "lose_response")
+    request = checkout_request()
+    with pytest.raises(CheckoutNotStarted) as not_started:
+        await stack.checkouts.start(request)
+    view = not_started.value.view
+    assert view.status == "needs_attention" and view.attention_reason
+    applications = sim.applications_for_order(request.order_id)
+    assert len(applications) == 1
+    described = await stack.client.get_workflow_handle(
+        checkout_workflow_id(request.order_id)
+    ).describe()
+    assert described.typed_search_attributes.get(PAYMENT_STATUS) == "needs_attention"
+
+    token = applications[0].token
+    view = await stack.checkouts.resolve(request.order_id, OperatorResolution(token=token))
+    assert view.status == "awaiting_customer" and view.token == token
+    await sim.decide(token, "approve")
+    await wait_for_status(stack.checkouts, request.order_id, "completed")
+    assert len(sim.applications_for_order(request.order_id)) == 1
+
+
+async def test_transient_begin_failure_is_retried(stack: Stack) -> None:
+    sim = stack.sandbox.paymentassist
+    sim.faults.fail_next("begin", "503")
+    request = checkout_request()
+    started = await stack.checkouts.start(request)
+    assert started.status == "awaiting_customer"
+    assert len(sim.applications_for_order(request.order_id)) == 1
+
+
+async def test_gateway_api_reads_and_validates(stack: Stack) -> None:
+    request = checkout_request()
+    async with httpx.AsyncClient(base_url=stack.gateway.url, timeout=30) as http:
+        created = await http.post("/v1/checkouts", json=request.model_dump(mode="json"))
+        assert created.status_code == 201
+        read = await http.get(f"/v1/checkouts/{request.order_id}")
+        assert read.status_code == 200 and read.json()["status"] == "awaiting_customer"
+        assert (await http.get("/v1/checkouts/no-such-order")).status_code == 404
+        pence_as_float = {**request.model_dump(mode="json"), "amount": 499.99}
+        assert (await http.post("/v1/checkouts", json=pence_as_float)).status_code == 422
+        bad_capture = await http.post(f"/v1/checkouts/{request.order_id}/invoice", json={})
+        assert bad_capture.status_code == 422

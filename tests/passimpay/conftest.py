@@ -1,0 +1,140 @@
+"""Passimpay fixtures: the simulator served on loopback, a client for it, a callback receiver."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from fastapi import FastAPI, Request, Response
+
+from payflow.http_server import serve
+from providers.passimpay import PassimpayClient
+from sandbox.passimpay import PassimpaySandbox
+
+PLATFORM_ID = 50
+SECRET = "sandbox-passimpay-key"
+
+Eventually = Callable[[Callable[[], object], float], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Received:
+    """One callback as it arrived: raw bytes and headers."""
+
+    body: bytes
+    headers: dict[str, str]
+
+
+class CallbackReceiver:
+    """A merchant notification endpoint that records raw callbacks; can answer 500 N times."""
+
+    def __init__(self) -> None:
+        self.received: list[Received] = []
+        self.fail_times = 0
+        self.url = ""
+        self.app = FastAPI()
+        self.app.add_api_route("/callback", self._receive, methods=["POST"])
+
+    async def _receive(self, request: Request) -> Response:
+        self.received.append(Received(await request.body(), dict(request.headers)))
+        if self.fail_times > 0:
+            self.fail_times -= 1
+            return Response("try again", status_code=500)
+        return Response("OK")
+
+    async def wait_for(self, count: int, timeout: float = 5.0) -> list[Received]:
+        """The first `count` callbacks, waiting for them within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while len(self.received) < count:
+            assert time.monotonic() < deadline, f"got {len(self.received)} of {count} callbacks"
+            await asyncio.sleep(0.01)
+        return self.received[:count]
+
+
+async def _eventually(condition: Callable[[], object], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+def eventually() -> Eventually:
+    """Await a condition with a bounded poll instead of a bare sleep."""
+    return _eventually
+
+
+class Switch:
+    """An ASGI app that forwards to whichever app the current test plugged in.
+
+    Servers start once per session; each test still gets a fresh simulator and receiver.
+    """
+
+    def __init__(self) -> None:
+        self.target: Any = None
+        self.url = ""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "lifespan":
+            await self.target(scope, receive, send)
+            return
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+@pytest_asyncio.fixture(loop_scope="session", scope="session")
+async def receiver_server() -> AsyncIterator[Switch]:
+    switch = Switch()
+    async with serve(switch) as server:
+        switch.url = server.url
+        yield switch
+
+
+@pytest_asyncio.fixture(loop_scope="session", scope="session")
+async def sandbox_server() -> AsyncIterator[Switch]:
+    switch = Switch()
+    async with serve(switch) as server:
+        switch.url = server.url
+        yield switch
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def receiver(receiver_server: Switch) -> AsyncIterator[CallbackReceiver]:
+    receiver = CallbackReceiver()
+    receiver.url = f"{receiver_server.url}/callback"
+    receiver_server.target = receiver.app
+    yield receiver
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def sandbox(
+    sandbox_server: Switch, receiver: CallbackReceiver
+) -> AsyncIterator[PassimpaySandbox]:
+    """A fresh simulator per test, with short timings, calling back to `receiver`."""
+    sim = PassimpaySandbox(
+        callback_url=receiver.url,
+        callback_retry_delay=0.05,
+        withdraw_settle_seconds=0.2,
+        withdraw_min_interval=0.2,
+        confirmation_gap=0.05,
+    )
+    sim.base_url = sandbox_server.url
+    sandbox_server.target = sim.app
+    yield sim
+    await sim.aclose()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def client(sandbox: PassimpaySandbox) -> AsyncIterator[PassimpayClient]:
+    async with PassimpayClient(sandbox.base_url, PLATFORM_ID, SECRET, timeout=5.0) as client:
+        yield client

@@ -1,0 +1,45 @@
+"""How workflows call provider activities: one timeout, heartbeat and retry policy for all."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.errors import NON_RETRYABLE_TYPES
+
+Arg = TypeVar("Arg")
+Result = TypeVar("Result")
+
+CALL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=5,
+    non_retryable_error_types=NON_RETRYABLE_TYPES,
+)
+ONE_TRY = RetryPolicy(maximum_attempts=1)
+CALL_TIMEOUT = timedelta(seconds=60)
+HEARTBEAT = timedelta(seconds=5)  # a dead worker's call is retried after this, not CALL_TIMEOUT
+
+
+async def call(
+    method: Callable[[Any, Arg], Awaitable[Result]],
+    arg: Arg,
+    *,
+    retry_policy: RetryPolicy = CALL_RETRY,
+    task_queue: str | None = None,
+) -> Result:
+    """Run one provider activity; transient failures retry, refusals do not."""
+    return await workflow.execute_activity_method(
+        method,
+        arg,
+        start_to_close_timeout=CALL_TIMEOUT,
+        heartbeat_timeout=HEARTBEAT,
+        retry_policy=retry_policy,
+        task_queue=task_queue,
+    )

@@ -1,0 +1,459 @@
+"""One Payment Assist checkout per order: begin, follow the customer, confirm, capture, invoice."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.errors import REFUSED
+    from activities.paymentassist import (
+        BEGIN_OUTCOME_UNKNOWN,
+        ApplicationUpdate,
+        InvoiceUpload,
+        PaymentAssistActivities,
+    )
+    from providers.paymentassist.models import (
+        ApplicationStatus,
+        AppStatus,
+        BeginRequest,
+        PreapprovalRequest,
+    )
+    from state.checkout import CheckoutLifecycle, CheckoutStatus
+    from state.checkout_models import (
+        CheckoutRequest,
+        CheckoutStarted,
+        CheckoutView,
+        CustomerReturn,
+        HintRecord,
+        InvoiceDocument,
+        OperatorResolution,
+        WebhookHint,
+    )
+    from workflows.calls import ONE_TRY, call
+    from workflows.visibility import publish_identity, publish_status
+    from workflows.wakeup import Wakeup
+
+PROVIDER = "paymentassist"
+WORKFLOW_ID_PREFIX = "paymentassist-checkout:"
+HINT_LIMIT = 50
+ENDED = frozenset(
+    {
+        CheckoutStatus.DECLINED,
+        CheckoutStatus.FAILED,
+        CheckoutStatus.EXPIRED,
+        CheckoutStatus.CANCELLED,
+        CheckoutStatus.INVOICED,
+    }
+)
+NOT_STARTED = frozenset({CheckoutStatus.CREATED, CheckoutStatus.PREAPPROVED})
+
+
+def checkout_workflow_id(order_id: str) -> str:
+    """The workflow ID of an order's checkout: one checkout per order, ever."""
+    return f"{WORKFLOW_ID_PREFIX}{order_id}"
+
+
+def _reason(error: ActivityError) -> str:
+    cause = error.cause
+    return cause.message if isinstance(cause, ApplicationError) else str(cause or error)
+
+
+@workflow.defn
+class PaymentAssistCheckout:
+    """Carries one order from `/begin` to a confirmed, captured and invoiced end."""
+
+    @workflow.init
+    def __init__(self, request: CheckoutRequest) -> None:
+        self._request = request
+        self._lifecycle = CheckoutLifecycle()
+        self._token: str | None = None
+        self._url: str | None = None
+        self._provider: ApplicationStatus | None = None
+        self._status_checks = 0
+        self._wakeup = Wakeup(request.timing)
+        self._capture_wanted = request.capture == "automatic"
+        self._capture_attempts = 0
+        self._capture_error: str | None = None
+        self._cancel_wanted = False
+        self._cancel_sent = False
+        self._invoice: InvoiceDocument | None = None
+        self._invoice_uploaded = False
+        self._invoice_error: str | None = None
+        self._renamed_to: str | None = None
+        self._attention_reason: str | None = None
+        self._failure_reason: str | None = None
+        self._resolution: OperatorResolution | None = None
+        self._hints: list[HintRecord] = []
+        self._last_checked_at: datetime | None = None
+
+    # ---- the flow -------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, request: CheckoutRequest) -> CheckoutView:
+        publish_identity(PROVIDER, request.order_id, self._status)
+        if request.preapproval and not await self._preapproved():
+            return self.state()
+        if self._cancel_wanted:
+            self._move("cancel", "cancelled before the application was created")
+            return self.state()
+        if not await self._begin() and not await self._await_operator():
+            return self.state()
+        await self._follow_application()
+        if self._status == CheckoutStatus.COMPLETED:
+            await self._after_completion()
+        return self.state()
+
+    async def _preapproved(self) -> bool:
+        """Pre-approval; a declined customer is never retried and never sent to `/begin`."""
+        customer = self._request.customer
+        applicant = PreapprovalRequest(
+            f_name=customer.f_name,
+            s_name=customer.s_name,
+            addr1=customer.addr1,
+            postcode=customer.postcode,
+        )
+        try:
+            approved = await call(PaymentAssistActivities.preapproval, applicant)
+        except ActivityError as error:
+            self._failure_reason = f"pre-approval could not be completed: {_reason(error)}"
+            self._move("fail", self._failure_reason)
+            return False
+        self._move("preapprove" if approved else "decline")
+        return approved
+
+    async def _begin(self) -> bool:
+        """Create the application; a lost response ends in needs attention, never in silence."""
+        try:
+            result = await call(PaymentAssistActivities.begin, self._begin_request())
+        except ActivityError as error:
+            cause = error.cause
+            if isinstance(cause, ApplicationError) and cause.type == REFUSED:
+                self._failure_reason = f"/begin refused: {cause.message}"
+                self._move("fail", self._failure_reason)
+            else:
+                unknown = (
+                    isinstance(cause, ApplicationError) and cause.type == BEGIN_OUTCOME_UNKNOWN
+                )
+                self._attention_reason = (
+                    _reason(error)
+                    if unknown
+                    else f"/begin outcome unknown after retries: {_reason(error)}"
+                )
+                self._move("flag", self._attention_reason)
+            return False
+        self._token, self._url = result.token, result.url
+        self._move("begin")
+        return True
+
+    def _begin_request(self) -> BeginRequest:
+        request, customer = self._request, self._request.customer
+        return BeginRequest(
+            order_id=request.order_id,
+            amount=request.amount,
+            **customer.model_dump(exclude_none=True),
+            description=request.description,
+            plan_id=request.plan_id,
+            reg_no=request.reg_no,
+            expiry=request.expiry_seconds,
+            auto_capture=request.auto_capture,
+            success_url=request.success_url,
+            failure_url=request.failure_url,
+            webhook_url=request.webhook_url,
+        )
+
+    async def _await_operator(self) -> bool:
+        """In needs attention, wait for an operator to attach the token or close the checkout."""
+        if self._status != CheckoutStatus.NEEDS_ATTENTION:
+            return False
+        await workflow.wait_condition(lambda: self._resolution is not None)
+        assert self._resolution is not None
+        if self._resolution.token:
+            self._token = self._resolution.token
+            self._move("attach", "operator attached the application")
+            return True
+        self._failure_reason = f"closed by operator: {self._resolution.close_reason}"
+        self._move("fail", self._failure_reason)
+        return False
+
+    async def _follow_application(self) -> None:
+        """Wait for returns, webhooks or the poll timer; act only on what `/status` says."""
+        while True:
+            await self._check_status()
+            if self._status in ENDED or self._status == CheckoutStatus.COMPLETED:
+                return
+            if self._cancel_wanted and not self._cancel_sent:
+                await self._send_cancel()
+                continue
+            if self._status == CheckoutStatus.PENDING_CAPTURE and self._capture_wanted:
+                await self._capture()
+                continue
+            await self._wakeup.sleep()
+
+    async def _check_status(self) -> bool:
+        """Ask `/status` and move the lifecycle to match; False when the call failed."""
+        assert self._token is not None
+        try:
+            status = await call(PaymentAssistActivities.status, self._token)
+        except ActivityError as error:
+            workflow.logger.warning("status check failed: %s", _reason(error))
+            return False
+        self._provider = status
+        self._status_checks += 1
+        self._last_checked_at = workflow.now()
+        self._apply(status)
+        return True
+
+    def _apply(self, status: ApplicationStatus) -> None:
+        match status.status:
+            case AppStatus.PENDING_CAPTURE:
+                self._move("await_capture")
+            case AppStatus.COMPLETED:
+                self._move("complete")
+            case AppStatus.FAILED:
+                self._failure_reason = self._failure_reason or "the lender declined the application"
+                self._move("fail")
+            case AppStatus.EXPIRED:
+                self._move("cancel" if self._cancel_sent else "expire")
+
+    async def _capture(self) -> None:
+        """Finalise a `pending_capture` application; a failed deposit waits for a new request."""
+        assert self._token is not None
+        self._capture_wanted = False
+        try:
+            result = await call(PaymentAssistActivities.capture, self._token)
+        except ActivityError as error:
+            self._capture_error = f"capture failed: {_reason(error)}"
+        else:
+            self._capture_error = (
+                f"deposit not captured: {result.deposit_reason or 'no reason given'}"
+                if result.deposit_captured is False
+                else None
+            )
+        await self._check_status()
+        self._capture_attempts += 1
+
+    async def _send_cancel(self) -> None:
+        """Expire the application at the provider (`/update expiry=0`); `/status` confirms."""
+        assert self._token is not None
+        self._cancel_sent = True
+        try:
+            await call(
+                PaymentAssistActivities.update, ApplicationUpdate(token=self._token, expiry=0)
+            )
+        except ActivityError as error:
+            workflow.logger.warning("cancel refused: %s", _reason(error))
+
+    async def _after_completion(self) -> None:
+        """Rename if asked, then upload the invoice once when the lender requires one."""
+        if self._request.rename_order_to:
+            await self._rename(self._request.rename_order_to)
+        while self._invoice_outstanding():
+            if self._invoice is not None and self._invoice_error is None:
+                await self._upload_invoice()
+                continue
+            await self._wakeup.sleep(self._request.timing.invoice_poll_seconds)
+            await self._check_status()
+        if self._provider is not None and self._provider.requires_invoice:
+            self._move("upload_invoice")
+
+    def _invoice_outstanding(self) -> bool:
+        status = self._provider
+        if status is None or not status.requires_invoice:
+            return False
+        return not (status.has_invoice or self._invoice_uploaded)
+
+    async def _upload_invoice(self) -> None:
+        """Upload once: a failed or ambiguous try is re-checked with `/status` before another."""
+        assert self._token is not None and self._invoice is not None
+        upload = InvoiceUpload(
+            token=self._token,
+            filetype=self._invoice.filetype,
+            data_base64=self._invoice.data_base64,
+        )
+        try:
+            result = await call(PaymentAssistActivities.invoice, upload, retry_policy=ONE_TRY)
+        except ActivityError as error:
+            self._invoice_error = f"invoice upload failed: {_reason(error)}"
+            await self._check_status()
+            return
+        if result.upload_status == "success":
+            self._invoice_uploaded = True
+        else:
+            self._invoice_error = "the lender did not accept the invoice document"
+
+    async def _rename(self, new_order_id: str) -> None:
+        assert self._token is not None
+        try:
+            await call(
+                PaymentAssistActivities.update,
+                ApplicationUpdate(token=self._token, order_id=new_order_id),
+            )
+        except ActivityError as error:
+            workflow.logger.warning("rename failed: %s", _reason(error))
+            return
+        self._renamed_to = new_order_id
+
+    # ---- lifecycle bookkeeping ------------------------------------------------------------
+
+    @property
+    def _status(self) -> CheckoutStatus:
+        return CheckoutStatus(self._lifecycle.state)
+
+    def _move(self, event: str, note: str | None = None) -> None:
+        if self._lifecycle.offer(event, workflow.now(), note):
+            publish_status(
+                self._status, needs_attention=self._status == CheckoutStatus.NEEDS_ATTENTION
+            )
+
+    def _record_hint(self, kind: Literal["return", "webhook"], token: str, detail: str) -> None:
+        matched = self._token is None or token == self._token
+        self._hints.append(HintRecord(at=workflow.now(), kind=kind, detail=detail, matched=matched))
+        del self._hints[:-HINT_LIMIT]
+        if matched:
+            self._wakeup.hint()
+
+    # ---- messages ---------------------------------------------------------------------------
+
+    @workflow.update
+    async def begin(self, request: CheckoutRequest) -> CheckoutStarted:
+        """Answer the starter with the token and continuation URL once `/begin` has run."""
+        await workflow.wait_condition(
+            lambda: self._url is not None or self._status not in NOT_STARTED
+        )
+        if self._token is None or self._url is None:
+            reason = self._failure_reason or self._attention_reason or self._status.value
+            raise ApplicationError(
+                f"checkout {self._request.order_id} did not start: {reason}",
+                self._status.value,
+                type="CheckoutNotStarted",
+            )
+        return CheckoutStarted(
+            order_id=self._request.order_id,
+            token=self._token,
+            url=self._url,
+            status=self._status.value,
+        )
+
+    @begin.validator
+    def _validate_begin(self, request: CheckoutRequest) -> None:
+        if request.order_id != self._request.order_id or request.amount != self._request.amount:
+            raise ValueError(
+                f"order {self._request.order_id} already has a checkout for "
+                f"{self._request.amount} pence"
+            )
+
+    @workflow.signal
+    def customer_returned(self, hint: CustomerReturn) -> None:
+        """The customer came back through the signed redirect: check `/status` now."""
+        self._record_hint("return", hint.token, f"status={hint.status}")
+
+    @workflow.signal
+    def webhook_received(self, hint: WebhookHint) -> None:
+        """A signed webhook arrived: check `/status` now."""
+        self._record_hint("webhook", hint.token, hint.event_name)
+
+    @workflow.update
+    async def request_capture(self) -> CheckoutView:
+        """The merchant asks to capture a `pending_capture` application."""
+        attempts = self._capture_attempts
+        self._capture_wanted = True
+        self._wakeup.nudge()
+        if self._status == CheckoutStatus.PENDING_CAPTURE:
+            await workflow.wait_condition(
+                lambda: (
+                    self._capture_attempts > attempts
+                    or self._status != CheckoutStatus.PENDING_CAPTURE
+                )
+            )
+        return self.state()
+
+    @request_capture.validator
+    def _validate_capture(self) -> None:
+        if self._status not in (CheckoutStatus.AWAITING_CUSTOMER, CheckoutStatus.PENDING_CAPTURE):
+            raise ValueError(f"cannot capture a checkout that is {self._status.value}")
+
+    @workflow.update
+    async def cancel(self) -> CheckoutView:
+        """Cancel before completion: the provider expires the application, `/status` confirms."""
+        self._cancel_wanted = True
+        self._wakeup.nudge()
+        await workflow.wait_condition(
+            lambda: (
+                self._status in ENDED
+                or self._status in (CheckoutStatus.COMPLETED, CheckoutStatus.NEEDS_ATTENTION)
+            )
+        )
+        return self.state()
+
+    @cancel.validator
+    def _validate_cancel(self) -> None:
+        if self._status in ENDED or self._status == CheckoutStatus.COMPLETED:
+            raise ValueError(f"cannot cancel a checkout that is {self._status.value}")
+
+    @workflow.update
+    async def upload_invoice(self, document: InvoiceDocument) -> CheckoutView:
+        """Keep the merchant's invoice and upload it once the lender requires it."""
+        self._invoice = document
+        self._invoice_error = None
+        self._wakeup.nudge()
+        if self._status == CheckoutStatus.COMPLETED:
+            await workflow.wait_condition(
+                lambda: (
+                    self._invoice_uploaded
+                    or self._invoice_error is not None
+                    or self._status != CheckoutStatus.COMPLETED
+                )
+            )
+        return self.state()
+
+    @upload_invoice.validator
+    def _validate_invoice(self, document: InvoiceDocument) -> None:
+        if self._invoice_uploaded or self._status == CheckoutStatus.INVOICED:
+            raise ValueError("the invoice was already uploaded")
+        if self._status in ENDED:
+            raise ValueError(f"no invoice for a checkout that is {self._status.value}")
+
+    @workflow.update
+    async def resolve(self, resolution: OperatorResolution) -> CheckoutView:
+        """An operator attaches the lost application's token, or closes the checkout."""
+        self._resolution = resolution
+        await workflow.wait_condition(lambda: self._status != CheckoutStatus.NEEDS_ATTENTION)
+        return self.state()
+
+    @resolve.validator
+    def _validate_resolution(self, resolution: OperatorResolution) -> None:
+        if self._status != CheckoutStatus.NEEDS_ATTENTION:
+            raise ValueError(f"nothing to resolve: the checkout is {self._status.value}")
+        if bool(resolution.token) == bool(resolution.close_reason):
+            raise ValueError("give either the application's token or a reason to close")
+
+    @workflow.query
+    def state(self) -> CheckoutView:
+        """The whole checkout as operators and the API see it."""
+        provider = self._provider
+        return CheckoutView(
+            order_id=self._request.order_id,
+            status=self._status.value,
+            amount=self._request.amount,
+            token=self._token,
+            url=self._url,
+            provider_status=provider.status.value if provider else None,
+            pa_ref=provider.pa_ref if provider else None,
+            requires_invoice=provider.requires_invoice if provider else None,
+            has_invoice=provider.has_invoice if provider else None,
+            invoice_uploaded=self._invoice_uploaded,
+            capture_attempts=self._capture_attempts,
+            capture_error=self._capture_error,
+            invoice_error=self._invoice_error,
+            renamed_to=self._renamed_to,
+            attention_reason=self._attention_reason,
+            failure_reason=self._failure_reason,
+            status_checks=self._status_checks,
+            last_checked_at=self._last_checked_at,
+            hints=list(self._hints),
+            journal=list(self._lifecycle.journal),
+        )
