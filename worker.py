@@ -13,11 +13,18 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.heartbeat import HeartbeatInterceptor
+from activities.passimpay import PassimpayActivities
 from activities.paymentassist import PaymentAssistActivities
-from payflow.settings import PayflowSettings, PaymentAssistSettings
+from payflow.settings import PassimpaySettings, PayflowSettings, PaymentAssistSettings
 from payflow.temporal_client import connect
+from providers.passimpay import PassimpayClient
 from providers.paymentassist.client import PaymentAssistClient
+from workflows.passimpay_address import PassimpayAddress
+from workflows.passimpay_invoice import PassimpayInvoice
+from workflows.passimpay_unmatched import PassimpayUnmatchedCallbacks
 from workflows.paymentassist_checkout import PaymentAssistCheckout
+
+WORKFLOWS = [PaymentAssistCheckout, PassimpayInvoice, PassimpayAddress, PassimpayUnmatchedCallbacks]
 
 
 def activity_methods(holder: object) -> list[Callable[..., Any]]:
@@ -40,21 +47,37 @@ def paymentassist_client(settings: PaymentAssistSettings | None = None) -> Payme
     )
 
 
+def passimpay_client(settings: PassimpaySettings | None = None) -> PassimpayClient:
+    """The platform's Passimpay client, built from the environment."""
+    settings = settings or PassimpaySettings()
+    return PassimpayClient(
+        settings.api_url,
+        settings.platform_id,
+        settings.api_key,
+        timeout=settings.timeout_seconds,
+    )
+
+
 @contextlib.asynccontextmanager
 async def running_worker(
     client: Client,
     *,
     settings: PayflowSettings | None = None,
     paymentassist: PaymentAssistClient | None = None,
+    passimpay: PassimpayClient | None = None,
 ) -> AsyncIterator[Worker]:
     """Run the worker for the duration of the block, closing provider clients after."""
     settings = settings or PayflowSettings()
     paymentassist = paymentassist or paymentassist_client()
+    passimpay = passimpay or passimpay_client()
     worker = Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[PaymentAssistCheckout],
-        activities=activity_methods(PaymentAssistActivities(paymentassist)),
+        workflows=WORKFLOWS,
+        activities=[
+            *activity_methods(PaymentAssistActivities(paymentassist)),
+            *activity_methods(PassimpayActivities(passimpay)),
+        ],
         interceptors=[HeartbeatInterceptor()],
     )
     try:
@@ -62,6 +85,7 @@ async def running_worker(
             yield worker
     finally:
         await paymentassist.aclose()
+        await passimpay.aclose()
 
 
 async def serve_forever() -> None:

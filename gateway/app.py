@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from gateway import checkouts, paymentassist_callbacks
+from gateway import checkouts, crypto, passimpay_callbacks, paymentassist_callbacks
 from gateway.errors import install_error_handlers
 from gateway.services import GatewayServices
 
@@ -16,6 +16,8 @@ def create_gateway(found: GatewayServices) -> FastAPI:
     install_error_handlers(app)
     app.include_router(checkouts.router)
     app.include_router(paymentassist_callbacks.router)
+    app.include_router(crypto.router)
+    app.include_router(passimpay_callbacks.router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

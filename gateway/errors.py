@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from payflow.checkouts import CheckoutNotStarted
+from payflow.crypto import CryptoNotOpened
 from payflow.workflow_calls import PaymentConflict, PaymentNotFound
 
 
@@ -22,6 +23,15 @@ def install_error_handlers(app: FastAPI) -> None:
             "error": "not_started",
             "detail": str(error),
             "checkout": error.view.model_dump(mode="json"),
+        }
+        return JSONResponse(body, status_code=409)
+
+    @app.exception_handler(CryptoNotOpened)
+    async def _not_opened(_: Request, error: CryptoNotOpened) -> JSONResponse:
+        body = {
+            "error": "not_opened",
+            "detail": str(error),
+            "view": error.view.model_dump(mode="json"),
         }
         return JSONResponse(body, status_code=409)
 

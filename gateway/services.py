@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 from pydantic import SecretStr
 
 from payflow.checkouts import PaymentAssistCheckouts
+from payflow.crypto import PassimpayPayments
+
+
+@dataclass(frozen=True)
+class PassimpayCallbackSettings:
+    """How Passimpay callbacks are verified: our platform, its key, and who may send them."""
+
+    platform_id: int
+    secret: SecretStr
+    allowed_ips: frozenset[str] = field(default_factory=frozenset)
 
 
 @dataclass(frozen=True)
@@ -16,6 +26,8 @@ class GatewayServices:
 
     checkouts: PaymentAssistCheckouts
     paymentassist_secret: SecretStr
+    crypto: PassimpayPayments
+    passimpay: PassimpayCallbackSettings
     return_redirect_url: str | None = None
     api_token: SecretStr | None = None
 

@@ -4,17 +4,10 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
+from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
-from payflow.search_attributes import ORDER_ID, PAYMENT_PROVIDER, PAYMENT_STATUS
-from payflow.workflow_calls import PaymentConflict, workflow_errors
+from payflow.workflow_calls import PaymentConflict, start_or_join, workflow_errors
 from state.checkout import CheckoutStatus
 from state.checkout_models import (
     CheckoutRequest,
@@ -64,25 +57,18 @@ class PaymentAssistCheckouts:
         """Start the order's checkout, or join it if it exists; returns where to send the customer."""
         request = self._with_callback_urls(request)
         workflow_id = checkout_workflow_id(request.order_id)
-        operation = WithStartWorkflowOperation(
-            PaymentAssistCheckout.run,
-            request,
-            id=workflow_id,
-            task_queue=self._task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(PAYMENT_PROVIDER, PROVIDER),
-                    SearchAttributePair(ORDER_ID, request.order_id),
-                    SearchAttributePair(PAYMENT_STATUS, CheckoutStatus.CREATED.value),
-                ]
-            ),
-            memo=request.summary(),
-        )
         try:
-            return await self._client.execute_update_with_start_workflow(
-                PaymentAssistCheckout.begin, request, start_workflow_operation=operation
+            return await start_or_join(
+                self._client,
+                run=PaymentAssistCheckout.run,
+                update=PaymentAssistCheckout.begin,
+                arg=request,
+                workflow_id=workflow_id,
+                task_queue=self._task_queue,
+                provider=PROVIDER,
+                order_id=request.order_id,
+                initial_status=CheckoutStatus.CREATED.value,
+                memo=request.summary(),
             )
         except WorkflowAlreadyStartedError:
             return await self._started_from_view(request.order_id)

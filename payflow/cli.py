@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 
 from payflow.devserver import start_dev_server
-from payflow.settings import PayflowSettings, PaymentAssistSettings
+from payflow.settings import PassimpaySettings, PayflowSettings, PaymentAssistSettings
 from payflow.stack import running_gateway, running_sandbox
 from payflow.temporal_client import connect, external_cluster_configured
 
@@ -28,7 +28,7 @@ async def _until_stopped() -> None:
 
 
 async def _dev() -> None:
-    from worker import paymentassist_client, running_worker
+    from worker import passimpay_client, paymentassist_client, running_worker
 
     settings = PayflowSettings()
     async with contextlib.AsyncExitStack() as stack:
@@ -47,22 +47,33 @@ async def _dev() -> None:
             client = await connect(server.address)
             lines.append(f"Temporal      {server.address}")
             lines.append(f"Temporal UI   {server.ui_url}")
-        if "PAYMENTASSIST_API_URL" in os.environ:
-            paymentassist = PaymentAssistSettings()
-            lines.append(f"PaymentAssist {paymentassist.api_url} (from the environment)")
-        else:
-            sandbox = await stack.enter_async_context(
-                running_sandbox(settings.gateway_host, settings.sandbox_port)
+        sandbox = await stack.enter_async_context(
+            running_sandbox(
+                settings.gateway_host,
+                settings.sandbox_port,
+                passimpay_callback_url=f"{settings.public_url}/webhooks/passimpay",
             )
+        )
+        lines.append(f"Sandboxes     {sandbox.server.url}  (/paymentassist, /passimpay)")
+        paymentassist, passimpay = PaymentAssistSettings(), PassimpaySettings()
+        if "PAYMENTASSIST_API_URL" not in os.environ:
             paymentassist = sandbox.paymentassist_settings()
-            lines.append(f"Sandbox       {sandbox.server.url}/paymentassist")
+        if "PASSIMPAY_API_URL" not in os.environ:
+            passimpay = sandbox.passimpay_settings()
+        lines.append(f"PaymentAssist {paymentassist.api_url}")
+        lines.append(f"Passimpay     {passimpay.api_url}")
         await stack.enter_async_context(
             running_worker(
-                client, settings=settings, paymentassist=paymentassist_client(paymentassist)
+                client,
+                settings=settings,
+                paymentassist=paymentassist_client(paymentassist),
+                passimpay=passimpay_client(passimpay),
             )
         )
         gateway = await stack.enter_async_context(
-            running_gateway(client, settings=settings, paymentassist=paymentassist)
+            running_gateway(
+                client, settings=settings, paymentassist=paymentassist, passimpay=passimpay
+            )
         )
         lines.append(f"Gateway       {gateway.url}  (API docs {gateway.url}/docs)")
         lines.append(f"Worker        task queue {settings.task_queue!r}")
@@ -73,7 +84,12 @@ async def _dev() -> None:
 async def _gateway() -> None:
     settings = PayflowSettings()
     client = await connect()
-    async with running_gateway(client, settings=settings, paymentassist=PaymentAssistSettings()):
+    async with running_gateway(
+        client,
+        settings=settings,
+        paymentassist=PaymentAssistSettings(),
+        passimpay=PassimpaySettings(),
+    ):
         await _until_stopped()
 
 

@@ -38,7 +38,7 @@ async def serve(
     bound = port or free_port(host)
     config = uvicorn.Config(app, host=host, port=bound, log_level="warning", lifespan="on")  # type: ignore[arg-type]
     server = uvicorn.Server(config)
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]  # caller owns signals
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]  # caller owns signals
     task = asyncio.create_task(server.serve())
     try:
         for _ in range(500):

@@ -31,7 +31,7 @@ class PassimpaySettings(BaseSettings):
     platform_id: int = 50
     api_key: SecretStr = SecretStr("sandbox-passimpay-key")
     timeout_seconds: float = 30.0
-    callback_allowed_ips: list[str] = Field(default_factory=list)
+    callback_allowed_ips: set[str] = Field(default_factory=set)
 
 
 class PayflowSettings(BaseSettings):

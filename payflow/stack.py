@@ -10,15 +10,19 @@ from pydantic import SecretStr
 from temporalio.client import Client
 
 from gateway.app import create_gateway
-from gateway.services import GatewayServices
+from gateway.services import GatewayServices, PassimpayCallbackSettings
 from payflow.checkouts import PaymentAssistCheckouts
+from payflow.crypto import PassimpayPayments
 from payflow.http_server import RunningServer, serve
-from payflow.settings import PayflowSettings, PaymentAssistSettings
+from payflow.settings import PassimpaySettings, PayflowSettings, PaymentAssistSettings
 from sandbox.app import combine
+from sandbox.passimpay import PassimpaySandbox
 from sandbox.paymentassist import PaymentAssistSandbox
 
 SANDBOX_PAYMENTASSIST_KEY = "demo_key"
 SANDBOX_PAYMENTASSIST_SECRET = "demo_sandbox_secret"
+SANDBOX_PASSIMPAY_PLATFORM = 50
+SANDBOX_PASSIMPAY_KEY = "sandbox-passimpay-key"
 
 
 @dataclass(frozen=True)
@@ -27,13 +31,18 @@ class RunningSandbox:
 
     server: RunningServer
     paymentassist: PaymentAssistSandbox
+    passimpay: PassimpaySandbox
 
     @property
     def paymentassist_url(self) -> str:
         return f"{self.server.url}/paymentassist"
 
+    @property
+    def passimpay_url(self) -> str:
+        return f"{self.server.url}/passimpay"
+
     def paymentassist_settings(self, **overrides: object) -> PaymentAssistSettings:
-        """Settings that point a client at this sandbox."""
+        """Settings that point a Payment Assist client at this sandbox."""
         values: dict[str, object] = {
             "api_url": self.paymentassist_url,
             "api_key": SANDBOX_PAYMENTASSIST_KEY,
@@ -41,20 +50,41 @@ class RunningSandbox:
         }
         return PaymentAssistSettings(**{**values, **overrides})  # type: ignore[arg-type]
 
+    def passimpay_settings(self, **overrides: object) -> PassimpaySettings:
+        """Settings that point a Passimpay client at this sandbox."""
+        values: dict[str, object] = {
+            "api_url": self.passimpay_url,
+            "platform_id": SANDBOX_PASSIMPAY_PLATFORM,
+            "api_key": SecretStr(SANDBOX_PASSIMPAY_KEY),
+        }
+        return PassimpaySettings(**{**values, **overrides})  # type: ignore[arg-type]
+
 
 @contextlib.asynccontextmanager
 async def running_sandbox(
-    host: str = "127.0.0.1", port: int = 0, *, webhook_retry_delay: float = 1.0
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    passimpay_callback_url: str | None = None,
+    retry_delay: float = 1.0,
+    invoice_lifetime: float = 3600.0,
 ) -> AsyncIterator[RunningSandbox]:
     """Serve every simulator on one loopback port."""
     paymentassist = PaymentAssistSandbox(
         {SANDBOX_PAYMENTASSIST_KEY: SANDBOX_PAYMENTASSIST_SECRET},
-        webhook_retry_delay=webhook_retry_delay,
+        webhook_retry_delay=retry_delay,
     )
-    app = combine({"paymentassist": paymentassist.app})
+    passimpay = PassimpaySandbox(
+        {SANDBOX_PASSIMPAY_PLATFORM: SANDBOX_PASSIMPAY_KEY},
+        callback_url=passimpay_callback_url,
+        callback_retry_delay=retry_delay,
+        invoice_lifetime=invoice_lifetime,
+    )
+    app = combine({"paymentassist": paymentassist.app, "passimpay": passimpay.app})
     async with serve(app, host, port) as server:
         paymentassist.base_url = f"{server.url}/paymentassist"
-        yield RunningSandbox(server=server, paymentassist=paymentassist)
+        passimpay.base_url = f"{server.url}/passimpay"
+        yield RunningSandbox(server=server, paymentassist=paymentassist, passimpay=passimpay)
 
 
 @contextlib.asynccontextmanager
@@ -63,14 +93,20 @@ async def running_gateway(
     *,
     settings: PayflowSettings,
     paymentassist: PaymentAssistSettings,
+    passimpay: PassimpaySettings,
 ) -> AsyncIterator[RunningServer]:
     """Serve the gateway; its public URL is where providers and customers reach it."""
-    checkouts = PaymentAssistCheckouts(
-        client, task_queue=settings.task_queue, public_url=settings.public_url
-    )
     services = GatewayServices(
-        checkouts=checkouts,
+        checkouts=PaymentAssistCheckouts(
+            client, task_queue=settings.task_queue, public_url=settings.public_url
+        ),
         paymentassist_secret=paymentassist.api_secret,
+        crypto=PassimpayPayments(client, task_queue=settings.task_queue),
+        passimpay=PassimpayCallbackSettings(
+            platform_id=passimpay.platform_id,
+            secret=passimpay.api_key,
+            allowed_ips=frozenset(passimpay.callback_allowed_ips),
+        ),
         return_redirect_url=settings.return_redirect_url,
         api_token=settings.api_token,
     )

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import Any, TypeVar
 
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import ApplicationError
+from temporalio.workflow import UpdateMethodMultiParam
 from temporalio.service import RPCError, RPCStatusCode
+
+from payflow.search_attributes import NEEDS_ATTENTION, ORDER_ID, PAYMENT_PROVIDER, PAYMENT_STATUS
+
+Arg = TypeVar("Arg")
+Result = TypeVar("Result")
 
 
 class PaymentNotFound(LookupError):
@@ -33,3 +46,48 @@ def workflow_errors(workflow_id: str) -> Iterator[None]:
         cause = error.cause
         message = cause.message if isinstance(cause, ApplicationError) else str(cause)
         raise PaymentConflict(message) from None
+
+
+def identity_attributes(provider: str, order_id: str, status: str) -> TypedSearchAttributes:
+    """The search attributes a payment workflow starts with, so it is findable at once."""
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(PAYMENT_PROVIDER, provider),
+            SearchAttributePair(ORDER_ID, order_id),
+            SearchAttributePair(PAYMENT_STATUS, status),
+            SearchAttributePair(NEEDS_ATTENTION, False),
+        ]
+    )
+
+
+async def start_or_join(
+    client: Client,
+    *,
+    run: Callable[[Any, Arg], Awaitable[Any]],
+    update: UpdateMethodMultiParam[[Any, Arg], Result],
+    arg: Arg,
+    workflow_id: str,
+    task_queue: str,
+    provider: str,
+    order_id: str,
+    initial_status: str,
+    memo: Mapping[str, Any],
+) -> Result:
+    """Start the order's workflow or join the running one, and run `update` in the same call.
+
+    Raises WorkflowAlreadyStartedError when the workflow has already ended (IDs are never
+    reused) and WorkflowUpdateFailedError when the update refuses.
+    """
+    operation = WithStartWorkflowOperation(
+        run,
+        arg,
+        id=workflow_id,
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        search_attributes=identity_attributes(provider, order_id, initial_status),
+        memo=memo,
+    )
+    return await client.execute_update_with_start_workflow(
+        update, arg, start_workflow_operation=operation
+    )

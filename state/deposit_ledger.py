@@ -27,10 +27,10 @@ class RecordOutcome(StrEnum):
     """What one event did to the ledger."""
 
     DUPLICATE = "duplicate"
-    SEEN = "seen"
+    STALE = "stale"
     CONFIRMING = "confirming"
     CREDITED = "credited"
-    STALE = "stale"
+    ALREADY_CREDITED = "already_credited"
 
 
 class LedgerEntry(BaseModel):
@@ -54,10 +54,13 @@ class LedgerEntry(BaseModel):
 
 
 class DepositLedger(BaseModel):
-    """The deposits of one order; survives replay and continue-as-new as plain data."""
+    """The deposits of one order; survives replay and continue-as-new as plain data.
+
+    An event is identified by (txhash, confirmations): an entry remembers the highest
+    confirmation count seen, so a repeat is a duplicate and a lower count is stale.
+    """
 
     entries: dict[str, LedgerEntry] = Field(default_factory=dict)
-    seen_events: set[str] = Field(default_factory=set)
 
     @staticmethod
     def entry_key(event: DepositEvent) -> str:
@@ -67,13 +70,10 @@ class DepositLedger(BaseModel):
         self, event: DepositEvent, *, at: datetime, required_confirmations: int, late: bool = False
     ) -> RecordOutcome:
         """Apply one callback: duplicates change nothing, confirmations only go up."""
-        event_key = f"{self.entry_key(event)}:{event.confirmations}"
-        if event_key in self.seen_events:
-            return RecordOutcome.DUPLICATE
-        self.seen_events.add(event_key)
-        entry = self.entries.get(self.entry_key(event))
+        key = self.entry_key(event)
+        entry = self.entries.get(key)
         if entry is None:
-            entry = LedgerEntry(
+            entry = self.entries[key] = LedgerEntry(
                 txhash=event.txhash,
                 payment_id=event.payment_id,
                 amount=event.amount,
@@ -84,14 +84,17 @@ class DepositLedger(BaseModel):
                 address_from=event.address_from,
                 address_to=event.address_to,
             )
-            self.entries[self.entry_key(event)] = entry
-        elif event.confirmations <= entry.confirmations or entry.credited:
+        elif event.confirmations == entry.confirmations:
+            return RecordOutcome.DUPLICATE
+        elif event.confirmations < entry.confirmations:
             entry.lifecycle.offer("confirm", at, f"stale: {event.confirmations} confirmations")
             return RecordOutcome.STALE
         entry.confirmations = event.confirmations
+        if entry.credited:
+            return RecordOutcome.ALREADY_CREDITED
         if entry.confirmations >= entry.required_confirmations:
-            if entry.lifecycle.offer("credit", at, f"{entry.confirmations} confirmations"):
-                entry.credited_at = at
+            entry.lifecycle.offer("credit", at, f"{entry.confirmations} confirmations")
+            entry.credited_at = at
             return RecordOutcome.CREDITED
         entry.lifecycle.offer("confirm", at, f"{entry.confirmations} confirmations")
         return RecordOutcome.CONFIRMING

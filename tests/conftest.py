@@ -10,12 +10,13 @@ import pytest_asyncio
 from temporalio.client import Client
 
 from payflow.checkouts import PaymentAssistCheckouts
+from payflow.crypto import PassimpayPayments
 from payflow.devserver import DevServer, start_dev_server
 from payflow.http_server import RunningServer, free_port
 from payflow.settings import PayflowSettings
 from payflow.stack import RunningSandbox, running_gateway, running_sandbox
 from payflow.temporal_client import connect
-from worker import paymentassist_client, running_worker
+from worker import passimpay_client, paymentassist_client, running_worker
 
 PROVIDER_TIMEOUT_SECONDS = 2.0
 
@@ -32,12 +33,6 @@ async def client(temporal_server: DevServer) -> Client:
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def sandbox() -> AsyncIterator[RunningSandbox]:
-    async with running_sandbox(webhook_retry_delay=0.1) as running:
-        yield running
-
-
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def settings() -> PayflowSettings:
     port = free_port()
     return PayflowSettings(
@@ -45,6 +40,16 @@ async def settings() -> PayflowSettings:
         public_url=f"http://127.0.0.1:{port}",
         gateway_port=port,
     )
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def sandbox(settings: PayflowSettings) -> AsyncIterator[RunningSandbox]:
+    async with running_sandbox(
+        passimpay_callback_url=f"{settings.public_url}/webhooks/passimpay",
+        retry_delay=0.1,
+        invoice_lifetime=3600,
+    ) as running:
+        yield running
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,7 @@ class Stack:
     gateway: RunningServer
     settings: PayflowSettings
     checkouts: PaymentAssistCheckouts
+    crypto: PassimpayPayments
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -63,13 +69,20 @@ async def stack(
     client: Client, sandbox: RunningSandbox, settings: PayflowSettings
 ) -> AsyncIterator[Stack]:
     paymentassist = sandbox.paymentassist_settings(timeout_seconds=PROVIDER_TIMEOUT_SECONDS)
+    passimpay = sandbox.passimpay_settings(timeout_seconds=PROVIDER_TIMEOUT_SECONDS)
     async with (
         running_worker(
-            client, settings=settings, paymentassist=paymentassist_client(paymentassist)
+            client,
+            settings=settings,
+            paymentassist=paymentassist_client(paymentassist),
+            passimpay=passimpay_client(passimpay),
         ),
-        running_gateway(client, settings=settings, paymentassist=paymentassist) as gateway,
+        running_gateway(
+            client, settings=settings, paymentassist=paymentassist, passimpay=passimpay
+        ) as gateway,
     ):
         checkouts = PaymentAssistCheckouts(
             client, task_queue=settings.task_queue, public_url=settings.public_url
         )
-        yield Stack(client, sandbox, gateway, settings, checkouts)
+        crypto = PassimpayPayments(client, task_queue=settings.task_queue)
+        yield Stack(client, sandbox, gateway, settings, checkouts, crypto)

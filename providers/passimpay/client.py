@@ -44,7 +44,7 @@ from providers.passimpay.signing import encode_body, signature
 from providers.passimpay.validation import validate_order_id, validate_withdraw_address
 
 _NOT_FOUND = re.compile(
-    r"\b(order|withdraw\w*|transaction)\b.*\b(not found|does not exist|not exist)",
+    r"\b(?:order|withdraw|transaction)\w*\b.*\bnot (?:found|exist)",
     re.IGNORECASE,
 )
 

@@ -29,8 +29,14 @@ def _text(value: Any) -> Any:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
+def _number(value: Any) -> Any:
+    """Codes the provider may send as digit strings are read as integers."""
+    return int(value) if isinstance(value, str) and value.isdigit() else value
+
+
 Text = Annotated[str, BeforeValidator(_text)]
 OptionalText = Annotated[str | None, BeforeValidator(_text)]
+Approve = Annotated[Literal[0, 1, 2], BeforeValidator(_number)]
 
 
 class _Wire(BaseModel):
@@ -96,6 +102,7 @@ class OrderStatus(_Wire):
     @classmethod
     def _waiting_is_wait(cls, value: Any) -> Any:
         """The provider's overview spells `wait` as `waiting`."""
+        value = value.lower() if isinstance(value, str) else value
         return "wait" if value == "waiting" else value
 
 
@@ -120,7 +127,7 @@ class WithdrawResult(_Wire):
 class WithdrawStatus(_Wire):
     """`/v2/withdrawstatus`: `approve` 0 pending, 1 success, 2 error."""
 
-    approve: Literal[0, 1, 2]
+    approve: Approve
     transaction_id: OptionalText = None
     order_id: OptionalText = None
     payment_id: int | None = None

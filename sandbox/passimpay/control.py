@@ -96,9 +96,10 @@ def router(sim: PassimpaySandbox) -> APIRouter:
 
     @api.post("/_sandbox/expire/{order_id:path}")
     async def expire(order_id: str) -> dict[str, bool]:
-        if order_id not in sim.invoices.by_order:
-            raise HTTPException(404, "no such invoice")
-        sim.expire_invoice(order_id)
+        try:
+            sim.expire_invoice(order_id)
+        except ValueError as exc:
+            raise HTTPException(404, str(exc)) from None
         return {"ok": True}
 
     @api.get("/_sandbox/withdrawals/{order_id:path}")
@@ -112,7 +113,7 @@ def router(sim: PassimpaySandbox) -> APIRouter:
     async def settle(body: SettleIn) -> dict[str, bool]:
         try:
             sim.settle_withdrawal(body.order_id, body.approve, body.reason)
-        except (KeyError, ValueError) as exc:
+        except ValueError as exc:
             raise HTTPException(400, str(exc)) from None
         return {"ok": True}
 

@@ -55,6 +55,12 @@ def _refused(message: str) -> Response:
     return _reply({"result": 0, "message": message}, 400)
 
 
+def _base_url(request: Request, path: str) -> str:
+    """Where this simulator is reached, mount prefix included (Starlette's base_url drops it)."""
+    url = str(request.url.replace(query=""))
+    return url.removesuffix(path) if url.endswith(path) else str(request.base_url)
+
+
 def _platform_id(sim: PassimpaySandbox, payload: Any) -> int | None:
     value = payload.get("platformId") if isinstance(payload, dict) else None
     known = isinstance(value, int) and not isinstance(value, bool) and value in sim.platforms
@@ -89,7 +95,7 @@ def _signed(
             secret = sim.platforms[platform_id]
             if not verify(platform_id, raw, secret, request.headers.get("x-signature")):
                 raise Refusal("Wrong signature")
-            call = Call(platform_id, payload, str(request.base_url))
+            call = Call(platform_id, payload, _base_url(request, path))
             reply = _reply({"result": 1, **handler(sim, call)})
         except Refusal as refusal:
             reply = _refused(refusal.message)

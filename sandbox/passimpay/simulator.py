@@ -26,7 +26,7 @@ from sandbox.passimpay.delivery import CallbackDelivery, CallbackSender
 from sandbox.passimpay.deposits import AddressBook, callback_body
 from sandbox.passimpay.faults import PassimpayFaults
 from sandbox.passimpay.routes import build_app
-from sandbox.passimpay.store import SimDeposit, SimWithdrawal
+from sandbox.passimpay.store import SimDeposit, SimInvoice, SimWithdrawal
 from sandbox.passimpay.tasks import Background
 from sandbox.passimpay.withdrawals import WithdrawalBook, WithdrawLimiter, settle
 
@@ -158,9 +158,7 @@ class PassimpaySandbox:
         self, order_id: str, *, payment_id: int | None = None, amount: Decimal | None = None
     ) -> str:
         """Pay an invoice as the hosted page does: `amount` in its symbol (default: the rest)."""
-        invoice = self.invoices.by_order.get(order_id)
-        if invoice is None:
-            raise ValueError(f"no invoice {order_id!r}")
+        invoice = self._invoice(order_id)
         currency = invoices.currency_for(invoice, payment_id)
         fiat = amount if amount is not None else invoice.amount - invoice.paid(self.now())
         if fiat <= 0:
@@ -170,7 +168,7 @@ class PassimpaySandbox:
 
     def expire_invoice(self, order_id: str) -> None:
         """End an invoice's lifetime now."""
-        self.invoices.by_order[order_id].expires_at = self.now()
+        self._invoice(order_id).expires_at = self.now()
 
     def withdrawal(self, order_id: str) -> SimWithdrawal | None:
         """The withdrawal committed for this orderId, if any."""
@@ -180,7 +178,10 @@ class PassimpaySandbox:
         self, order_id: str, approve: Literal[1, 2], reason: str | None = None
     ) -> None:
         """Settle a pending withdrawal now instead of after `withdraw_settle_seconds`."""
-        self._settle(self.withdrawals.by_order[order_id], approve, reason)
+        withdrawal = self.withdrawal(order_id)
+        if withdrawal is None:
+            raise ValueError(f"no withdrawal {order_id!r}")
+        self._settle(withdrawal, approve, reason)
 
     def unblock(self, platform_id: int | None = None) -> None:
         """Lift the rate-limit block of one platform, or of all."""
@@ -191,7 +192,10 @@ class PassimpaySandbox:
         await self._background.idle(timeout)
 
     async def aclose(self) -> None:
-        """Stop background work and close the callback HTTP client."""
+        """Stop background work and close the callback HTTP client.
+
+        Serving `app` on its own does this at shutdown; a parent app that mounts it must call it.
+        """
         await self._background.cancel()
         await self._callbacks.aclose()
 
@@ -203,6 +207,12 @@ class PassimpaySandbox:
         """Sign the exact bytes (compact JSON, `/` escaped as PHP does) and deliver them."""
         body = encode_body(payload, escape_slashes=True)
         self._callbacks.send(body, signature(platform_id, body, self.platforms[platform_id]))
+
+    def _invoice(self, order_id: str) -> SimInvoice:
+        invoice = self.invoices.by_order.get(order_id)
+        if invoice is None:
+            raise ValueError(f"no invoice {order_id!r}")
+        return invoice
 
     async def _confirm(self, deposit: SimDeposit, kind: str) -> None:
         for confirmations in (1, 2) if deposit.address.currency.utxo else (1,):

@@ -21,10 +21,16 @@ class Background:
         task.add_done_callback(self._tasks.discard)
 
     async def idle(self, within: float) -> None:
-        """Return once no task is left (tasks may start others); TimeoutError after `within` s."""
+        """Return once no task is left (tasks may start others); TimeoutError after `within` s.
+
+        A task that failed re-raises here, so a simulator bug fails the test that waits.
+        """
         async with asyncio.timeout(within):
             while self._tasks:
-                await asyncio.gather(*self._tasks, return_exceptions=True)
+                results = await asyncio.gather(*self._tasks, return_exceptions=True)
+                errors = [result for result in results if isinstance(result, Exception)]
+                if errors:
+                    raise errors[0]
 
     async def cancel(self) -> None:
         """Stop every task, e.g. when the server shuts down."""

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 import pytest_asyncio
@@ -19,7 +19,11 @@ from sandbox.passimpay import PassimpaySandbox
 PLATFORM_ID = 50
 SECRET = "sandbox-passimpay-key"
 
-Eventually = Callable[[Callable[[], object], float], Awaitable[None]]
+
+class Eventually(Protocol):
+    """Await `condition()` becoming true, failing after `timeout` seconds."""
+
+    async def __call__(self, condition: Callable[[], object], timeout: float = 5.0) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,12 @@ class Received:
 
     body: bytes
     headers: dict[str, str]
+
+
+def approve_is(sandbox: PassimpaySandbox, order_id: str, approve: int) -> bool:
+    """Whether the simulator settled this withdrawal as `approve` (for `eventually`)."""
+    withdrawal = sandbox.withdrawal(order_id)
+    return withdrawal is not None and withdrawal.approve == approve
 
 
 class CallbackReceiver:

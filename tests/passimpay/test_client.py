@@ -17,8 +17,9 @@ from providers.passimpay import (
     validate_withdraw_address,
 )
 from sandbox.passimpay import PassimpaySandbox
+from sandbox.passimpay.faults import FaultMode
 
-from .conftest import PLATFORM_ID, SECRET, Eventually
+from .conftest import PLATFORM_ID, SECRET, Eventually, approve_is
 
 TRON = "TJRabPrwbZy45sbavfcjinPJC18kjpRTv8"
 EVM = "0x52908400098527886E0F7030069857D2E4169EE7"
@@ -110,9 +111,9 @@ async def test_wrong_secret_is_refused_without_leaking_it(sandbox: PassimpaySand
 
 @pytest.mark.parametrize("mode", ["500", "503", "lose_response"])
 async def test_server_failures_are_transient(
-    sandbox: PassimpaySandbox, client: PassimpayClient, mode: str
+    sandbox: PassimpaySandbox, client: PassimpayClient, mode: FaultMode
 ) -> None:
-    sandbox.faults.fail_next("/v2/balance", mode)  # type: ignore[arg-type]
+    sandbox.faults.fail_next("/v2/balance", mode)
     with pytest.raises(Transient):
         await client.balance()
     assert (await client.balance()).balance is not None
@@ -202,11 +203,12 @@ async def test_withdraw_keeps_eighteen_decimals(
     assert (result.amount, result.payment_id, result.address_to) == (amount, 60, EVM)
     pending = await client.withdraw_status(order_id="wd-18")
     assert pending.approve == 0 and pending.txhash is None
-    await eventually(lambda: sandbox.withdrawal("wd-18").approve == 1, 5.0)  # type: ignore[union-attr]
+    await eventually(lambda: approve_is(sandbox, "wd-18", 1))
     done = await client.withdraw_status(transaction_id=result.transaction_id)
     assert done.approve == 1 and done.amount == amount and done.order_id == "wd-18"
     assert done.txhash and done.txhash.startswith("0x")
-    assert done.amount_debited == amount + done.fee_network + done.fee_service  # type: ignore[operator]
+    assert done.fee_network is not None and done.fee_service is not None
+    assert done.amount_debited == amount + done.fee_network + done.fee_service
 
 
 async def test_withdraw_status_needs_exactly_one_id(

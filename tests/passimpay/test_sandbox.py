@@ -9,7 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
+from payflow.http_server import serve
 from providers.errors import Refused, Transient
 from providers.passimpay import (
     CreateOrderRequest,
@@ -23,7 +25,7 @@ from providers.passimpay import (
 from providers.passimpay.signing import encode_body
 from sandbox.passimpay import PassimpayFaults, PassimpaySandbox
 
-from .conftest import PLATFORM_ID, SECRET, CallbackReceiver, Eventually, Received
+from .conftest import PLATFORM_ID, SECRET, CallbackReceiver, Eventually, Received, approve_is
 
 TRON = "TJRabPrwbZy45sbavfcjinPJC18kjpRTv8"
 
@@ -46,7 +48,9 @@ async def invoice(client: PassimpayClient, order_id: str, amount: str = "100.00"
 
 
 def withdraw_request(order_id: str, amount: str = "10") -> WithdrawRequest:
-    return WithdrawRequest(payment_id=70, address_to=TRON, amount=Decimal(amount), order_id=order_id)
+    return WithdrawRequest(
+        payment_id=70, address_to=TRON, amount=Decimal(amount), order_id=order_id
+    )
 
 
 # --- invoices -----------------------------------------------------------------------------
@@ -106,10 +110,11 @@ async def test_invoice_expires_with_partial_payment_kept(
     sandbox.expire_invoice("inv-exp")
     status = await client.order_status("inv-exp")
     assert (status.status, status.amount_paid) == ("error", Decimal("30.00"))
-    sandbox.invoice_lifetime = 0.1
+    sandbox.invoice_lifetime = 0.5
     await invoice(client, "inv-exp-2")
     assert (await client.order_status("inv-exp-2")).status == "wait"
-    await asyncio.sleep(0.15)  # the lifetime under test
+    expiring = sandbox.invoices.by_order["inv-exp-2"]
+    await eventually(lambda: expiring.status(sandbox.now()) == "error")
     assert (await client.order_status("inv-exp-2")).status == "error"
 
 
@@ -128,7 +133,10 @@ async def test_deposit_after_expiry_still_calls_back(
 
 async def test_invoice_refusals(client: PassimpayClient, sandbox: PassimpaySandbox) -> None:
     raw = {"orderId": "inv-raw", "amount": "10.5", "platformId": PLATFORM_ID}
-    assert (await post(sandbox, "/v2/createorder", raw)) == {"result": 0, "message": "Invalid amount"}
+    assert (await post(sandbox, "/v2/createorder", raw)) == {
+        "result": 0,
+        "message": "Invalid amount",
+    }
     raw = {**raw, "amount": "10.50", "symbol": "XYZ"}
     assert (await post(sandbox, "/v2/createorder", raw))["message"] == "Invalid symbol"
     await invoice(client, "inv-eur", "10.00", symbol="EUR")
@@ -136,7 +144,7 @@ async def test_invoice_refusals(client: PassimpayClient, sandbox: PassimpaySandb
 
 
 async def test_hosted_page_renders_and_pays_in_full(
-    sandbox: PassimpaySandbox, client: PassimpayClient, receiver: CallbackReceiver
+    client: PassimpayClient, receiver: CallbackReceiver
 ) -> None:
     url = await invoice(client, "inv/page", "42.00")
     async with httpx.AsyncClient(follow_redirects=True) as browser:
@@ -151,9 +159,7 @@ async def test_hosted_page_renders_and_pays_in_full(
     assert deposits(await receiver.wait_for(1))[0].amount == Decimal("42.000000")
 
 
-async def test_hosted_page_part_and_split_forms(
-    sandbox: PassimpaySandbox, client: PassimpayClient
-) -> None:
+async def test_hosted_page_part_and_split_forms(client: PassimpayClient) -> None:
     url = await invoice(client, "inv-forms", "100.00", currencies=[70, 60])
     action = httpx.URL(url).join("../_sandbox/pay/inv-forms")
     async with httpx.AsyncClient(follow_redirects=True) as browser:
@@ -166,6 +172,23 @@ async def test_hosted_page_part_and_split_forms(
         assert missing.status_code == 404
     status = await client.order_status("inv-forms")
     assert (status.status, status.amount_paid) == ("paid", Decimal("100.00"))
+
+
+async def test_works_mounted_under_a_prefix() -> None:
+    sim = PassimpaySandbox()
+    parent = FastAPI()
+    parent.mount("/passimpay", sim.app)
+    async with serve(parent) as server:
+        base = f"{server.url}/passimpay"
+        async with PassimpayClient(base, PLATFORM_ID, SECRET) as client:
+            url = await invoice(client, "mounted/1", "10.00")
+            assert url == f"{base}/pay/mounted%2F1"
+            async with httpx.AsyncClient(follow_redirects=True) as browser:
+                action = httpx.URL(url).join("../_sandbox/pay/mounted%2F1")
+                paid = await browser.post(action, data={"payment_id": "70", "amount": ""})
+                assert str(paid.url) == url
+            assert (await client.order_status("mounted/1")).status == "paid"
+    await sim.aclose()
 
 
 # --- H2H deposits ---------------------------------------------------------------------------
@@ -274,15 +297,17 @@ async def test_status_lags_behind_callbacks(
     eventually: Eventually,
 ) -> None:
     await invoice(client, "lag-1")
-    sandbox.faults.status_lag(0.3)
+    sandbox.faults.status_lag(0.5)
     with pytest.raises(NotFound):  # younger than the lag: not visible yet
         await client.order_status("lag-1")
+    created = sandbox.invoices.by_order["lag-1"].created_at
+    await eventually(lambda: sandbox.status_time() > created)
+    assert (await client.order_status("lag-1")).status == "wait"
     await sandbox.deposit("lag-1", Decimal("100"))
     await receiver.wait_for(1)
-    assert sandbox.invoices.by_order["lag-1"].status(sandbox.now()) == "paid"
-    await eventually(lambda: sandbox.status_time() > sandbox.invoices.by_order["lag-1"].created_at)
-    assert (await client.order_status("lag-1")).status == "wait"
-    await asyncio.sleep(0.3)  # the lag under test
+    assert (await client.order_status("lag-1")).status == "wait"  # the callback came first
+    paid_at = sandbox.deposits[-1].at
+    await eventually(lambda: sandbox.status_time() > paid_at)
     assert (await client.order_status("lag-1")).status == "paid"
 
 
@@ -351,14 +376,17 @@ async def test_withdrawal_pending_then_success_with_callback(
     sandbox: PassimpaySandbox,
     client: PassimpayClient,
     receiver: CallbackReceiver,
-    eventually: Eventually,
 ) -> None:
     sandbox.withdraw_callbacks = True
     result = await client.withdraw(withdraw_request("wd-ok", "10"))
     assert (await client.withdraw_status(order_id="wd-ok")).approve == 0
     (callback,) = await receiver.wait_for(1)
     body = json.loads(callback.body)
-    assert (body["approve"], body["transactionId"], body["type"]) == (1, result.transaction_id, "withdraw")
+    assert (body["approve"], body["transactionId"], body["type"]) == (
+        1,
+        result.transaction_id,
+        "withdraw",
+    )
     status = await client.withdraw_status(order_id="wd-ok")
     assert status.approve == 1 and status.txhash and status.confirmations == 1
     assert status.fee_service == Decimal("0.050000") and status.fee_network == Decimal("1")
@@ -371,7 +399,7 @@ async def test_withdrawal_failure_configured_or_settled_by_hand(
 ) -> None:
     sandbox.faults.fail_withdrawal("wd-fail", "Insufficient funds")
     await client.withdraw(withdraw_request("wd-fail"))
-    await eventually(lambda: sandbox.withdrawal("wd-fail").approve == 2)  # type: ignore[union-attr]
+    await eventually(lambda: approve_is(sandbox, "wd-fail", 2))
     status = await client.withdraw_status(order_id="wd-fail")
     assert (status.approve, status.reason, status.txhash) == (2, "Insufficient funds", None)
     sandbox.withdraw_settle_seconds = 30
@@ -453,12 +481,12 @@ async def test_timed_out_withdraw_commits_nothing(sandbox: PassimpaySandbox) -> 
     assert sandbox.payouts["wd-timeout"] == 0 and len(sandbox.withdraw_calls) == 1
 
 
-async def test_withdraw_status_lags_too(
-    sandbox: PassimpaySandbox, client: PassimpayClient, eventually: Eventually
-) -> None:
+async def test_withdraw_status_lags_too(sandbox: PassimpaySandbox, client: PassimpayClient) -> None:
+    sandbox.withdraw_settle_seconds = 30
     await client.withdraw(withdraw_request("wd-lag"))
-    await eventually(lambda: sandbox.withdrawal("wd-lag").approve == 1)  # type: ignore[union-attr]
-    sandbox.faults.status_lag(0.1)
+    await asyncio.sleep(0.5)  # let the pending state age past the lag under test
+    sandbox.settle_withdrawal("wd-lag", 1)
+    sandbox.faults.status_lag(0.4)
     assert (await client.withdraw_status(order_id="wd-lag")).approve == 0
     sandbox.faults.status_lag(0)
     assert (await client.withdraw_status(order_id="wd-lag")).approve == 1

@@ -1,0 +1,177 @@
+"""Typed Python API for Passimpay invoices, deposit addresses and unmatched callbacks."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+
+from payflow.workflow_calls import (
+    PaymentConflict,
+    PaymentNotFound,
+    start_or_join,
+    workflow_errors,
+)
+from state.deposit_ledger import DepositEvent
+from state.passimpay_address import AddressStatus
+from state.passimpay_invoice import InvoiceStatus
+from state.passimpay_models import (
+    AddressOpened,
+    AddressRequest,
+    AddressView,
+    InvoiceOpened,
+    InvoiceRequest,
+    InvoiceView,
+    UnmatchedCallback,
+)
+from workflows.passimpay_address import PassimpayAddress, address_workflow_id
+from workflows.passimpay_invoice import PROVIDER, PassimpayInvoice, invoice_workflow_id
+from workflows.passimpay_unmatched import UNMATCHED_WORKFLOW_ID, PassimpayUnmatchedCallbacks
+
+
+class CryptoNotOpened(PaymentConflict):
+    """The invoice or address exists but the provider refused to create it."""
+
+    def __init__(self, view: InvoiceView | AddressView) -> None:
+        super().__init__(f"{view.order_id} is {view.status}: {view.failure_reason}")
+        self.view = view
+
+
+def _refused_type(error: WorkflowUpdateFailedError) -> str | None:
+    cause = error.cause
+    return cause.type if isinstance(cause, ApplicationError) else None
+
+
+class PassimpayPayments:
+    """Start, inspect and steer crypto pay-ins; each order maps to exactly one workflow."""
+
+    def __init__(self, client: Client, *, task_queue: str) -> None:
+        self._client = client
+        self._task_queue = task_queue
+
+    async def create_invoice(self, request: InvoiceRequest) -> InvoiceOpened:
+        """Create the order's invoice (or join it) and return the hosted payment URL."""
+        workflow_id = invoice_workflow_id(request.order_id)
+        try:
+            return await start_or_join(
+                self._client,
+                run=PassimpayInvoice.run,
+                update=PassimpayInvoice.open,
+                arg=request,
+                workflow_id=workflow_id,
+                task_queue=self._task_queue,
+                provider=PROVIDER,
+                order_id=request.order_id,
+                initial_status=InvoiceStatus.CREATED.value,
+                memo=request.summary(),
+            )
+        except WorkflowAlreadyStartedError:
+            view = await self.get_invoice(request.order_id)
+            if view.url is None:
+                raise CryptoNotOpened(view) from None
+            return InvoiceOpened(order_id=view.order_id, url=view.url, status=view.status)
+        except WorkflowUpdateFailedError as error:
+            if _refused_type(error) == "InvoiceNotCreated":
+                raise CryptoNotOpened(await self.get_invoice(request.order_id)) from None
+            with workflow_errors(workflow_id):
+                raise
+
+    async def get_invoice(self, order_id: str) -> InvoiceView:
+        """The invoice's whole state, ledger included."""
+        handle = self._client.get_workflow_handle_for(
+            PassimpayInvoice.run, invoice_workflow_id(order_id)
+        )
+        with workflow_errors(handle.id):
+            return await handle.query(PassimpayInvoice.state)
+
+    async def open_address(self, request: AddressRequest) -> AddressOpened:
+        """Assign the order's deposit address (or join it) and return it with its tag."""
+        workflow_id = address_workflow_id(request.order_id)
+        try:
+            return await start_or_join(
+                self._client,
+                run=PassimpayAddress.run,
+                update=PassimpayAddress.open,
+                arg=request,
+                workflow_id=workflow_id,
+                task_queue=self._task_queue,
+                provider=PROVIDER,
+                order_id=request.order_id,
+                initial_status=AddressStatus.REQUESTED.value,
+                memo=request.summary(),
+            )
+        except WorkflowAlreadyStartedError:
+            view = await self.get_address(request.order_id)
+            if view.address is None:
+                raise CryptoNotOpened(view) from None
+            return AddressOpened.model_validate(view.model_dump())
+        except WorkflowUpdateFailedError as error:
+            if _refused_type(error) == "AddressNotAssigned":
+                raise CryptoNotOpened(await self.get_address(request.order_id)) from None
+            with workflow_errors(workflow_id):
+                raise
+
+    def _address_handle(self, order_id: str):  # type: ignore[no-untyped-def]
+        return self._client.get_workflow_handle_for(
+            PassimpayAddress.run, address_workflow_id(order_id)
+        )
+
+    async def get_address(self, order_id: str) -> AddressView:
+        """The address's whole state, ledger included (across continue-as-new runs)."""
+        handle = self._address_handle(order_id)
+        with workflow_errors(handle.id):
+            return await handle.query(PassimpayAddress.state)
+
+    async def close_address(self, order_id: str) -> AddressView:
+        """Stop expecting deposits at this address."""
+        handle = self._address_handle(order_id)
+        with workflow_errors(handle.id):
+            return await handle.execute_update(PassimpayAddress.close)
+
+    async def deliver_deposit(
+        self, order_id: str, event: DepositEvent
+    ) -> Literal["invoice", "address"]:
+        """Signal the open invoice or address of this order; PaymentNotFound when neither is."""
+        targets = (
+            ("invoice", invoice_workflow_id(order_id), PassimpayInvoice.deposit),
+            ("address", address_workflow_id(order_id), PassimpayAddress.deposit),
+        )
+        for kind, workflow_id, signal in targets:
+            handle = self._client.get_workflow_handle(workflow_id)
+            try:
+                with workflow_errors(workflow_id):
+                    await handle.signal(signal, event)
+            except (PaymentNotFound, PaymentConflict):
+                continue
+            return kind  # type: ignore[return-value]
+        raise PaymentNotFound(f"no open invoice or address for order {order_id}")
+
+    async def record_unmatched(self, item: UnmatchedCallback) -> None:
+        """Keep a verified callback nobody took, in the operators' inbox workflow."""
+        await self._client.start_workflow(
+            PassimpayUnmatchedCallbacks.run,
+            id=UNMATCHED_WORKFLOW_ID,
+            task_queue=self._task_queue,
+            start_signal="record",
+            start_signal_args=[item],
+        )
+
+    async def unmatched(self) -> list[UnmatchedCallback]:
+        """Callbacks waiting for an operator."""
+        handle = self._client.get_workflow_handle_for(
+            PassimpayUnmatchedCallbacks.run, UNMATCHED_WORKFLOW_ID
+        )
+        try:
+            with workflow_errors(UNMATCHED_WORKFLOW_ID):
+                return await handle.query(PassimpayUnmatchedCallbacks.items)
+        except PaymentNotFound:
+            return []
+
+    async def acknowledge_unmatched(self, key: str) -> list[UnmatchedCallback]:
+        """An operator has dealt with one unmatched callback."""
+        handle = self._client.get_workflow_handle_for(
+            PassimpayUnmatchedCallbacks.run, UNMATCHED_WORKFLOW_ID
+        )
+        with workflow_errors(UNMATCHED_WORKFLOW_ID):
+            return await handle.execute_update(PassimpayUnmatchedCallbacks.acknowledge, key)

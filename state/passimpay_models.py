@@ -1,0 +1,167 @@
+"""What callers send to and read from Passimpay invoices and addresses; Decimal amounts only."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, Field
+
+from state.deposit_ledger import DepositEvent, DepositLedger, LedgerEntry
+from state.lifecycle import LifecycleEntry
+from state.passimpay_address import AddressLifecycle
+from state.polling import PollTiming
+
+PASSIMPAY_ORDER_ID = r"^[A-Za-z0-9+/=\-:.,_]{1,64}$"
+UTXO_TICKERS = frozenset({"BTC", "LTC", "DASH", "DOGE", "BCH"})
+
+
+def _two_decimals(value: Decimal) -> Decimal:
+    if value != value.quantize(Decimal("0.01")):
+        raise ValueError("invoice amounts have at most two decimals")
+    return value.quantize(Decimal("0.01"))
+
+
+InvoiceAmount = Annotated[Decimal, Field(gt=0, max_digits=14), AfterValidator(_two_decimals)]
+
+
+class CurrencyFacts(BaseModel):
+    """What a workflow needs to know of one currency."""
+
+    payment_id: int
+    ticker: str
+    network: str
+    tag: bool = False
+
+    @property
+    def utxo(self) -> bool:
+        return self.ticker.upper() in UTXO_TICKERS
+
+
+class InvoiceTiming(PollTiming):
+    """Invoice polling: fast right after the start or a callback, slower after."""
+
+    active_poll_seconds: float = Field(default=15.0, gt=0)
+    active_window_seconds: float = Field(default=600.0, ge=0)
+    idle_poll_seconds: float = Field(default=120.0, gt=0)
+
+
+class InvoiceRequest(BaseModel):
+    """A hosted invoice for a fixed amount; the policy decides what a partial payment becomes."""
+
+    order_id: str = Field(pattern=PASSIMPAY_ORDER_ID)
+    amount: InvoiceAmount
+    symbol: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    currencies: list[int] | None = None
+    type: Literal[0, 1, 2] | None = None
+    first_name: str | None = Field(default=None, max_length=100)
+    last_name: str | None = Field(default=None, max_length=100)
+    email: str | None = Field(default=None, max_length=255)
+    phone_no: str | None = Field(default=None, max_length=40)
+    return_url: str | None = Field(default=None, max_length=1000)
+    expiry_seconds: float = Field(default=3600.0, gt=0)
+    partial_policy: Literal["credit", "wait_for_top_up"] = "credit"
+    top_up_wait_seconds: float = Field(default=86_400.0, ge=0)
+    late_deposit_window_seconds: float = Field(default=86_400.0, ge=0)
+    timing: InvoiceTiming = Field(default_factory=InvoiceTiming)
+
+    def summary(self) -> dict[str, object]:
+        """The memo operators see: the order, not the payer."""
+        return {
+            "order_id": self.order_id,
+            "amount": str(self.amount),
+            "symbol": self.symbol or "USD",
+            "partial_policy": self.partial_policy,
+        }
+
+
+class InvoiceOpened(BaseModel):
+    """Where to send the payer."""
+
+    order_id: str
+    url: str
+    status: str
+
+
+class InvoiceView(BaseModel):
+    """The whole state of one invoice."""
+
+    order_id: str
+    status: str
+    amount: Decimal
+    symbol: str
+    url: str | None = None
+    provider_status: str | None = None
+    amount_paid: Decimal | None = None
+    amount_credited_merchant: Decimal | None = None
+    amount_credited_user: Decimal | None = None
+    fee_service: Decimal | None = None
+    fee_network: Decimal | None = None
+    status_checks: int = 0
+    last_checked_at: datetime | None = None
+    failure_reason: str | None = None
+    needs_attention: bool = False
+    deposits: list[LedgerEntry] = Field(default_factory=list)
+    journal: list[LifecycleEntry] = Field(default_factory=list)
+
+
+class AddressRequest(BaseModel):
+    """An H2H deposit address for one order and currency, open until the merchant closes it."""
+
+    order_id: str = Field(pattern=PASSIMPAY_ORDER_ID)
+    payment_id: int = Field(gt=0)
+    required_confirmations: int | None = Field(default=None, ge=1, le=100)
+    continue_as_new_after: int = Field(default=500, ge=1)
+
+    def summary(self) -> dict[str, object]:
+        """The memo operators see."""
+        return {"order_id": self.order_id, "payment_id": self.payment_id}
+
+
+class AddressOpened(BaseModel):
+    """What the payer needs: the address and, on tag networks, the destination tag."""
+
+    order_id: str
+    payment_id: int
+    address: str
+    destination_tag: str | None = None
+    status: str
+
+
+class AddressView(AddressOpened):
+    """The whole state of one deposit address, with its ledger."""
+
+    address: str | None = None  # type: ignore[assignment]
+    required_confirmations: int | None = None
+    credited_total: Decimal = Decimal(0)
+    deposits: list[LedgerEntry] = Field(default_factory=list)
+    runs: int = 1
+    needs_attention: bool = False
+    failure_reason: str | None = None
+    journal: list[LifecycleEntry] = Field(default_factory=list)
+
+
+class UnmatchedCallback(BaseModel):
+    """A verified callback no open workflow could take: kept for an operator, never dropped."""
+
+    key: str = Field(description="sha256 of the raw body: redeliveries are kept once")
+    received_at: datetime
+    order_id: str | None
+    kind: Literal["deposit", "withdrawal"]
+    reason: str
+    deposit: DepositEvent | None = None
+    raw: str = Field(max_length=16_384)
+
+
+class AddressCarry(BaseModel):
+    """Everything an address workflow hands to its next run at continue-as-new."""
+
+    address: str | None = None
+    destination_tag: str | None = None
+    required_confirmations: int = 1
+    lifecycle: AddressLifecycle = Field(default_factory=AddressLifecycle)
+    ledger: DepositLedger = Field(default_factory=DepositLedger)
+    runs: int = 1
+    needs_attention: bool = False
+    failure_reason: str | None = None
