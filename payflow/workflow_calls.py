@@ -14,8 +14,8 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import ApplicationError
-from temporalio.workflow import UpdateMethodMultiParam
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.workflow import UpdateMethodMultiParam
 
 from payflow.search_attributes import NEEDS_ATTENTION, ORDER_ID, PAYMENT_PROVIDER, PAYMENT_STATUS
 
