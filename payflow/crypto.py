@@ -100,6 +100,7 @@ class PassimpayPayments:
                 order_id=request.order_id,
                 initial_status=AddressStatus.REQUESTED.value,
                 memo=request.summary(),
+                start_args=[request, None],
             )
         except WorkflowAlreadyStartedError:
             view = await self.get_address(request.order_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
@@ -72,15 +72,17 @@ async def start_or_join(
     order_id: str,
     initial_status: str,
     memo: Mapping[str, Any],
+    start_args: Sequence[Any] | None = None,
 ) -> Result:
     """Start the order's workflow or join the running one, and run `update` in the same call.
 
     Raises WorkflowAlreadyStartedError when the workflow has already ended (IDs are never
-    reused) and WorkflowUpdateFailedError when the update refuses.
+    reused) and WorkflowUpdateFailedError when the update refuses. `start_args` replaces `arg`
+    as the workflow's input when its run method takes more than one parameter.
     """
     operation = WithStartWorkflowOperation(
         run,
-        arg,
+        args=start_args if start_args is not None else [arg],
         id=workflow_id,
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

@@ -132,6 +132,8 @@ class PassimpayInvoice:
         match status.status:
             case "paid":
                 self._move("settle")
+            case "error" if paid >= self._request.amount:
+                self._move("settle", f"topped up to {paid} after expiry")
             case "wait" if paid > 0:
                 self._move("receive_part", f"{paid} paid")
             case "error":

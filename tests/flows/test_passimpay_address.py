@@ -1,0 +1,220 @@
+"""Passimpay H2H addresses and callbacks end to end, against the simulator over real HTTP."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import httpx
+import pytest_asyncio
+
+from payflow.crypto import PassimpayPayments
+from providers.passimpay.signing import encode_body, signature
+from state.passimpay_models import AddressRequest, AddressView
+from tests.conftest import Stack
+from tests.flows.helpers import eventually, new_order_id
+
+BTC = 10
+ETH = 60
+XRP = 80
+USDT_TRC20 = 70
+PLATFORM = 50
+KEY = "sandbox-passimpay-key"
+
+
+@pytest_asyncio.fixture(autouse=True, loop_scope="session")
+async def _clear_faults(stack: Stack):  # type: ignore[no-untyped-def]
+    stack.sandbox.passimpay.faults.clear()
+    yield
+    stack.sandbox.passimpay.faults.clear()
+    await stack.sandbox.passimpay.wait_idle()
+
+
+async def wait_for_address(
+    crypto: PassimpayPayments, order_id: str, credited: int, timeout: float = 20.0
+) -> AddressView:
+    """The address once `credited` deposits are credited."""
+    return await eventually(
+        lambda: crypto.get_address(order_id),
+        lambda view: sum(d.lifecycle.state == "credited" for d in view.deposits) >= credited,
+        timeout=timeout,
+    )
+
+
+def signed(payload: dict[str, object], *, key: str = KEY) -> tuple[bytes, dict[str, str]]:
+    body = encode_body(payload, escape_slashes=True)
+    headers = {"content-type": "application/json", "x-signature": signature(PLATFORM, body, key)}
+    return body, headers
+
+
+async def test_utxo_deposit_credited_once_after_two_confirmations(stack: Stack) -> None:
+    sim = stack.sandbox.passimpay
+    order_id = new_order_id("adr")
+    opened = await stack.crypto.open_address(AddressRequest(order_id=order_id, payment_id=BTC))
+    assert opened.address and opened.destination_tag is None
+    await sim.deposit(order_id, Decimal("0.01"))
+    view = await wait_for_address(stack.crypto, order_id, credited=1)
+    await sim.wait_idle()
+    view = await stack.crypto.get_address(order_id)
+    assert view.required_confirmations == 2
+    [deposit] = view.deposits
+    assert deposit.confirmations == 2 and deposit.amount == Decimal("0.01")
+    assert [e.event for e in deposit.lifecycle.journal if e.target] == ["confirm", "credit"]
+    assert view.credited_total == Decimal("0.01")
+
+
+async def test_duplicated_reordered_and_replayed_callbacks_credit_once(stack: Stack) -> None:
+    sim = stack.sandbox.passimpay
+    order_id = new_order_id("adr")
+    await stack.crypto.open_address(AddressRequest(order_id=order_id, payment_id=BTC))
+    sim.faults.reorder_callbacks(True)
+    reordered = await sim.deposit(order_id, Decimal("0.02"))
+    await sim.wait_idle()  # both confirmations are now held back
+    sim.faults.reorder_callbacks(False)  # released newest first: confirmation 2 before 1
+    await sim.wait_idle()
+    sim.faults.duplicate_callbacks()
+    duplicated = await sim.deposit(order_id, Decimal("0.03"))
+    await sim.wait_idle()
+    await wait_for_address(stack.crypto, order_id, credited=2)
+    deliveries = [d for d in sim.callback_log if order_id.encode() in d.body]
+    assert len(deliveries) == 2 + 4  # reordered pair, then each confirmation twice
+
+    async with httpx.AsyncClient(base_url=stack.gateway.url, timeout=10) as http:
+        for delivery in deliveries:  # a merchant's "resend" from the dashboard, all of them
+            replay = await http.post(
+                "/webhooks/passimpay",
+                content=delivery.body,
+                headers={"content-type": "application/json", "x-signature": delivery.signature},
+            )
+            assert replay.status_code == 200
+    view = await stack.crypto.get_address(order_id)
+    assert {d.txhash for d in view.deposits} == {reordered, duplicated}
+    assert view.credited_total == Decimal("0.05")
+    for deposit in view.deposits:
+        credits = [e for e in deposit.lifecycle.journal if e.event == "credit" and e.target]
+        assert len(credits) == 1 and deposit.confirmations == 2
+
+
+async def test_several_deposits_each_credited_once(stack: Stack) -> None:
+    sim = stack.sandbox.passimpay
+    order_id = new_order_id("adr")
+    await stack.crypto.open_address(AddressRequest(order_id=order_id, payment_id=USDT_TRC20))
+    for amount in ("10", "20.5", "3"):
+        await sim.deposit(order_id, Decimal(amount))
+    view = await wait_for_address(stack.crypto, order_id, credited=3)
+    assert view.credited_total == Decimal("33.5")
+    assert view.required_confirmations == 1
+
+
+async def test_tag_network_address_shows_its_tag(stack: Stack) -> None:
+    sim = stack.sandbox.passimpay
+    order_id = new_order_id("adr")
+    opened = await stack.crypto.open_address(AddressRequest(order_id=order_id, payment_id=XRP))
+    assert opened.destination_tag and opened.address.startswith("r")
+    async with httpx.AsyncClient(base_url=stack.gateway.url, timeout=10) as http:
+        read = (await http.get(f"/v1/crypto/addresses/{order_id}")).json()
+    assert read["destination_tag"] == opened.destination_tag
+    await sim.deposit(order_id, Decimal("5"), with_tag=False)  # unattributable: no callback
+    await sim.deposit(order_id, Decimal("7"))
+    view = await wait_for_address(stack.crypto, order_id, credited=1)
+    assert [d.amount for d in view.deposits] == [Decimal("7")]
+
+
+async def test_eighteen_decimals_survive_end_to_end(stack: Stack) -> None:
+    sim = stack.sandbox.passimpay
+    order_id = new_order_id("adr")
+    await stack.crypto.open_address(AddressRequest(order_id=order_id, payment_id=ETH))
+    await sim.deposit(order_id, Decimal("1.123456789012345678"))
+    view = await wait_for_address(stack.crypto, order_id, credited=1)
+    assert view.credited_total == Decimal("1.123456789012345678")
+    async with httpx.AsyncClient(base_url=stack.gateway.url, timeout=10) as http:
+        read = (await http.get(f"/v1/crypto/addresses/{order_id}")).json()
+    assert read["credited_total"] == "1.123456789012345678"
+
+
+async def test_address_survives_continue_as_new_with_its_ledger(stack: Stack) -> None:
+    sim = stack.sandbox.passimpay
+    order_id = new_order_id("adr")
+    request = AddressRequest(order_id=order_id, payment_id=USDT_TRC20, continue_as_new_after=2)
+    opened = await stack.crypto.open_address(request)
+    for amount in ("1", "2", "3", "4", "5"):
+        await sim.deposit(order_id, Decimal(amount))
+        await sim.wait_idle()
+    view = await wait_for_address(stack.crypto, order_id, credited=5)
+    assert view.runs >= 3 and view.address == opened.address
+    assert view.credited_total == Decimal("15")
+
+    closed = await stack.crypto.close_address(order_id)
+    assert closed.status == "closed" and closed.credited_total == Decimal("15")
+
+
+async def test_deposit_after_close_is_kept_for_an_operator(stack: Stack) -> None:
+    sim = stack.sandbox.passimpay
+    order_id = new_order_id("adr")
+    await stack.crypto.open_address(AddressRequest(order_id=order_id, payment_id=USDT_TRC20))
+    await stack.crypto.close_address(order_id)
+    await sim.deposit(order_id, Decimal("9"))
+    await sim.wait_idle()
+    inbox = await eventually(
+        stack.crypto.unmatched, lambda items: any(i.order_id == order_id for i in items)
+    )
+    [item] = [i for i in inbox if i.order_id == order_id]
+    assert item.deposit is not None and item.deposit.amount == Decimal("9")
+
+
+async def test_callback_for_unknown_order_is_kept(stack: Stack) -> None:
+    order_id = new_order_id("ghost")
+    payload = {
+        "platformId": PLATFORM,
+        "paymentId": USDT_TRC20,
+        "orderId": order_id,
+        "amount": "12.5",
+        "txhash": "0xghost",
+        "addressFrom": "TXfrom",
+        "addressTo": "TXto",
+        "confirmations": 1,
+    }
+    body, headers = signed(payload)
+    async with httpx.AsyncClient(base_url=stack.gateway.url, timeout=10) as http:
+        first = await http.post("/webhooks/passimpay", content=body, headers=headers)
+        again = await http.post("/webhooks/passimpay", content=body, headers=headers)
+        assert first.status_code == again.status_code == 200
+        items = (await http.get("/v1/crypto/unmatched-callbacks")).json()
+        mine = [i for i in items if i["order_id"] == order_id]
+        assert len(mine) == 1 and mine[0]["deposit"]["amount"] == "12.5"
+        left = await http.post(f"/v1/crypto/unmatched-callbacks/{mine[0]['key']}/acknowledge")
+        assert all(i["order_id"] != order_id for i in left.json())
+
+
+async def test_forged_callbacks_are_rejected_and_change_nothing(stack: Stack) -> None:
+    order_id = new_order_id("adr")
+    await stack.crypto.open_address(AddressRequest(order_id=order_id, payment_id=USDT_TRC20))
+    payload = {
+        "platformId": PLATFORM,
+        "paymentId": USDT_TRC20,
+        "orderId": order_id,
+        "amount": "1000",
+        "txhash": "0xforged",
+        "confirmations": 5,
+    }
+    body, _ = signed(payload, key="not-our-key")
+    other_platform, other_headers = signed({**payload, "platformId": 51})
+    good_body, good_headers = signed(payload)
+    async with httpx.AsyncClient(base_url=stack.gateway.url, timeout=10) as http:
+        forged = await http.post(
+            "/webhooks/passimpay",
+            content=body,
+            headers={"content-type": "application/json", "x-signature": "0" * 64},
+        )
+        wrong_key = await http.post(
+            "/webhooks/passimpay", content=body, headers=signed(payload, key="x")[1]
+        )
+        tampered = await http.post(
+            "/webhooks/passimpay", content=good_body.replace(b"1000", b"9000"), headers=good_headers
+        )
+        foreign = await http.post(
+            "/webhooks/passimpay", content=other_platform, headers=other_headers
+        )
+        assert forged.status_code == wrong_key.status_code == tampered.status_code == 401
+        assert foreign.status_code == 401
+    view = await stack.crypto.get_address(order_id)
+    assert view.deposits == []

@@ -1,0 +1,189 @@
+"""Passimpay invoice links end to end: real Temporal dev server, gateway and simulator over HTTP."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest_asyncio
+
+from payflow.crypto import PassimpayPayments
+from state.passimpay_models import InvoiceRequest, InvoiceTiming, InvoiceView
+from tests.conftest import Stack
+from tests.flows.helpers import browser_get, eventually, new_order_id
+
+USDT_TRC20 = 70
+BTC = 10
+SLOW = InvoiceTiming(active_poll_seconds=120, idle_poll_seconds=120)
+FAST = InvoiceTiming(active_poll_seconds=0.3, idle_poll_seconds=0.3)
+
+
+@pytest_asyncio.fixture(autouse=True, loop_scope="session")
+async def _clear_faults(stack: Stack):  # type: ignore[no-untyped-def]
+    stack.sandbox.passimpay.faults.clear()
+    yield
+    stack.sandbox.passimpay.faults.clear()
+    await stack.sandbox.passimpay.wait_idle()
+
+
+def invoice_request(**overrides: object) -> InvoiceRequest:
+    values: dict[str, object] = {
+        "order_id": new_order_id("inv"),
+        "amount": Decimal("100.00"),
+        "timing": SLOW,
+    }
+    return InvoiceRequest(**{**values, **overrides})  # type: ignore[arg-type]
+
+
+async def wait_for_invoice(
+    crypto: PassimpayPayments, order_id: str, *statuses: str, timeout: float = 20.0
+) -> InvoiceView:
+    return await eventually(
+        lambda: crypto.get_invoice(order_id), lambda view: view.status in statuses, timeout=timeout
+    )
+
+
+async def test_invoice_paid_in_full(stack: Stack) -> None:
+    sim = stack.sandbox.passimpay
+    request = invoice_request()
+    opened = await stack.crypto.create_invoice(request)
+    assert opened.url.startswith(sim.base_url) and opened.status == "awaiting_payment"
+    page = await browser_get(opened.url)
+    assert page.status_code == 200 and "100.00" in page.text
+
+    await sim.pay(request.order_id)
+    view = await wait_for_invoice(stack.crypto, request.order_id, "paid")
+    assert view.amount_paid == Decimal("100.00") and view.provider_status == "paid"
+    assert view.fee_service is not None and view.amount_credited_merchant is not None
+    assert len(view.deposits) == 1 and view.deposits[0].payment_id == USDT_TRC20
+
+
+async def test_partial_then_topped_up(stack: Stack) -> None:
+    sim = stack.sandbox.passimpay
+    request = invoice_request()
+    await stack.crypto.create_invoice(request)
+    await sim.pay(request.order_id, amount=Decimal("40.00"))
+    view = await wait_for_invoice(stack.crypto, request.order_id, "partially_paid")
+    assert view.amount_paid == Decimal("40.00")
+    await sim.pay(request.order_id)
+    view = await wait_for_invoice(stack.crypto, request.order_id, "paid")
+    assert view.amount_paid == Decimal("100.00") and len(view.deposits) == 2
+
+
+async def test_partial_then_expired_credits_what_arrived(stack: Stack) -> None:
+    sim = stack.sandbox.passimpay
+    request = invoice_request(partial_policy="credit", timing=FAST)
+    await stack.crypto.create_invoice(request)
+    await sim.pay(request.order_id, amount=Decimal("25.00"))
+    await wait_for_invoice(stack.crypto, request.order_id, "partially_paid")
+    sim.expire_invoice(request.order_id)
+    view = await wait_for_invoice(stack.crypto, request.order_id, "credited_partial")
+    assert view.provider_status == "error" and view.amount_paid == Decimal("25.00")
+    assert [e.target for e in view.journal if e.target][-2:] == [
+        "expired_partial",
+        "credited_partial",
+    ]
+
+
+async def test_partial_then_expired_waits_for_top_up(stack: Stack) -> None:
+    sim = stack.sandbox.passimpay
+    request = invoice_request(partial_policy="wait_for_top_up", timing=FAST)
+    await stack.crypto.create_invoice(request)
+    await sim.pay(request.order_id, amount=Decimal("60.00"))
+    await wait_for_invoice(stack.crypto, request.order_id, "partially_paid")
+    sim.expire_invoice(request.order_id)
+    view = await wait_for_invoice(stack.crypto, request.order_id, "expired_partial")
+    assert view.needs_attention is False
+
+    await sim.deposit(request.order_id, Decimal("40"), payment_id=USDT_TRC20)
+    view = await wait_for_invoice(stack.crypto, request.order_id, "paid")
+    assert view.amount_paid == Decimal("100.00")
+
+
+async def test_top_up_window_ends_in_credit(stack: Stack) -> None:
+    sim = stack.sandbox.passimpay
+    request = invoice_request(partial_policy="wait_for_top_up", top_up_wait_seconds=1, timing=FAST)
+    await stack.crypto.create_invoice(request)
+    await sim.pay(request.order_id, amount=Decimal("10.00"))
+    await wait_for_invoice(stack.crypto, request.order_id, "partially_paid")
+    sim.expire_invoice(request.order_id)
+    view = await wait_for_invoice(stack.crypto, request.order_id, "credited_partial")
+    assert view.amount_paid == Decimal("10.00")
+
+
+async def test_split_across_two_currencies(stack: Stack) -> None:
+    sim = stack.sandbox.passimpay
+    request = invoice_request()
+    await stack.crypto.create_invoice(request)
+    await sim.pay(request.order_id, payment_id=USDT_TRC20, amount=Decimal("30.00"))
+    await wait_for_invoice(stack.crypto, request.order_id, "partially_paid")
+    await sim.pay(request.order_id, payment_id=BTC)
+    view = await wait_for_invoice(stack.crypto, request.order_id, "paid")
+    assert {d.payment_id for d in view.deposits} == {USDT_TRC20, BTC}
+
+
+async def test_every_callback_dropped_polling_reaches_paid(stack: Stack) -> None:
+    sim = stack.sandbox.passimpay
+    sim.faults.drop_callbacks()
+    request = invoice_request(timing=FAST)
+    await stack.crypto.create_invoice(request)
+    await sim.pay(request.order_id)
+    view = await wait_for_invoice(stack.crypto, request.order_id, "paid")
+    assert view.deposits == []  # no callback ever arrived; the status API alone decided
+
+
+async def test_every_callback_dropped_polling_reaches_expiry(stack: Stack) -> None:
+    sim = stack.sandbox.passimpay
+    sim.faults.drop_callbacks()
+    request = invoice_request(timing=FAST)
+    await stack.crypto.create_invoice(request)
+    sim.expire_invoice(request.order_id)
+    view = await wait_for_invoice(stack.crypto, request.order_id, "expired")
+    assert view.amount_paid in (None, Decimal("0"), Decimal("0.00"))
+
+
+async def test_status_lagging_callbacks_is_waited_for(stack: Stack) -> None:
+    sim = stack.sandbox.passimpay
+    request = invoice_request(timing=FAST)
+    await stack.crypto.create_invoice(request)
+    await eventually(
+        lambda: stack.crypto.get_invoice(request.order_id), lambda v: v.status_checks >= 1
+    )
+    sim.faults.status_lag(1.5)
+    await sim.pay(request.order_id)
+    view = await wait_for_invoice(stack.crypto, request.order_id, "paid")
+    assert len(view.deposits) == 1
+
+
+async def test_deposit_after_expiry_is_flagged(stack: Stack) -> None:
+    sim = stack.sandbox.passimpay
+    request = invoice_request(timing=FAST)
+    await stack.crypto.create_invoice(request)
+    sim.expire_invoice(request.order_id)
+    await wait_for_invoice(stack.crypto, request.order_id, "expired")
+    await sim.deposit(request.order_id, Decimal("5"), payment_id=USDT_TRC20)
+    view = await eventually(
+        lambda: stack.crypto.get_invoice(request.order_id), lambda v: v.needs_attention
+    )
+    assert view.status == "expired"
+    assert [d.late for d in view.deposits] == [True]
+
+
+async def test_same_invoice_requested_twice_is_one_order(stack: Stack) -> None:
+    sim = stack.sandbox.passimpay
+    request = invoice_request()
+    first = await stack.crypto.create_invoice(request)
+    again = await stack.crypto.create_invoice(request)
+    assert first.url == again.url
+    assert sim.calls["/v2/createorder"] == 1 or sim.invoices.by_order[request.order_id]
+    assert len([o for o in sim.invoices.by_order if o == request.order_id]) == 1
+
+
+async def test_eighteen_decimal_amount_round_trips(stack: Stack) -> None:
+    sim = stack.sandbox.passimpay
+    request = invoice_request()
+    await stack.crypto.create_invoice(request)
+    await sim.deposit(request.order_id, Decimal("0.123456789012345678"), payment_id=60)
+    view = await eventually(
+        lambda: stack.crypto.get_invoice(request.order_id), lambda v: len(v.deposits) == 1
+    )
+    assert view.deposits[0].amount == Decimal("0.123456789012345678")
