@@ -16,6 +16,7 @@ from payflow.http_server import RunningServer, free_port
 from payflow.settings import PayflowSettings
 from payflow.stack import RunningSandbox, running_gateway, running_sandbox
 from payflow.temporal_client import connect
+from payflow.withdrawals import PassimpayWithdrawals
 from worker import passimpay_client, paymentassist_client, running_worker
 
 PROVIDER_TIMEOUT_SECONDS = 2.0
@@ -62,6 +63,7 @@ class Stack:
     settings: PayflowSettings
     checkouts: PaymentAssistCheckouts
     crypto: PassimpayPayments
+    withdrawals: PassimpayWithdrawals
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -85,4 +87,5 @@ async def stack(
             client, task_queue=settings.task_queue, public_url=settings.public_url
         )
         crypto = PassimpayPayments(client, task_queue=settings.task_queue)
-        yield Stack(client, sandbox, gateway, settings, checkouts, crypto)
+        withdrawals = PassimpayWithdrawals(client, task_queue=settings.task_queue)
+        yield Stack(client, sandbox, gateway, settings, checkouts, crypto, withdrawals)

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import httpx
 
 from payflow.checkouts import PaymentAssistCheckouts
+from payflow.http_server import free_port
+from payflow.stack import running_gateway
 from state.checkout_models import CheckoutRequest, CheckoutTiming, CheckoutView, Customer
+
+if TYPE_CHECKING:
+    from tests.conftest import Stack
 
 T = TypeVar("T")
 
@@ -72,6 +78,25 @@ async def wait_for_status(
     return await eventually(
         lambda: checkouts.get(order_id), lambda view: view.status in statuses, timeout=timeout
     )
+
+
+@contextlib.asynccontextmanager
+async def another_gateway(
+    stack: Stack, *, callback_allowed_ips: set[str] | None = None, **settings: object
+) -> AsyncIterator[str]:
+    """A second gateway on the same cluster with other settings; yields its URL."""
+    port = free_port()
+    payflow = stack.settings.model_copy(
+        update={"gateway_port": port, "public_url": f"http://127.0.0.1:{port}", **settings}
+    )
+    passimpay = stack.sandbox.passimpay_settings(callback_allowed_ips=callback_allowed_ips or set())
+    async with running_gateway(
+        stack.client,
+        settings=payflow,
+        paymentassist=stack.sandbox.paymentassist_settings(),
+        passimpay=passimpay,
+    ) as server:
+        yield server.url
 
 
 async def browser_get(url: str) -> httpx.Response:

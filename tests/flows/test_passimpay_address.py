@@ -11,7 +11,7 @@ from payflow.crypto import PassimpayPayments
 from providers.passimpay.signing import encode_body, signature
 from state.passimpay_models import AddressRequest, AddressView
 from tests.conftest import Stack
-from tests.flows.helpers import eventually, new_order_id
+from tests.flows.helpers import another_gateway, eventually, new_order_id
 
 BTC = 10
 ETH = 60
@@ -218,3 +218,24 @@ async def test_forged_callbacks_are_rejected_and_change_nothing(stack: Stack) ->
         assert foreign.status_code == 401
     view = await stack.crypto.get_address(order_id)
     assert view.deposits == []
+
+
+async def test_callbacks_from_outside_the_allow_list_are_refused(stack: Stack) -> None:
+    order_id = new_order_id("adr")
+    await stack.crypto.open_address(AddressRequest(order_id=order_id, payment_id=USDT_TRC20))
+    payload = {
+        "platformId": PLATFORM,
+        "paymentId": USDT_TRC20,
+        "orderId": order_id,
+        "amount": "10",
+        "txhash": "0xallow",
+        "confirmations": 1,
+    }
+    body, headers = signed(payload)
+    async with (
+        another_gateway(stack, callback_allowed_ips={"192.0.2.10"}) as url,
+        httpx.AsyncClient(base_url=url, timeout=10) as http,
+    ):
+        refused = await http.post("/webhooks/passimpay", content=body, headers=headers)
+    assert refused.status_code == 403
+    assert (await stack.crypto.get_address(order_id)).deposits == []

@@ -16,10 +16,12 @@ from state.checkout_models import InvoiceDocument, OperatorResolution
 from tests.conftest import Stack
 from tests.flows.helpers import (
     FAST_POLLING,
+    another_gateway,
     browser_get,
     checkout_request,
     customer,
     eventually,
+    new_order_id,
     wait_for_status,
 )
 from workflows.paymentassist_checkout import PaymentAssistCheckout, checkout_workflow_id
@@ -316,3 +318,28 @@ async def test_gateway_api_reads_and_validates(stack: Stack) -> None:
         assert (await http.post("/v1/checkouts", json=pence_as_float)).status_code == 422
         bad_capture = await http.post(f"/v1/checkouts/{request.order_id}/invoice", json={})
         assert bad_capture.status_code == 422
+
+
+async def test_order_renamed_after_completion(stack: Stack) -> None:
+    sim = stack.sandbox.paymentassist
+    request = checkout_request(rename_order_to=new_order_id("final"))
+    started = await stack.checkouts.start(request)
+    await sim.decide(started.token, "approve")
+    handle = stack.client.get_workflow_handle_for(
+        PaymentAssistCheckout.run, checkout_workflow_id(request.order_id)
+    )
+    view = await handle.result()
+    assert view.status == "completed" and view.renamed_to == request.rename_order_to
+    assert sim.application(started.token).order_id == request.rename_order_to
+
+
+async def test_return_redirects_to_the_merchant_when_configured(stack: Stack) -> None:
+    request = checkout_request()
+    started = await stack.checkouts.start(request)
+    redirect = await stack.sandbox.paymentassist.decide(started.token, "decline")
+    async with another_gateway(stack, return_redirect_url="https://shop.example/ok?src=pa") as url:
+        answer = await browser_get(redirect.replace(stack.settings.public_url, url))
+    assert answer.status_code == 303
+    assert answer.headers["location"] == (
+        f"https://shop.example/ok?src=pa&order_id={request.order_id}&outcome=failed"
+    )
