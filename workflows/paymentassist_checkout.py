@@ -170,12 +170,13 @@ class PaymentAssistCheckout:
         if self._status != CheckoutStatus.NEEDS_ATTENTION:
             return False
         await workflow.wait_condition(lambda: self._resolution is not None)
-        assert self._resolution is not None
-        if self._resolution.token:
-            self._token = self._resolution.token
+        resolution, self._resolution = self._resolution, None
+        assert resolution is not None
+        if resolution.token:
+            self._token = resolution.token
             self._move("attach", "operator attached the application")
             return True
-        self._failure_reason = f"closed by operator: {self._resolution.close_reason}"
+        self._failure_reason = f"closed by operator: {resolution.close_reason}"
         self._move("fail", self._failure_reason)
         return False
 
@@ -183,6 +184,8 @@ class PaymentAssistCheckout:
         """Wait for returns, webhooks or the poll timer; act only on what `/status` says."""
         while True:
             await self._check_status()
+            if self._status == CheckoutStatus.NEEDS_ATTENTION and not await self._await_operator():
+                return
             if self._status in ENDED or self._status == CheckoutStatus.COMPLETED:
                 return
             if self._cancel_wanted and not self._cancel_sent:
@@ -199,6 +202,9 @@ class PaymentAssistCheckout:
         try:
             status = await call(PaymentAssistActivities.status, self._token)
         except ActivityError as error:
+            if isinstance(error.cause, ApplicationError) and error.cause.type == REFUSED:
+                self._attention_reason = f"/status refused for our token: {_reason(error)}"
+                self._move("flag", self._attention_reason)
             workflow.logger.warning("status check failed: %s", _reason(error))
             return False
         self._provider = status

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import uuid
 
 import httpx
 import pytest
@@ -343,3 +344,17 @@ async def test_return_redirects_to_the_merchant_when_configured(stack: Stack) ->
     assert answer.headers["location"] == (
         f"https://shop.example/ok?src=pa&order_id={request.order_id}&outcome=failed"
     )
+
+
+async def test_token_unknown_to_provider_needs_attention_again(stack: Stack) -> None:
+    sim = stack.sandbox.paymentassist
+    sim.faults.fail_next("begin", "lose_response")
+    request = checkout_request(timing=FAST_POLLING)
+    with pytest.raises(CheckoutNotStarted):
+        await stack.checkouts.start(request)
+    wrong = OperatorResolution(token=str(uuid.uuid4()))
+    await stack.checkouts.resolve(request.order_id, wrong)
+    view = await wait_for_status(stack.checkouts, request.order_id, "needs_attention")
+    assert view.attention_reason and "/status refused" in view.attention_reason
+    view = await stack.checkouts.resolve(request.order_id, OperatorResolution(close_reason="lost"))
+    assert view.status == "failed" and view.failure_reason == "closed by operator: lost"
