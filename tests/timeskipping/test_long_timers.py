@@ -1,0 +1,107 @@
+"""Production timings (minutes of polling, day-long windows) on the time-skipping test server."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest_asyncio
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from payflow.checkouts import PaymentAssistCheckouts
+from payflow.crypto import PassimpayPayments
+from payflow.search_attributes import SEARCH_ATTRIBUTE_TYPES
+from payflow.settings import PayflowSettings
+from payflow.stack import RunningSandbox
+from state.checkout_models import CheckoutTiming
+from state.passimpay_models import InvoiceRequest, InvoiceTiming
+from tests.flows.helpers import checkout_request, new_order_id
+from worker import passimpay_client, paymentassist_client, running_worker
+from workflows.passimpay_invoice import PassimpayInvoice, invoice_workflow_id
+from workflows.paymentassist_checkout import PaymentAssistCheckout, checkout_workflow_id
+
+INDEXED_TYPES = {
+    "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "Bool": IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
+}
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def skipping(sandbox: RunningSandbox) -> AsyncIterator[tuple[WorkflowEnvironment, str]]:
+    """A time-skipping server with our search attributes and a worker on it."""
+    server = Path(sys.executable).parent / "temporal-test-server"
+    async with await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter, test_server_existing_path=str(server)
+    ) as env:
+        await env.client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=env.client.namespace,
+                search_attributes={
+                    name: INDEXED_TYPES[kind] for name, kind in SEARCH_ATTRIBUTE_TYPES.items()
+                },
+            )
+        )
+        settings = PayflowSettings(task_queue=f"payflow-skip-{uuid.uuid4().hex[:8]}")
+        async with running_worker(
+            env.client,
+            settings=settings,
+            paymentassist=paymentassist_client(sandbox.paymentassist_settings()),
+            passimpay=passimpay_client(sandbox.passimpay_settings()),
+        ):
+            yield env, settings.task_queue
+
+
+async def test_checkout_with_production_polling_finds_the_outcome(
+    skipping: tuple[WorkflowEnvironment, str], sandbox: RunningSandbox
+) -> None:
+    env, task_queue = skipping
+    sandbox.paymentassist.faults.drop_webhooks()
+    try:
+        checkouts = PaymentAssistCheckouts(
+            env.client, task_queue=task_queue, public_url="http://127.0.0.1:9"
+        )
+        request = checkout_request(timing=CheckoutTiming())  # 30 s, then every 5 minutes
+        started = await checkouts.start(request)
+        await sandbox.paymentassist.decide(started.token, "approve")  # return and webhook lost
+        handle = env.client.get_workflow_handle_for(
+            PaymentAssistCheckout.run, checkout_workflow_id(request.order_id)
+        )
+        view = await handle.result()
+    finally:
+        sandbox.paymentassist.faults.clear()
+    assert view.status == "completed" and view.hints == []
+
+
+async def test_invoice_top_up_window_and_late_window_pass_in_seconds(
+    skipping: tuple[WorkflowEnvironment, str], sandbox: RunningSandbox
+) -> None:
+    env, task_queue = skipping
+    crypto = PassimpayPayments(env.client, task_queue=task_queue)
+    request = InvoiceRequest(
+        order_id=new_order_id("skip"),
+        amount=Decimal("50.00"),
+        partial_policy="wait_for_top_up",
+        top_up_wait_seconds=86_400,
+        late_deposit_window_seconds=86_400,
+        timing=InvoiceTiming(idle_poll_seconds=3_600),
+    )
+    await crypto.create_invoice(request)
+    await sandbox.passimpay.pay(request.order_id, amount=Decimal("20.00"))
+    sandbox.passimpay.expire_invoice(request.order_id)
+    handle = env.client.get_workflow_handle_for(
+        PassimpayInvoice.run, invoice_workflow_id(request.order_id)
+    )
+    await env.sleep(timedelta(days=3))  # top-up window, then the late-deposit window
+    view = await handle.query(PassimpayInvoice.state)
+    assert view.status == "credited_partial" and view.amount_paid == Decimal("20.00")
+    waited = (view.journal[-1].at - view.journal[0].at).total_seconds()
+    assert waited >= 86_400
+    described = await handle.describe()
+    assert described.status is not None and described.status.name == "COMPLETED"
