@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
+from temporalio.client import WorkflowHandle
 
 from payflow.checkouts import PaymentAssistCheckouts
 from payflow.http_server import free_port
@@ -103,3 +106,10 @@ async def browser_get(url: str) -> httpx.Response:
     """What the customer's browser does with a redirect: a plain GET, no redirects followed."""
     async with httpx.AsyncClient(timeout=10) as browser:
         return await browser.get(url)
+
+
+async def decoded_history(handle: WorkflowHandle[Any, Any]) -> str:
+    """A workflow's whole history as JSON, with every payload decoded to text."""
+    raw = (await handle.fetch_history()).to_json()
+    payloads = re.findall(r'"data": "([A-Za-z0-9+/=]+)"', raw)
+    return raw + "".join(base64.b64decode(p).decode("utf-8", errors="replace") for p in payloads)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -17,7 +15,7 @@ import pytest
 from payflow.checkouts import PaymentAssistCheckouts
 from payflow.devserver import DevServer, stop_process
 from tests.conftest import Stack
-from tests.flows.helpers import browser_get, checkout_request, wait_for_status
+from tests.flows.helpers import browser_get, checkout_request, decoded_history, wait_for_status
 from workflows.paymentassist_checkout import checkout_workflow_id
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,11 +84,7 @@ async def test_no_secret_in_workflow_history_or_logs(
     await wait_for_status(stack.checkouts, request.order_id, "completed")
     handle = stack.client.get_workflow_handle(checkout_workflow_id(request.order_id))
     await handle.result()
-    raw = (await handle.fetch_history()).to_json()
-    history = raw + "".join(
-        base64.b64decode(data).decode("utf-8", errors="replace")
-        for data in re.findall(r'"data": "([A-Za-z0-9+/=]+)"', raw)
-    )
+    history = await decoded_history(handle)
     assert started.token in history and request.customer.email in history  # payloads decoded
     assert SECRET not in history
     assert SECRET not in caplog.text

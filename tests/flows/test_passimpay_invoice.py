@@ -9,7 +9,8 @@ import pytest_asyncio
 from payflow.crypto import PassimpayPayments
 from state.passimpay_models import InvoiceRequest, InvoiceTiming, InvoiceView
 from tests.conftest import Stack
-from tests.flows.helpers import browser_get, eventually, new_order_id
+from tests.flows.helpers import browser_get, decoded_history, eventually, new_order_id
+from workflows.passimpay_invoice import invoice_workflow_id
 
 USDT_TRC20 = 70
 BTC = 10
@@ -187,3 +188,16 @@ async def test_eighteen_decimal_amount_round_trips(stack: Stack) -> None:
         lambda: stack.crypto.get_invoice(request.order_id), lambda v: len(v.deposits) == 1
     )
     assert view.deposits[0].amount == Decimal("0.123456789012345678")
+
+
+async def test_no_platform_key_in_invoice_history(stack: Stack) -> None:
+    sim = stack.sandbox.passimpay
+    request = invoice_request()
+    await stack.crypto.create_invoice(request)
+    await sim.pay(request.order_id)
+    await wait_for_invoice(stack.crypto, request.order_id, "paid")
+    history = await decoded_history(
+        stack.client.get_workflow_handle(invoice_workflow_id(request.order_id))
+    )
+    assert request.order_id in history and "100.00" in history
+    assert sim.platforms[50] not in history
