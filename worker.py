@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
@@ -14,6 +15,7 @@ from temporalio.worker import Worker
 
 from activities.heartbeat import HeartbeatInterceptor
 from activities.passimpay import PassimpayActivities
+from activities.passimpay_withdrawals import PassimpayWithdrawalActivities
 from activities.paymentassist import PaymentAssistActivities
 from payflow.settings import PassimpaySettings, PayflowSettings, PaymentAssistSettings
 from payflow.temporal_client import connect
@@ -22,9 +24,21 @@ from providers.paymentassist.client import PaymentAssistClient
 from workflows.passimpay_address import PassimpayAddress
 from workflows.passimpay_invoice import PassimpayInvoice
 from workflows.passimpay_unmatched import PassimpayUnmatchedCallbacks
+from workflows.passimpay_withdraw_gate import PassimpayWithdrawGate
+from workflows.passimpay_withdrawal import PassimpayWithdrawal
 from workflows.paymentassist_checkout import PaymentAssistCheckout
 
-WORKFLOWS = [PaymentAssistCheckout, PassimpayInvoice, PassimpayAddress, PassimpayUnmatchedCallbacks]
+WORKFLOWS = [
+    PaymentAssistCheckout,
+    PassimpayInvoice,
+    PassimpayAddress,
+    PassimpayUnmatchedCallbacks,
+    PassimpayWithdrawal,
+]
+
+STICKY_TIMEOUT = timedelta(seconds=2)
+"""A dead worker's cached workflows resume elsewhere after this (a payout's slot is near)."""
+GATE_STICKY_TIMEOUT = timedelta(seconds=1)
 
 
 def activity_methods(holder: object) -> list[Callable[..., Any]]:
@@ -77,11 +91,25 @@ async def running_worker(
         activities=[
             *activity_methods(PaymentAssistActivities(paymentassist)),
             *activity_methods(PassimpayActivities(passimpay)),
+            *activity_methods(
+                PassimpayWithdrawalActivities(
+                    passimpay, client, gate_task_queue=settings.withdrawal_task_queue
+                )
+            ),
         ],
         interceptors=[HeartbeatInterceptor()],
+        sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
+    )
+    # Every worker also serves the platform-wide withdraw gate, so it outlives any one of them;
+    # after a worker dies its gate tasks move to another within a second, not the default 10 s.
+    gate = Worker(
+        client,
+        task_queue=settings.withdrawal_task_queue,
+        workflows=[PassimpayWithdrawGate],
+        sticky_queue_schedule_to_start_timeout=GATE_STICKY_TIMEOUT,
     )
     try:
-        async with worker:
+        async with worker, gate:
             yield worker
     finally:
         await paymentassist.aclose()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from gateway import checkouts, crypto, passimpay_callbacks, paymentassist_callbacks
+from gateway import checkouts, crypto, passimpay_callbacks, paymentassist_callbacks, withdrawals
 from gateway.errors import install_error_handlers
 from gateway.services import GatewayServices
 
@@ -17,6 +17,7 @@ def create_gateway(found: GatewayServices) -> FastAPI:
     app.include_router(checkouts.router)
     app.include_router(paymentassist_callbacks.router)
     app.include_router(crypto.router)
+    app.include_router(withdrawals.router)
     app.include_router(passimpay_callbacks.router)
 
     @app.get("/healthz", tags=["health"])

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 
 from payflow.checkouts import CheckoutNotStarted
 from payflow.crypto import CryptoNotOpened
+from payflow.withdrawals import WithdrawalRejected
 from payflow.workflow_calls import PaymentConflict, PaymentNotFound
 
 
@@ -34,6 +35,15 @@ def install_error_handlers(app: FastAPI) -> None:
             "view": error.view.model_dump(mode="json"),
         }
         return JSONResponse(body, status_code=409)
+
+    @app.exception_handler(WithdrawalRejected)
+    async def _rejected(_: Request, error: WithdrawalRejected) -> JSONResponse:
+        body = {
+            "error": "rejected",
+            "detail": str(error),
+            "withdrawal": error.view.model_dump(mode="json"),
+        }
+        return JSONResponse(body, status_code=422)
 
     @app.exception_handler(PaymentConflict)
     async def _conflict(_: Request, error: PaymentConflict) -> JSONResponse:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from gateway.services import GatewayServices, services
-from payflow.workflow_calls import PaymentNotFound
+from payflow.workflow_calls import PaymentConflict, PaymentNotFound
 from providers.errors import InvalidInput
 from providers.passimpay import DepositCallback, InvalidSignature, parse_callback
 from state.deposit_ledger import DepositEvent
@@ -57,7 +57,14 @@ async def passimpay_callback(
     except InvalidInput as error:
         return JSONResponse({"error": "bad_callback", "detail": str(error)}, status_code=400)
     if not isinstance(callback, DepositCallback):
-        return await _unmatched(found, body, callback.order_id, "withdrawal", "no withdrawal flow")
+        if callback.order_id:
+            try:
+                await found.withdrawals.withdraw_callback(callback.order_id, callback)
+            except (PaymentNotFound, PaymentConflict):
+                pass
+            else:
+                return JSONResponse({"status": "accepted", "target": "withdrawal"})
+        return await _unmatched(found, body, callback.order_id, "withdrawal", "no open withdrawal")
     event = deposit_event(callback)
     try:
         target = await found.crypto.deliver_deposit(callback.order_id, event)

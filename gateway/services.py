@@ -9,6 +9,7 @@ from pydantic import SecretStr
 
 from payflow.checkouts import PaymentAssistCheckouts
 from payflow.crypto import PassimpayPayments
+from payflow.withdrawals import PassimpayWithdrawals
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class GatewayServices:
     paymentassist_secret: SecretStr
     crypto: PassimpayPayments
     passimpay: PassimpayCallbackSettings
+    withdrawals: PassimpayWithdrawals
     return_redirect_url: str | None = None
     api_token: SecretStr | None = None
 

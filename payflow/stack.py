@@ -15,6 +15,7 @@ from payflow.checkouts import PaymentAssistCheckouts
 from payflow.crypto import PassimpayPayments
 from payflow.http_server import RunningServer, serve
 from payflow.settings import PassimpaySettings, PayflowSettings, PaymentAssistSettings
+from payflow.withdrawals import PassimpayWithdrawals
 from sandbox.app import combine
 from sandbox.passimpay import PassimpaySandbox
 from sandbox.paymentassist import PaymentAssistSandbox
@@ -107,6 +108,7 @@ async def running_gateway(
             secret=passimpay.api_key,
             allowed_ips=frozenset(passimpay.callback_allowed_ips),
         ),
+        withdrawals=PassimpayWithdrawals(client, task_queue=settings.task_queue),
         return_redirect_url=settings.return_redirect_url,
         api_token=settings.api_token,
     )

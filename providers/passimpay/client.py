@@ -84,6 +84,11 @@ class PassimpayClient:
         self._currencies_at = 0.0
         self._currencies_lock = asyncio.Lock()
 
+    @property
+    def platform_id(self) -> int:
+        """The platform this client signs for (limits such as 1 withdraw/s are per platform)."""
+        return self._platform_id
+
     async def __aenter__(self) -> PassimpayClient:
         return self
 

@@ -1,0 +1,94 @@
+"""Typed Python API for Passimpay payouts: request once, read, resolve, deliver callbacks."""
+
+from __future__ import annotations
+
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from payflow.workflow_calls import PaymentConflict, start_or_join, workflow_errors
+from providers.passimpay import WithdrawCallback
+from state.passimpay_withdrawal import WithdrawalStatus
+from state.passimpay_withdrawal_models import (
+    WithdrawalRequest,
+    WithdrawalResolution,
+    WithdrawalView,
+)
+from workflows.passimpay_withdrawal import (
+    PROVIDER,
+    PassimpayWithdrawal,
+    withdrawal_workflow_id,
+)
+
+
+class WithdrawalRejected(PaymentConflict):
+    """The payout was refused before anything was sent (bad currency, address or amount)."""
+
+    def __init__(self, view: WithdrawalView) -> None:
+        super().__init__(f"withdrawal {view.order_id} was rejected: {view.reason}")
+        self.view = view
+
+
+class PassimpayWithdrawals:
+    """Request and steer payouts; each order_id maps to exactly one workflow and one payout."""
+
+    def __init__(self, client: Client, *, task_queue: str) -> None:
+        self._client = client
+        self._task_queue = task_queue
+
+    async def request(self, request: WithdrawalRequest) -> WithdrawalView:
+        """Start the order's payout (or join it) and return its state once validated.
+
+        Raises WithdrawalRejected when validation refused it and PaymentConflict when the
+        order already has a different payout.
+        """
+        workflow_id = withdrawal_workflow_id(request.order_id)
+        try:
+            view = await start_or_join(
+                self._client,
+                run=PassimpayWithdrawal.run,
+                update=PassimpayWithdrawal.submit,
+                arg=request,
+                workflow_id=workflow_id,
+                task_queue=self._task_queue,
+                provider=PROVIDER,
+                order_id=request.order_id,
+                initial_status=WithdrawalStatus.CREATED.value,
+                memo=request.summary(),
+            )
+        except WorkflowAlreadyStartedError:
+            view = await self.get(request.order_id)
+            if request.differs_from(
+                view.request.payment_id, view.request.address_to, view.request.amount
+            ):
+                raise PaymentConflict(
+                    f"order {request.order_id} already had a different withdrawal"
+                ) from None
+        except WorkflowUpdateFailedError:
+            with workflow_errors(workflow_id):
+                raise
+        if view.status == WithdrawalStatus.REJECTED:
+            raise WithdrawalRejected(view)
+        return view
+
+    def _handle(self, order_id: str) -> WorkflowHandle[PassimpayWithdrawal, WithdrawalView]:
+        return self._client.get_workflow_handle_for(
+            PassimpayWithdrawal.run, withdrawal_workflow_id(order_id)
+        )
+
+    async def get(self, order_id: str) -> WithdrawalView:
+        """The payout's whole state (after it has ended too)."""
+        handle = self._handle(order_id)
+        with workflow_errors(handle.id):
+            return await handle.query(PassimpayWithdrawal.state)
+
+    async def resolve(self, order_id: str, resolution: WithdrawalResolution) -> WithdrawalView:
+        """An operator's decision on a payout in `outcome_unknown`."""
+        handle = self._handle(order_id)
+        with workflow_errors(handle.id):
+            return await handle.execute_update(PassimpayWithdrawal.resolve, resolution)
+
+    async def withdraw_callback(self, order_id: str, callback: WithdrawCallback) -> None:
+        """Forward a verified withdraw callback; PaymentNotFound/PaymentConflict when none is open."""
+        handle = self._handle(order_id)
+        with workflow_errors(handle.id):
+            await handle.signal(PassimpayWithdrawal.withdraw_callback, callback)

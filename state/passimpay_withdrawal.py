@@ -1,0 +1,67 @@
+"""A Passimpay payout's lifecycle: validated, sent once, followed to paid or failed.
+
+```
+created ─validate─▶ validated ─dispatch─▶ sending ─accept─▶ pending ─settle─▶ paid
+   │                    │                  │  ▲                │
+   └─reject─┬───────────┴─reject───────────┤  │ retry          ├─fail─▶ failed
+            ▼                              │  │                │
+        rejected                      doubt│  │                │doubt
+     (nothing sent)                        ▼  │                ▼
+                                      outcome_unknown ◀────────┘
+                  operator: settle (paid) | fail | retry;  the status API finds it: accept
+```
+`sending` also fails at once when the provider refuses the payout.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from statemachine import State, StateMachine
+
+from state.lifecycle import Lifecycle
+
+
+class WithdrawalStatus(StrEnum):
+    """Where a payout stands; also the `PaymentStatus` search attribute."""
+
+    CREATED = "created"
+    VALIDATED = "validated"
+    REJECTED = "rejected"
+    SENDING = "sending"
+    PENDING = "pending"
+    OUTCOME_UNKNOWN = "outcome_unknown"
+    PAID = "paid"
+    FAILED = "failed"
+
+
+S = WithdrawalStatus
+
+
+class WithdrawalMachine(StateMachine):
+    """Legal moves of one payout; paid, failed and rejected are sticky."""
+
+    created = State(value=S.CREATED.value, initial=True)
+    validated = State(value=S.VALIDATED.value)
+    rejected = State(value=S.REJECTED.value, final=True)
+    sending = State(value=S.SENDING.value)
+    pending = State(value=S.PENDING.value)
+    outcome_unknown = State(value=S.OUTCOME_UNKNOWN.value)
+    paid = State(value=S.PAID.value, final=True)
+    failed = State(value=S.FAILED.value, final=True)
+
+    validate = created.to(validated)
+    reject = created.to(rejected) | validated.to(rejected) | sending.to(rejected)
+    dispatch = validated.to(sending) | sending.to.itself()
+    accept = sending.to(pending) | outcome_unknown.to(pending)
+    doubt = sending.to(outcome_unknown) | pending.to(outcome_unknown)
+    settle = pending.to(paid) | outcome_unknown.to(paid)
+    fail = sending.to(failed) | pending.to(failed) | outcome_unknown.to(failed)
+    retry = outcome_unknown.to(sending)
+
+
+class WithdrawalLifecycle(Lifecycle):
+    """A payout's state and journal, kept in the workflow so replay restores it."""
+
+    machine_class = WithdrawalMachine
+    state: str = WithdrawalStatus.CREATED.value

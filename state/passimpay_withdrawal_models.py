@@ -1,0 +1,103 @@
+"""What callers send to and read from Passimpay payouts; crypto amounts are Decimal only."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from state.lifecycle import LifecycleEntry
+from state.passimpay_models import PASSIMPAY_ORDER_ID
+from state.polling import PollTiming
+
+
+class WithdrawalTiming(PollTiming):
+    """`/v2/withdrawstatus` polling: every few seconds right after the send, slower after."""
+
+    active_poll_seconds: float = Field(default=3.0, gt=0)
+    active_window_seconds: float = Field(default=600.0, ge=0)
+    idle_poll_seconds: float = Field(default=60.0, gt=0)
+
+
+class WithdrawalRequest(BaseModel):
+    """Pay `amount` of one currency (crypto units) to `address_to`, once, under our `order_id`."""
+
+    order_id: str = Field(pattern=PASSIMPAY_ORDER_ID)
+    payment_id: int = Field(gt=0)
+    address_to: str = Field(
+        min_length=1, max_length=200, description="`address:tag` on tag networks (XRP, TON)"
+    )
+    amount: Decimal = Field(gt=0, max_digits=40, description="in the currency itself, not fiat")
+    check_balance: bool = Field(default=False, description="refuse when the balance is short")
+    timing: WithdrawalTiming = Field(default_factory=WithdrawalTiming)
+    late_callback_window_seconds: float = Field(
+        default=900.0, ge=0, description="stay open this long after the end for late callbacks"
+    )
+
+    def differs_from(
+        self, payment_id: int | None, address_to: str | None, amount: Decimal | None
+    ) -> str | None:
+        """What differs between this payout and one the provider reports (None: the same)."""
+        if payment_id is not None and payment_id != self.payment_id:
+            return f"paymentId {payment_id} instead of {self.payment_id}"
+        if address_to is not None and address_to != self.address_to:
+            return f"addressTo {address_to!r} instead of {self.address_to!r}"
+        if amount is not None and amount != self.amount:
+            return f"amount {amount} instead of {self.amount}"
+        return None
+
+    def summary(self) -> dict[str, object]:
+        """The memo operators see."""
+        return {
+            "order_id": self.order_id,
+            "payment_id": self.payment_id,
+            "amount": str(self.amount),
+        }
+
+
+class WithdrawalResolution(BaseModel):
+    """An operator's answer to a payout whose outcome nobody could learn."""
+
+    decision: Literal["paid", "failed", "retry"] = Field(
+        description="paid/failed: what the provider's dashboard shows; retry: send again"
+    )
+    note: str = Field(min_length=1, max_length=500)
+
+
+class WithdrawCallbackRecord(BaseModel):
+    """A verified withdraw callback as received: a hint, never the truth."""
+
+    received_at: datetime
+    approve: int
+    transaction_id: str | None = None
+    txhash: str | None = None
+    late: bool = False
+
+
+class WithdrawalView(BaseModel):
+    """The whole state of one payout, as the query and the HTTP API show it."""
+
+    order_id: str
+    status: str
+    request: WithdrawalRequest
+    currency: str | None = Field(default=None, description="ticker and network, once validated")
+    transaction_id: str | None = None
+    provider_approve: int | None = Field(default=None, description="0 pending, 1 paid, 2 failed")
+    txhash: str | None = None
+    confirmations: int | None = None
+    amount_debited: Decimal | None = None
+    fee_network: Decimal | None = None
+    fee_service: Decimal | None = None
+    reason: str | None = Field(default=None, description="why it was rejected or failed")
+    send_attempts: int = Field(default=0, description="withdraw requests that may have left")
+    slots_missed: int = Field(default=0, description="slots given up unused, nothing sent")
+    ambiguous_rounds: int = Field(default=0, description="attempts without a definite outcome")
+    status_checks: int = 0
+    last_checked_at: datetime | None = None
+    needs_attention: bool = False
+    attention_reason: str | None = None
+    resolution: WithdrawalResolution | None = None
+    callbacks: list[WithdrawCallbackRecord] = Field(default_factory=list)
+    journal: list[LifecycleEntry] = Field(default_factory=list)

@@ -1,0 +1,362 @@
+"""Passimpay payouts: validated before anything leaves, exactly one payout per order whatever
+fails, and never two withdraw requests less than 1.0 s apart (the simulator's clock decides)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+from fastapi import FastAPI, Request, Response
+
+from payflow.devserver import DevServer, stop_process
+from payflow.http_server import RunningServer, serve
+from payflow.stack import SANDBOX_PASSIMPAY_KEY, SANDBOX_PASSIMPAY_PLATFORM
+from payflow.withdrawals import PassimpayWithdrawals, WithdrawalRejected
+from payflow.workflow_calls import PaymentConflict
+from sandbox.passimpay import PassimpaySandbox
+from state.passimpay_withdrawal_models import (
+    WithdrawalRequest,
+    WithdrawalTiming,
+    WithdrawalView,
+)
+from state.withdraw_gate import GateCarry, gate_workflow_id, next_slot
+from tests.conftest import Stack
+from tests.flows.helpers import decoded_history, eventually, new_order_id
+from tests.flows.test_checkout_durability import start_worker_process
+from workflows.passimpay_withdrawal import withdrawal_workflow_id
+
+TRON = "TJRabPrwbZy45sbavfcjinPJC18kjpRTv8"
+XRP = "rnMwwyTQMRQJT52h1MocV8jRGgxb4JF3KA"
+USDT_TRC20, XRP_ID = 70, 80
+FAST = WithdrawalTiming(active_poll_seconds=0.3, idle_poll_seconds=0.3)
+WITHDRAW = "/v2/withdraw"
+SETTLE_SECONDS = 0.3
+ENDED = ("paid", "failed", "rejected")
+
+
+def payout(**overrides: object) -> WithdrawalRequest:
+    """12.5 USDT (TRC20) to a valid address, polled fast, closed as soon as it ends."""
+    values: dict[str, object] = {
+        "order_id": new_order_id("wd"),
+        "payment_id": USDT_TRC20,
+        "address_to": TRON,
+        "amount": Decimal("12.5"),
+        "timing": FAST,
+        "late_callback_window_seconds": 0,
+    }
+    return WithdrawalRequest(**{**values, **overrides})  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def sim(stack: Stack) -> Iterator[PassimpaySandbox]:
+    """The session's Passimpay simulator with quick settlement; faults cleared after each test."""
+    passimpay = stack.sandbox.passimpay
+    saved = passimpay.withdraw_settle_seconds, passimpay.withdraw_callbacks
+    passimpay.withdraw_settle_seconds = SETTLE_SECONDS
+    passimpay.unblock()
+    yield passimpay
+    passimpay.faults.clear()
+    passimpay.withdraw_settle_seconds, passimpay.withdraw_callbacks = saved
+
+
+async def ended(
+    withdrawals: PassimpayWithdrawals, order_id: str, *statuses: str, timeout: float = 20.0
+) -> WithdrawalView:
+    """The payout's view once it reaches one of `statuses` (default: any end)."""
+    wanted = statuses or ENDED
+    return await eventually(
+        lambda: withdrawals.get(order_id), lambda view: view.status in wanted, timeout=timeout
+    )
+
+
+def gaps(calls: list[float]) -> list[float]:
+    return [later - earlier for earlier, later in zip(calls, calls[1:], strict=False)]
+
+
+# --- the slot arithmetic ----------------------------------------------------------------------
+
+
+def test_slots_never_closer_than_the_spacing() -> None:
+    gate = GateCarry(platform_id=1)
+    slots = [gate.reserve(f"o{i}", now=1000.0 + i * 0.01) for i in range(5)]
+    assert slots[0].not_before == next_slot(1000.0, 0.0) == 1000.5
+    for earlier, later in zip(slots, slots[1:], strict=False):
+        # the latest possible earlier send and the earliest possible later one
+        assert later.not_before - earlier.send_by > 1.0
+    assert gate.reserve("idle", now=5000.0).not_before == 5000.5
+
+
+# --- happy and unhappy endings ----------------------------------------------------------------
+
+
+async def test_paid_through_the_http_api(stack: Stack, sim: PassimpaySandbox) -> None:
+    request = payout()
+    async with httpx.AsyncClient(base_url=stack.gateway.url) as http:
+        created = await http.post("/v1/crypto/withdrawals", json=request.model_dump(mode="json"))
+        assert created.status_code == 201, created.text
+        assert created.json()["status"] == "validated"
+        view = await ended(stack.withdrawals, request.order_id)
+        fetched = await http.get(f"/v1/crypto/withdrawals/{request.order_id}")
+    assert view.status == "paid"
+    assert fetched.json()["status"] == "paid"
+    assert view.provider_approve == 1 and view.txhash and view.transaction_id
+    assert view.fee_service is not None and view.fee_network is not None
+    assert view.amount_debited == Decimal("12.5") + view.fee_service + view.fee_network
+    assert view.send_attempts == 1 and view.ambiguous_rounds == 0
+    assert sim.payouts[request.order_id] == 1
+    handle = stack.client.get_workflow_handle(withdrawal_workflow_id(request.order_id))
+    attributes = (await handle.describe()).search_attributes
+    assert attributes["PaymentStatus"] == ["paid"] and attributes["NeedsAttention"] == [False]
+    await handle.result()
+    gate = stack.client.get_workflow_handle(gate_workflow_id(SANDBOX_PASSIMPAY_PLATFORM))
+    for history in (await decoded_history(handle), await decoded_history(gate)):
+        assert request.order_id in history  # payloads decoded
+        assert SANDBOX_PASSIMPAY_KEY not in history
+
+
+async def test_failed_with_the_providers_reason(stack: Stack, sim: PassimpaySandbox) -> None:
+    request = payout()
+    sim.faults.fail_withdrawal(request.order_id, "Insufficient funds in the hot wallet")
+    await stack.withdrawals.request(request)
+    view = await ended(stack.withdrawals, request.order_id)
+    assert view.status == "failed" and view.provider_approve == 2
+    assert view.reason == "Insufficient funds in the hot wallet"
+    assert sim.payouts[request.order_id] == 1
+
+
+# --- ambiguity: one payout, whatever happens to the reply -------------------------------------
+
+
+async def test_reply_lost_after_the_provider_committed(stack: Stack, sim: PassimpaySandbox) -> None:
+    request = payout()
+    sends_before = sim.calls[WITHDRAW]
+    sim.faults.fail_next(WITHDRAW, "lose_response")
+    sim.faults.fail_next("/v2/withdrawstatus", "503", times=2)  # and the status API flaps too
+    await stack.withdrawals.request(request)
+    view = await ended(stack.withdrawals, request.order_id)
+    assert view.status == "paid"
+    assert view.send_attempts == 1 and view.ambiguous_rounds == 1
+    assert sim.calls[WITHDRAW] - sends_before == 1  # asked, never resent
+    assert sim.payouts[request.order_id] == 1
+
+
+@pytest.mark.parametrize("mode", ["timeout", "503"])
+async def test_first_send_fails_then_one_payout(
+    stack: Stack, sim: PassimpaySandbox, mode: str
+) -> None:
+    request = payout()
+    sends_before = sim.calls[WITHDRAW]
+    # the client gives up after 2 s; the provider does nothing on either fault
+    sim.faults.fail_next(WITHDRAW, mode, delay=3.0)  # type: ignore[arg-type]
+    await stack.withdrawals.request(request)
+    view = await ended(stack.withdrawals, request.order_id)
+    assert view.status == "paid"
+    assert view.send_attempts == 2 and view.ambiguous_rounds == 1
+    assert sim.calls[WITHDRAW] - sends_before == 2
+    assert sim.payouts[request.order_id] == 1
+
+
+async def test_unknown_outcome_waits_for_an_operator(stack: Stack, sim: PassimpaySandbox) -> None:
+    request = payout()
+    sim.faults.fail_next(WITHDRAW, "503", times=5)
+    await stack.withdrawals.request(request)
+    view = await ended(stack.withdrawals, request.order_id, "outcome_unknown", timeout=30)
+    assert view.needs_attention and view.attention_reason
+    assert view.ambiguous_rounds == 5 and sim.payouts[request.order_id] == 0
+    handle = stack.client.get_workflow_handle(withdrawal_workflow_id(request.order_id))
+    attributes = (await handle.describe()).search_attributes
+    assert attributes["NeedsAttention"] == [True]
+    assert attributes["PaymentStatus"] == ["outcome_unknown"]
+
+    async with httpx.AsyncClient(base_url=stack.gateway.url) as http:
+        url = f"/v1/crypto/withdrawals/{request.order_id}/resolve"
+        decision = {"decision": "retry", "note": "the dashboard shows no such payout"}
+        resolved = await http.post(url, json=decision)
+        assert resolved.status_code == 200, resolved.text
+        view = await ended(stack.withdrawals, request.order_id)
+        again = await http.post(url, json=decision)
+    assert view.status == "paid" and view.resolution is not None
+    assert view.send_attempts == 6 and sim.payouts[request.order_id] == 1
+    assert again.status_code == 409  # nothing left to resolve
+
+
+async def test_callback_before_the_status_api_agrees(stack: Stack, sim: PassimpaySandbox) -> None:
+    sim.withdraw_callbacks = True
+    sim.faults.status_lag(3.0)
+    request = payout()
+    await stack.withdrawals.request(request)
+    hinted = await eventually(
+        lambda: stack.withdrawals.get(request.order_id), lambda view: bool(view.callbacks)
+    )
+    assert hinted.callbacks[0].approve == 1  # the callback says paid ...
+    assert hinted.status == "pending" and hinted.provider_approve != 1  # ... nobody believes it
+    view = await ended(stack.withdrawals, request.order_id)
+    assert view.status == "paid" and view.provider_approve == 1
+    assert sim.payouts[request.order_id] == 1
+
+
+# --- idempotency ------------------------------------------------------------------------------
+
+
+async def test_duplicate_requests_join_one_payout(stack: Stack, sim: PassimpaySandbox) -> None:
+    request = payout()
+    body = request.model_dump(mode="json")
+    async with httpx.AsyncClient(base_url=stack.gateway.url, timeout=30) as http:
+        replies = await asyncio.gather(
+            *(http.post("/v1/crypto/withdrawals", json=body) for _ in range(5))
+        )
+        other = await http.post("/v1/crypto/withdrawals", json={**body, "amount": "13"})
+    assert [reply.status_code for reply in replies] == [201] * 5
+    assert {reply.json()["order_id"] for reply in replies} == {request.order_id}
+    assert other.status_code == 409
+    view = await ended(stack.withdrawals, request.order_id)
+    assert view.status == "paid" and view.send_attempts == 1
+    assert sim.payouts[request.order_id] == 1
+    assert (await stack.withdrawals.request(request)).status == "paid"  # after the end too
+    with pytest.raises(PaymentConflict):
+        await stack.withdrawals.request(request.model_copy(update={"address_to": XRP}))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"payment_id": 999}, "not in the platform's currency list"),
+        ({"address_to": "not an address"}, "is not an address of that network"),
+        ({"payment_id": XRP_ID, "address_to": XRP}, "needs a destination tag"),
+        ({"amount": Decimal("0.5")}, "under the currency's minimum"),
+        ({"amount": Decimal("250000"), "check_balance": True}, "exceeds the platform balance"),
+    ],
+    ids=["unknown-currency", "bad-address", "missing-tag", "too-small", "over-balance"],
+)
+async def test_refused_before_anything_is_sent(
+    stack: Stack, sim: PassimpaySandbox, overrides: dict[str, object], reason: str
+) -> None:
+    request = payout(**overrides)
+    sends_before, calls_before = sim.calls[WITHDRAW], len(sim.withdraw_calls)
+    with pytest.raises(WithdrawalRejected) as rejected:
+        await stack.withdrawals.request(request)
+    assert rejected.value.view.status == "rejected"
+    assert reason in (rejected.value.view.reason or "")
+    async with httpx.AsyncClient(base_url=stack.gateway.url) as http:
+        again = await http.post("/v1/crypto/withdrawals", json=request.model_dump(mode="json"))
+    assert again.status_code == 422 and again.json()["withdrawal"]["status"] == "rejected"
+    assert sim.calls[WITHDRAW] == sends_before and len(sim.withdraw_calls) == calls_before
+
+
+async def test_tag_network_accepts_address_with_tag(stack: Stack, sim: PassimpaySandbox) -> None:
+    request = payout(payment_id=XRP_ID, address_to=f"{XRP}:12345", amount=Decimal("3"))
+    view = await stack.withdrawals.request(request)
+    assert view.currency == "XRP (XRP)"
+    assert (await ended(stack.withdrawals, request.order_id)).status == "paid"
+
+
+# --- the rate limit ---------------------------------------------------------------------------
+
+
+async def test_burst_never_breaks_the_rate_limit(stack: Stack, sim: PassimpaySandbox) -> None:
+    first_call, violations = len(sim.withdraw_calls), sim.violations
+    requests = [payout() for _ in range(8)]
+    await asyncio.gather(*(stack.withdrawals.request(request) for request in requests))
+    views = await asyncio.gather(
+        *(ended(stack.withdrawals, request.order_id, timeout=40) for request in requests)
+    )
+    assert [view.status for view in views] == ["paid"] * 8
+    assert all(sim.payouts[request.order_id] == 1 for request in requests)
+    calls = sim.withdraw_calls[max(first_call - 1, 0) :]
+    assert len(calls) >= 8 and min(gaps(calls)) >= 1.0
+    assert sim.violations == violations
+
+
+# --- a worker dies between sending and recording ----------------------------------------------
+
+
+class HeldReplies:
+    """A proxy in front of the simulator that holds `/v2/withdraw` replies until released,
+    after the provider has committed the payout: the window in which a worker can die."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target.rstrip("/")
+        self.released = asyncio.Event()
+        self.app = FastAPI()
+        self.app.add_api_route("/{path:path}", self._forward, methods=["POST"])
+
+    async def _forward(self, path: str, request: Request) -> Response:
+        headers = {
+            name: value
+            for name, value in request.headers.items()
+            if name in ("content-type", "x-signature")
+        }
+        async with httpx.AsyncClient() as http:
+            reply = await http.post(
+                f"{self.target}/{path}", content=await request.body(), headers=headers
+            )
+        if path.endswith("v2/withdraw"):
+            await asyncio.wait_for(self.released.wait(), timeout=60)
+        return Response(reply.content, reply.status_code, media_type="application/json")
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def held(stack: Stack) -> AsyncIterator[tuple[HeldReplies, RunningServer]]:
+    proxy = HeldReplies(stack.sandbox.passimpay_url)
+    async with serve(proxy.app) as server:
+        yield proxy, server
+        proxy.released.set()
+
+
+def worker_env(temporal: DevServer, task_queue: str, passimpay_url: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "TEMPORAL_ADDRESS": temporal.address,
+        "PAYFLOW_TASK_QUEUE": task_queue,
+        "PASSIMPAY_API_URL": passimpay_url,
+        "PASSIMPAY_PLATFORM_ID": str(SANDBOX_PASSIMPAY_PLATFORM),
+        "PASSIMPAY_API_KEY": SANDBOX_PASSIMPAY_KEY,
+        "PASSIMPAY_TIMEOUT_SECONDS": "30",
+    }
+
+
+async def test_worker_killed_between_sending_and_recording(
+    stack: Stack,
+    sim: PassimpaySandbox,
+    temporal_server: DevServer,
+    held: tuple[HeldReplies, RunningServer],
+    tmp_path: Path,
+) -> None:
+    proxy, proxy_server = held
+    task_queue = f"payflow-wd-kill-{uuid.uuid4().hex[:8]}"
+    log = tmp_path / "worker.log"
+    withdrawals = PassimpayWithdrawals(stack.client, task_queue=task_queue)
+    first = start_worker_process(worker_env(temporal_server, task_queue, proxy_server.url), log)
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        request = payout()
+        sends_before = sim.calls[WITHDRAW]
+        await withdrawals.request(request)
+        await eventually(
+            lambda: asyncio.sleep(0, sim.payouts[request.order_id]), lambda n: n == 1, timeout=30
+        )
+        first.send_signal(signal.SIGKILL)  # committed at the provider, the reply still held
+        first.wait(timeout=10)
+        proxy.released.set()
+        second = start_worker_process(
+            worker_env(temporal_server, task_queue, stack.sandbox.passimpay_url), log
+        )
+        view = await ended(withdrawals, request.order_id, timeout=60)
+    finally:
+        stop_process(first)
+        if second is not None:
+            stop_process(second)
+    assert view.status == "paid"
+    assert view.send_attempts == 1 and view.ambiguous_rounds == 1
+    assert sim.calls[WITHDRAW] - sends_before == 1
+    assert sim.payouts[request.order_id] == 1
+    assert SANDBOX_PASSIMPAY_KEY not in log.read_text(errors="replace")
