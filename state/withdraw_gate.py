@@ -14,12 +14,12 @@ from pydantic import BaseModel, Field
 
 PROVIDER_MIN_INTERVAL = 1.0
 """The provider's limit: seconds between two withdraw requests of one platform."""
-WINDOW = 0.15
+WINDOW = 0.10
 """How late after `not_before` a send may still leave; later, the slot is given up unused."""
 MARGIN = 0.03
 """Room for network latency differences and clock skew between workers."""
 SPACING = PROVIDER_MIN_INTERVAL + WINDOW + MARGIN
-"""Seconds between the starts of two consecutive slots (1.18 s: at most 0.847 sends/s)."""
+"""Seconds between the starts of two consecutive slots (1.13 s: at most 0.885 sends/s)."""
 LEAD = 0.5
 """An idle gate's first slot starts this long after the reservation, time to reach a worker."""
 RECENT_LIMIT = 50

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.errors import NON_RETRYABLE_TYPES
@@ -43,3 +44,15 @@ async def call(
         retry_policy=retry_policy,
         task_queue=task_queue,
     )
+
+
+def failure_message(error: ActivityError) -> str:
+    """What went wrong in a failed activity, in the provider's words where it gave any."""
+    cause = error.cause
+    return cause.message if isinstance(cause, ApplicationError) else str(cause or error)
+
+
+def failure_type(error: ActivityError) -> str | None:
+    """The failed activity's error type (Refused, Transient, ...), if it raised one of ours."""
+    cause = error.cause
+    return cause.type if isinstance(cause, ApplicationError) else None

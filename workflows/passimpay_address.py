@@ -15,7 +15,7 @@ with workflow.unsafe.imports_passed_through():
         AddressRequest,
         AddressView,
     )
-    from workflows.calls import call
+    from workflows.calls import call, failure_message
     from workflows.visibility import publish_identity, publish_status
 
 PROVIDER = "passimpay"
@@ -25,11 +25,6 @@ WORKFLOW_ID_PREFIX = "passimpay-address:"
 def address_workflow_id(order_id: str) -> str:
     """The workflow ID of an order's deposit address."""
     return f"{WORKFLOW_ID_PREFIX}{order_id}"
-
-
-def _reason(error: ActivityError) -> str:
-    cause = error.cause
-    return cause.message if isinstance(cause, ApplicationError) else str(cause or error)
 
 
 @workflow.defn
@@ -75,7 +70,7 @@ class PassimpayAddress:
                 AddressLookup(payment_id=request.payment_id, order_id=request.order_id),
             )
         except ActivityError as error:
-            self._carry.failure_reason = f"no address: {_reason(error)}"
+            self._carry.failure_reason = f"no address: {failure_message(error)}"
             self._move("reject", self._carry.failure_reason)
             return False
         self._carry.required_confirmations = request.required_confirmations or (

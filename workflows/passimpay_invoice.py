@@ -18,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
         InvoiceRequest,
         InvoiceView,
     )
-    from workflows.calls import call
+    from workflows.calls import call, failure_message, failure_type
     from workflows.visibility import publish_identity, publish_status
     from workflows.wakeup import Wakeup
 
@@ -31,11 +31,6 @@ INVOICE_CONFIRMATIONS = 1  # the provider decides when an invoice is paid; each 
 def invoice_workflow_id(order_id: str) -> str:
     """The workflow ID of an order's invoice."""
     return f"{WORKFLOW_ID_PREFIX}{order_id}"
-
-
-def _reason(error: ActivityError) -> str:
-    cause = error.cause
-    return cause.message if isinstance(cause, ApplicationError) else str(cause or error)
 
 
 @workflow.defn
@@ -82,10 +77,9 @@ class PassimpayInvoice:
         try:
             link = await call(PassimpayActivities.create_order, order)
         except ActivityError as error:
-            cause = error.cause
-            refused = isinstance(cause, ApplicationError) and cause.type == REFUSED
+            refused = failure_type(error) == REFUSED
             self._failure_reason = (
-                f"/v2/createorder {'refused' if refused else 'failed'}: {_reason(error)}"
+                f"/v2/createorder {'refused' if refused else 'failed'}: {failure_message(error)}"
             )
             self._move("reject", self._failure_reason)
             return False
@@ -123,7 +117,7 @@ class PassimpayInvoice:
         try:
             status = await call(PassimpayActivities.order_status, self._request.order_id)
         except ActivityError as error:
-            workflow.logger.warning("order status failed: %s", _reason(error))
+            workflow.logger.warning("order status failed: %s", failure_message(error))
             return
         self._provider = status
         self._status_checks += 1

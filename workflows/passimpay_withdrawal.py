@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.errors import INVALID_INPUT, NON_RETRYABLE_TYPES, REFUSED
@@ -26,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
         WithdrawCallbackRecord,
     )
     from state.withdraw_gate import WithdrawSlot, shown
-    from workflows.calls import HEARTBEAT, ONE_TRY, call
+    from workflows.calls import HEARTBEAT, ONE_TRY, call, failure_message, failure_type
     from workflows.visibility import publish_identity, publish_status
     from workflows.wakeup import Wakeup
 
@@ -57,16 +57,6 @@ S = WithdrawalStatus
 def withdrawal_workflow_id(order_id: str) -> str:
     """The workflow ID of an order's payout."""
     return f"{WORKFLOW_ID_PREFIX}{order_id}"
-
-
-def _reason(error: ActivityError) -> str:
-    cause = error.cause
-    return cause.message if isinstance(cause, ApplicationError) else str(cause or error)
-
-
-def _error_type(error: ActivityError) -> str | None:
-    cause = error.cause
-    return cause.type if isinstance(cause, ApplicationError) else None
 
 
 @workflow.defn
@@ -118,7 +108,7 @@ class PassimpayWithdrawal:
                 retry_policy=UNTIL_DONE,
             )
         except ActivityError as error:
-            self._reason = _reason(error)
+            self._reason = failure_message(error)
             self._move("reject", self._reason)
             return False
         self._currency = f"{facts.ticker} ({facts.network})"
@@ -184,7 +174,7 @@ class PassimpayWithdrawal:
 
     def _after_failed_send(self, error: ActivityError) -> bool:
         """Classify a failed send; True when the provider may or may not have it."""
-        kind, reason = _error_type(error), _reason(error)
+        kind, reason = failure_type(error), failure_message(error)
         earlier_doubt = self._send_attempts > 0
         if kind == INVALID_INPUT:
             if earlier_doubt:
@@ -216,7 +206,7 @@ class PassimpayWithdrawal:
                 return True, await self._check_status()
             except ActivityError as error:
                 self._ambiguous_rounds += 1
-                self._note("status_unavailable", _reason(error))
+                self._note("status_unavailable", failure_message(error))
                 if self._ambiguous_rounds >= MAX_AMBIGUOUS_ROUNDS:
                     return False, None
                 await workflow.sleep(backoff)
@@ -231,7 +221,7 @@ class PassimpayWithdrawal:
             try:
                 status = await self._check_status()
             except ActivityError as error:
-                workflow.logger.warning("withdraw status failed: %s", _reason(error))
+                workflow.logger.warning("withdraw status failed: %s", failure_message(error))
                 continue
             if status is not None:
                 self._apply(status)

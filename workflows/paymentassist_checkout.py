@@ -33,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
         OperatorResolution,
         WebhookHint,
     )
-    from workflows.calls import ONE_TRY, call
+    from workflows.calls import ONE_TRY, call, failure_message, failure_type
     from workflows.visibility import publish_identity, publish_status
     from workflows.wakeup import Wakeup
 
@@ -55,11 +55,6 @@ NOT_STARTED = frozenset({CheckoutStatus.CREATED, CheckoutStatus.PREAPPROVED})
 def checkout_workflow_id(order_id: str) -> str:
     """The workflow ID of an order's checkout: one checkout per order, ever."""
     return f"{WORKFLOW_ID_PREFIX}{order_id}"
-
-
-def _reason(error: ActivityError) -> str:
-    cause = error.cause
-    return cause.message if isinstance(cause, ApplicationError) else str(cause or error)
 
 
 @workflow.defn
@@ -119,7 +114,7 @@ class PaymentAssistCheckout:
         try:
             approved = await call(PaymentAssistActivities.preapproval, applicant)
         except ActivityError as error:
-            self._failure_reason = f"pre-approval could not be completed: {_reason(error)}"
+            self._failure_reason = f"pre-approval could not be completed: {failure_message(error)}"
             self._move("fail", self._failure_reason)
             return False
         self._move("preapprove" if approved else "decline")
@@ -130,18 +125,15 @@ class PaymentAssistCheckout:
         try:
             result = await call(PaymentAssistActivities.begin, self._begin_request())
         except ActivityError as error:
-            cause = error.cause
-            if isinstance(cause, ApplicationError) and cause.type == REFUSED:
-                self._failure_reason = f"/begin refused: {cause.message}"
+            kind, message = failure_type(error), failure_message(error)
+            if kind == REFUSED:
+                self._failure_reason = f"/begin refused: {message}"
                 self._move("fail", self._failure_reason)
             else:
-                unknown = (
-                    isinstance(cause, ApplicationError) and cause.type == BEGIN_OUTCOME_UNKNOWN
-                )
                 self._attention_reason = (
-                    _reason(error)
-                    if unknown
-                    else f"/begin outcome unknown after retries: {_reason(error)}"
+                    message
+                    if kind == BEGIN_OUTCOME_UNKNOWN
+                    else f"/begin outcome unknown after retries: {message}"
                 )
                 self._move("flag", self._attention_reason)
             return False
@@ -202,10 +194,10 @@ class PaymentAssistCheckout:
         try:
             status = await call(PaymentAssistActivities.status, self._token)
         except ActivityError as error:
-            if isinstance(error.cause, ApplicationError) and error.cause.type == REFUSED:
-                self._attention_reason = f"/status refused for our token: {_reason(error)}"
+            if failure_type(error) == REFUSED:
+                self._attention_reason = f"/status refused for our token: {failure_message(error)}"
                 self._move("flag", self._attention_reason)
-            workflow.logger.warning("status check failed: %s", _reason(error))
+            workflow.logger.warning("status check failed: %s", failure_message(error))
             return False
         self._provider = status
         self._status_checks += 1
@@ -232,7 +224,7 @@ class PaymentAssistCheckout:
         try:
             result = await call(PaymentAssistActivities.capture, self._token)
         except ActivityError as error:
-            self._capture_error = f"capture failed: {_reason(error)}"
+            self._capture_error = f"capture failed: {failure_message(error)}"
         else:
             self._capture_error = (
                 f"deposit not captured: {result.deposit_reason or 'no reason given'}"
@@ -251,7 +243,7 @@ class PaymentAssistCheckout:
                 PaymentAssistActivities.update, ApplicationUpdate(token=self._token, expiry=0)
             )
         except ActivityError as error:
-            workflow.logger.warning("cancel refused: %s", _reason(error))
+            workflow.logger.warning("cancel refused: %s", failure_message(error))
 
     async def _after_completion(self) -> None:
         """Rename if asked, then upload the invoice once when the lender requires one."""
@@ -283,7 +275,7 @@ class PaymentAssistCheckout:
         try:
             result = await call(PaymentAssistActivities.invoice, upload, retry_policy=ONE_TRY)
         except ActivityError as error:
-            self._invoice_error = f"invoice upload failed: {_reason(error)}"
+            self._invoice_error = f"invoice upload failed: {failure_message(error)}"
             await self._check_status()
             return
         if result.upload_status == "success":
@@ -299,7 +291,7 @@ class PaymentAssistCheckout:
                 ApplicationUpdate(token=self._token, order_id=new_order_id),
             )
         except ActivityError as error:
-            workflow.logger.warning("rename failed: %s", _reason(error))
+            workflow.logger.warning("rename failed: %s", failure_message(error))
             return
         self._renamed_to = new_order_id
 
