@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 from collections.abc import AsyncIterator, Callable
@@ -17,6 +18,7 @@ from activities.heartbeat import HeartbeatInterceptor
 from activities.passimpay import PassimpayActivities
 from activities.passimpay_withdrawals import PassimpayWithdrawalActivities
 from activities.paymentassist import PaymentAssistActivities
+from payflow.logs import configure_logging, warn_about_sandbox_defaults
 from payflow.settings import PassimpaySettings, PayflowSettings, PaymentAssistSettings
 from payflow.temporal_client import connect
 from providers.passimpay import PassimpayClient
@@ -118,6 +120,7 @@ async def running_worker(
 
 async def serve_forever() -> None:
     """Run until SIGINT or SIGTERM, then finish in-flight tasks and stop."""
+    warn_about_sandbox_defaults(logging.getLogger("payflow.worker"))
     client = await connect()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -129,6 +132,7 @@ async def serve_forever() -> None:
 
 def main() -> None:
     """Entry point for `python worker.py` and `payflow worker`."""
+    configure_logging()
     asyncio.run(serve_forever())
     os._exit(0)  # sdk-python#300: avoid an abort at interpreter exit after Temporal work
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
@@ -79,7 +80,7 @@ async def _unmatched(
     found: GatewayServices,
     body: bytes,
     order_id: str | None,
-    kind: str,
+    kind: Literal["deposit", "withdrawal"],
     reason: str,
     event: DepositEvent | None = None,
 ) -> JSONResponse:
@@ -87,7 +88,7 @@ async def _unmatched(
         key=hashlib.sha256(body).hexdigest(),
         received_at=datetime.now(UTC),
         order_id=order_id,
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         reason=reason,
         deposit=event,
         raw=body.decode("utf-8", errors="replace")[:16_384],

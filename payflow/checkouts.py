@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from payflow.workflow_calls import PaymentConflict, start_or_join, workflow_errors
@@ -88,7 +88,7 @@ class PaymentAssistCheckouts:
             order_id=order_id, token=view.token, url=view.url, status=view.status
         )
 
-    def _handle(self, order_id: str):  # type: ignore[no-untyped-def]
+    def _handle(self, order_id: str) -> WorkflowHandle[PaymentAssistCheckout, CheckoutView]:
         return self._client.get_workflow_handle_for(
             PaymentAssistCheckout.run, checkout_workflow_id(order_id)
         )

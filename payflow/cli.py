@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import typer
 
 from payflow.devserver import start_dev_server
+from payflow.logs import configure_logging, warn_about_sandbox_defaults
 from payflow.settings import PassimpaySettings, PayflowSettings, PaymentAssistSettings
 from payflow.stack import running_gateway, running_sandbox
 from payflow.temporal_client import connect, external_cluster_configured
@@ -82,6 +84,7 @@ async def _dev() -> None:
 
 
 async def _gateway() -> None:
+    warn_about_sandbox_defaults(logging.getLogger("payflow.gateway"))
     settings = PayflowSettings()
     client = await connect()
     async with running_gateway(
@@ -117,4 +120,5 @@ def gateway() -> None:
 
 def main() -> None:
     """Console entry point."""
+    configure_logging()
     app()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from payflow.workflow_calls import (
@@ -113,7 +113,7 @@ class PassimpayPayments:
             with workflow_errors(workflow_id):
                 raise
 
-    def _address_handle(self, order_id: str):  # type: ignore[no-untyped-def]
+    def _address_handle(self, order_id: str) -> WorkflowHandle[PassimpayAddress, AddressView]:
         return self._client.get_workflow_handle_for(
             PassimpayAddress.run, address_workflow_id(order_id)
         )
@@ -134,7 +134,7 @@ class PassimpayPayments:
         self, order_id: str, event: DepositEvent
     ) -> Literal["invoice", "address"]:
         """Signal the open invoice or address of this order; PaymentNotFound when neither is."""
-        targets = (
+        targets: tuple[tuple[Literal["invoice", "address"], str, Any], ...] = (
             ("invoice", invoice_workflow_id(order_id), PassimpayInvoice.deposit),
             ("address", address_workflow_id(order_id), PassimpayAddress.deposit),
         )
@@ -145,7 +145,7 @@ class PassimpayPayments:
                     await handle.signal(signal, event)
             except (PaymentNotFound, PaymentConflict):
                 continue
-            return kind  # type: ignore[return-value]
+            return kind
         raise PaymentNotFound(f"no open invoice or address for order {order_id}")
 
     async def record_unmatched(self, item: UnmatchedCallback) -> None:
