@@ -78,13 +78,26 @@ class PassimpayInvoice:
             link = await call(PassimpayActivities.create_order, order)
         except ActivityError as error:
             refused = failure_type(error) == REFUSED
-            self._failure_reason = (
+            failure = (
                 f"/v2/createorder {'refused' if refused else 'failed'}: {failure_message(error)}"
             )
-            self._move("reject", self._failure_reason)
-            return False
+            return await self._adopt_if_it_exists(failure)
         self._url = link.url
         self._move("open")
+        return True
+
+    async def _adopt_if_it_exists(self, failure: str) -> bool:
+        """A failed create may still have created the invoice (a lost reply): never leave it
+        untracked. If the provider knows the orderId, follow it and ask an operator to look."""
+        try:
+            await call(PassimpayActivities.order_status, self._request.order_id)
+        except ActivityError:
+            self._failure_reason = failure
+            self._move("reject", failure)
+            return False
+        self._failure_reason = f"{failure}; the invoice exists but its payment URL was lost"
+        self._needs_attention = True
+        self._move("open", self._failure_reason)
         return True
 
     async def _follow_until_final(self) -> None:
@@ -160,7 +173,7 @@ class PassimpayInvoice:
         await workflow.wait_condition(lambda: self._url is not None or self._status not in NOT_OPEN)
         if self._url is None:
             raise ApplicationError(
-                f"invoice {self._request.order_id} was not created: {self._failure_reason}",
+                f"invoice {self._request.order_id} has no payment URL: {self._failure_reason}",
                 type="InvoiceNotCreated",
             )
         return InvoiceOpened(order_id=self._request.order_id, url=self._url, status=self._status)

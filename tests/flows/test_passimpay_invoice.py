@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 import pytest_asyncio
 
-from payflow.crypto import PassimpayPayments
+from payflow.crypto import CryptoNotOpened, PassimpayPayments
 from state.passimpay_models import InvoiceRequest, InvoiceTiming, InvoiceView
 from tests.conftest import Stack
 from tests.flows.helpers import browser_get, decoded_history, eventually, new_order_id
@@ -201,3 +202,25 @@ async def test_no_platform_key_in_invoice_history(stack: Stack) -> None:
     )
     assert request.order_id in history and "100.00" in history
     assert sim.platforms[50] not in history
+
+
+async def test_lost_create_reply_is_still_tracked(stack: Stack) -> None:
+    sim = stack.sandbox.passimpay
+    sim.faults.fail_next("/v2/createorder", "lose_response")
+    request = invoice_request(timing=FAST)
+    with pytest.raises(CryptoNotOpened) as not_opened:
+        await stack.crypto.create_invoice(request)
+    assert not_opened.value.view.needs_attention is True
+    assert request.order_id in sim.invoices.by_order  # the provider did create it
+    await sim.pay(request.order_id)
+    view = await wait_for_invoice(stack.crypto, request.order_id, "paid")
+    assert view.url is None and view.needs_attention is True
+
+
+async def test_refused_create_fails_the_invoice(stack: Stack) -> None:
+    request = invoice_request(symbol="JPY")  # a currency the platform does not accept
+    with pytest.raises(CryptoNotOpened) as not_opened:
+        await stack.crypto.create_invoice(request)
+    view = not_opened.value.view
+    assert view.status == "failed" and view.failure_reason
+    assert "refused" in view.failure_reason
