@@ -6,15 +6,15 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import pytest
 import pytest_asyncio
 from fastapi import FastAPI, Request, Response
 
-from payflow.http_server import serve
 from providers.passimpay import PassimpayClient
 from sandbox.passimpay import PassimpaySandbox
+from tests.app_slot import AppSlot, served_slot
 
 PLATFORM_ID = 50
 SECRET = "sandbox-passimpay-key"
@@ -79,56 +79,29 @@ def eventually() -> Eventually:
     return _eventually
 
 
-class Switch:
-    """An ASGI app that forwards to whichever app the current test plugged in.
-
-    Servers start once per session; each test still gets a fresh simulator and receiver.
-    """
-
-    def __init__(self) -> None:
-        self.target: Any = None
-        self.url = ""
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "lifespan":
-            await self.target(scope, receive, send)
-            return
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+@pytest_asyncio.fixture(loop_scope="session", scope="session")
+async def receiver_server() -> AsyncIterator[AppSlot]:
+    async with served_slot() as slot:
+        yield slot
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="session")
-async def receiver_server() -> AsyncIterator[Switch]:
-    switch = Switch()
-    async with serve(switch) as server:
-        switch.url = server.url
-        yield switch
-
-
-@pytest_asyncio.fixture(loop_scope="session", scope="session")
-async def sandbox_server() -> AsyncIterator[Switch]:
-    switch = Switch()
-    async with serve(switch) as server:
-        switch.url = server.url
-        yield switch
+async def sandbox_server() -> AsyncIterator[AppSlot]:
+    async with served_slot() as slot:
+        yield slot
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def receiver(receiver_server: Switch) -> AsyncIterator[CallbackReceiver]:
+async def receiver(receiver_server: AppSlot) -> AsyncIterator[CallbackReceiver]:
     receiver = CallbackReceiver()
     receiver.url = f"{receiver_server.url}/callback"
-    receiver_server.target = receiver.app
+    receiver_server.app = receiver.app
     yield receiver
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def sandbox(
-    sandbox_server: Switch, receiver: CallbackReceiver
+    sandbox_server: AppSlot, receiver: CallbackReceiver
 ) -> AsyncIterator[PassimpaySandbox]:
     """A fresh simulator per test, with short timings, calling back to `receiver`."""
     sim = PassimpaySandbox(
@@ -139,7 +112,7 @@ async def sandbox(
         confirmation_gap=0.05,
     )
     sim.base_url = sandbox_server.url
-    sandbox_server.target = sim.app
+    sandbox_server.app = sim.app
     yield sim
     await sim.aclose()
 

@@ -6,17 +6,15 @@ Each test gets fresh apps; the uvicorn servers behind them live for the whole se
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest_asyncio
 from fastapi import FastAPI, Request, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from payflow.http_server import serve
 from providers.paymentassist import BeginRequest, PaymentAssistClient
 from sandbox.paymentassist import PaymentAssistSandbox
+from tests.app_slot import AppSlot, served_slot
 
 API_KEY = "demo_key"
 SECRET = "demo_sandbox_secret"
@@ -69,31 +67,6 @@ def begin_request(order_id: str, **overrides: Any) -> BeginRequest:
         "postcode": "AB1 2CD",
     }
     return BeginRequest(**{**values, **overrides})
-
-
-class AppSlot:
-    """An ASGI app each test swaps in behind one long-lived server (uvicorn stops slowly)."""
-
-    def __init__(self) -> None:
-        self.app: ASGIApp | None = None
-        self.url = ""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-        assert self.app is not None, "no app in this slot"
-        await self.app(scope, receive, send)
-
-
-@contextlib.asynccontextmanager
-async def served_slot() -> AsyncIterator[AppSlot]:
-    slot = AppSlot()
-    async with serve(slot) as server:
-        slot.url = server.url
-        yield slot
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
