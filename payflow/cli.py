@@ -49,19 +49,22 @@ async def _dev() -> None:
             client = await connect(server.address)
             lines.append(f"Temporal      {server.address}")
             lines.append(f"Temporal UI   {server.ui_url}")
-        sandbox = await stack.enter_async_context(
-            running_sandbox(
-                settings.gateway_host,
-                settings.sandbox_port,
-                passimpay_callback_url=f"{settings.public_url}/webhooks/passimpay",
-            )
-        )
-        lines.append(f"Sandboxes     {sandbox.server.url}  (/paymentassist, /passimpay)")
         paymentassist, passimpay = PaymentAssistSettings(), PassimpaySettings()
-        if "PAYMENTASSIST_API_URL" not in os.environ:
-            paymentassist = sandbox.paymentassist_settings()
-        if "PASSIMPAY_API_URL" not in os.environ:
-            passimpay = sandbox.passimpay_settings()
+        real_paymentassist = "PAYMENTASSIST_API_URL" in os.environ
+        real_passimpay = "PASSIMPAY_API_URL" in os.environ
+        if not (real_paymentassist and real_passimpay):
+            sandbox = await stack.enter_async_context(
+                running_sandbox(
+                    settings.gateway_host,
+                    settings.sandbox_port,
+                    passimpay_callback_url=f"{settings.public_url}/webhooks/passimpay",
+                )
+            )
+            lines.append(f"Sandboxes     {sandbox.server.url}  (/paymentassist, /passimpay)")
+            if not real_paymentassist:
+                paymentassist = sandbox.paymentassist_settings()
+            if not real_passimpay:
+                passimpay = sandbox.passimpay_settings()
         lines.append(f"PaymentAssist {paymentassist.api_url}")
         lines.append(f"Passimpay     {passimpay.api_url}")
         await stack.enter_async_context(
