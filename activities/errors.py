@@ -28,11 +28,3 @@ def provider_call() -> Iterator[None]:
         ) from None
     except Transient as error:
         raise ApplicationError(str(error), type=TRANSIENT) from None
-
-
-def refusal_status(error: BaseException | None) -> int | None:
-    """The HTTP status of a `Refused` activity failure, if that is what `error` is."""
-    if isinstance(error, ApplicationError) and error.type == REFUSED and error.details:
-        status = error.details[0]
-        return status if isinstance(status, int) else None
-    return None

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -50,9 +48,3 @@ class PayflowSettings(BaseSettings):
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
     state_dir: str = ".payflow"
-
-
-@lru_cache
-def payflow_settings() -> PayflowSettings:
-    """Process-wide service settings."""
-    return PayflowSettings()
