@@ -1,4 +1,4 @@
-"""How workflows call provider activities: one timeout, heartbeat and retry policy for all."""
+"""How workflows call provider activities: one timeout and retry policy for all short calls."""
 
 from __future__ import annotations
 
@@ -25,7 +25,9 @@ CALL_RETRY = RetryPolicy(
 )
 ONE_TRY = RetryPolicy(maximum_attempts=1)
 CALL_TIMEOUT = timedelta(seconds=60)
-HEARTBEAT = timedelta(seconds=5)  # a dead worker's call is retried after this, not CALL_TIMEOUT
+"""Start-to-close of a short provider call: far above the client's own HTTP timeout, so a busy
+worker is never cancelled mid-call (no heartbeat timeout either: a loaded event loop misses
+beats, and a cancelled non-idempotent call is a duplicate or a parked flow)."""
 
 
 async def call(
@@ -40,7 +42,6 @@ async def call(
         method,
         arg,
         start_to_close_timeout=CALL_TIMEOUT,
-        heartbeat_timeout=HEARTBEAT,
         retry_policy=retry_policy,
         task_queue=task_queue,
     )

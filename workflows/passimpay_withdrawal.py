@@ -26,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
         WithdrawCallbackRecord,
     )
     from state.withdraw_gate import WithdrawSlot, shown
-    from workflows.calls import HEARTBEAT, ONE_TRY, call, failure_message, failure_type
+    from workflows.calls import ONE_TRY, call, failure_message, failure_type
     from workflows.visibility import publish_identity, publish_status
     from workflows.wakeup import Wakeup
 
@@ -36,6 +36,7 @@ MAX_AMBIGUOUS_ROUNDS = 5
 """Sends or status inquiries without a definite answer before an operator must decide."""
 SCHEDULE_AHEAD = 3.0
 """Seconds before its slot the send activity is scheduled; until then a timer waits, not a worker."""
+HEARTBEAT = timedelta(seconds=5)
 SEND_GRACE = 60.0
 """The send activity's time after its slot (on top of the wait for the slot)."""
 MAX_STATUS_BACKOFF = 60.0
