@@ -29,9 +29,11 @@ from workflows.passimpay_unmatched import PassimpayUnmatchedCallbacks
 from workflows.passimpay_withdraw_gate import PassimpayWithdrawGate
 from workflows.passimpay_withdrawal import PassimpayWithdrawal
 from workflows.paymentassist_checkout import PaymentAssistCheckout
+from workflows.paymentassist_token_claim import PaymentAssistTokenClaim
 
 WORKFLOWS = [
     PaymentAssistCheckout,
+    PaymentAssistTokenClaim,
     PassimpayInvoice,
     PassimpayAddress,
     PassimpayUnmatchedCallbacks,
@@ -101,6 +103,8 @@ async def running_worker(
         ],
         interceptors=[HeartbeatInterceptor()],
         sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
+        max_concurrent_activities=settings.max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
     )
     # Every worker also serves the platform-wide withdraw gate, so it outlives any one of them;
     # after a worker dies its gate tasks move to another within a second, not the default 10 s.

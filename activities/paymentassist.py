@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+from collections.abc import Iterator
 
 from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.errors import provider_call
-from providers.errors import Refused
+from providers.errors import Transient
 from providers.paymentassist.client import PaymentAssistClient
+from providers.paymentassist.errors import NotSent
 from providers.paymentassist.models import (
     ApplicationStatus,
     BeginRequest,
@@ -22,7 +25,24 @@ from providers.paymentassist.models import (
     UpdateResult,
 )
 
-BEGIN_OUTCOME_UNKNOWN = "BeginOutcomeUnknown"
+NOT_SENT = "NotSent"
+MAYBE_SENT = "MaybeSent"
+
+
+@contextlib.contextmanager
+def sent_once() -> Iterator[None]:
+    """For calls that must not be repeated blindly: Temporal retries none of their failures.
+
+    NotSent (nothing reached the lender) lets the workflow resend; MaybeSent (the request may
+    have arrived) sends it to the provider's status instead.
+    """
+    with provider_call():
+        try:
+            yield
+        except NotSent as error:
+            raise ApplicationError(str(error), type=NOT_SENT, non_retryable=True) from None
+        except Transient as error:
+            raise ApplicationError(str(error), type=MAYBE_SENT, non_retryable=True) from None
 
 
 class ApplicationUpdate(BaseModel):
@@ -56,19 +76,9 @@ class PaymentAssistActivities:
 
     @activity.defn(name="paymentassist.begin")
     async def begin(self, request: BeginRequest) -> BeginResult:
-        """Create the application; a refusal after an earlier attempt means it may exist."""
-        with provider_call():
-            try:
-                return await self._client.begin(request)
-            except Refused as refusal:
-                if activity.info().attempt == 1:
-                    raise
-                raise ApplicationError(
-                    "an earlier /begin attempt may have created an application whose token "
-                    f"was lost; the provider now answers: {refusal.message}",
-                    type=BEGIN_OUTCOME_UNKNOWN,
-                    non_retryable=True,
-                ) from None
+        """Create the application; run once per attempt, resent only when it never left."""
+        with sent_once():
+            return await self._client.begin(request)
 
     @activity.defn(name="paymentassist.status")
     async def status(self, token: str) -> ApplicationStatus:
@@ -79,7 +89,7 @@ class PaymentAssistActivities:
     @activity.defn(name="paymentassist.capture")
     async def capture(self, token: str) -> CaptureResult:
         """Finalise a `pending_capture` application (collects the deposit, can take seconds)."""
-        with provider_call():
+        with sent_once():
             return await self._client.capture(token)
 
     @activity.defn(name="paymentassist.update")

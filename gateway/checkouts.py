@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, status
+from fastapi.responses import JSONResponse
 
 from gateway.auth import require_api_token
 from gateway.services import GatewayServices, services
+from payflow.checkouts import ResolutionRefused
 from state.checkout_models import (
     CheckoutRequest,
     CheckoutStarted,
@@ -57,9 +59,17 @@ async def cancel_checkout(
     return await found.checkouts.cancel(order_id)
 
 
-@router.post("/{order_id}/resolve")
+@router.post(
+    "/{order_id}/resolve",
+    response_model=CheckoutView,
+    responses={422: {"description": "the token does not match this checkout, or is held"}},
+)
 async def resolve_checkout(
     order_id: str, resolution: OperatorResolution, found: GatewayServices = Depends(services)
-) -> CheckoutView:
-    """Operator: attach a lost application's token, or close the checkout."""
-    return await found.checkouts.resolve(order_id, resolution)
+) -> CheckoutView | JSONResponse:
+    """Operator: attach a lost application's token (checked with `/status`), or close it."""
+    try:
+        return await found.checkouts.resolve(order_id, resolution)
+    except ResolutionRefused as refused:
+        body = {"error": "resolution_refused", "detail": str(refused), "reason": refused.reason}
+        return JSONResponse(body, status_code=status.HTTP_422_UNPROCESSABLE_ENTITY)

@@ -20,6 +20,7 @@ from state.checkout_models import (
 )
 from workflows.paymentassist_checkout import (
     PROVIDER,
+    RESOLUTION_REFUSED,
     PaymentAssistCheckout,
     checkout_workflow_id,
 )
@@ -32,6 +33,15 @@ class CheckoutNotStarted(PaymentConflict):
         reason = view.failure_reason or view.attention_reason or view.status
         super().__init__(f"checkout {view.order_id} is {view.status}: {reason}")
         self.view = view
+
+
+class ResolutionRefused(PaymentConflict):
+    """The operator's token was not attached: `/status` or the token's claim said no."""
+
+    def __init__(self, order_id: str, reason: str) -> None:
+        super().__init__(f"checkout {order_id}: token not attached: {reason}")
+        self.order_id = order_id
+        self.reason = reason
 
 
 class PaymentAssistCheckouts:
@@ -118,11 +128,22 @@ class PaymentAssistCheckouts:
             return await self._handle(order_id).execute_update(PaymentAssistCheckout.cancel)
 
     async def resolve(self, order_id: str, resolution: OperatorResolution) -> CheckoutView:
-        """An operator's answer to a checkout in needs attention."""
+        """An operator's answer to a checkout in needs attention.
+
+        A token is attached only when `/status` shows an application for the checkout's amount
+        that no other checkout holds; otherwise ResolutionRefused says why.
+        """
         with workflow_errors(checkout_workflow_id(order_id)):
-            return await self._handle(order_id).execute_update(
-                PaymentAssistCheckout.resolve, resolution
-            )
+            try:
+                return await self._handle(order_id).execute_update(
+                    PaymentAssistCheckout.resolve, resolution
+                )
+            except WorkflowUpdateFailedError as error:
+                failure = error.cause
+                if isinstance(failure, ApplicationError) and failure.type == RESOLUTION_REFUSED:
+                    reason = str(failure.details[0]) if failure.details else failure.message
+                    raise ResolutionRefused(order_id, reason) from None
+                raise
 
     async def customer_returned(self, order_id: str, hint: CustomerReturn) -> None:
         """Forward a verified customer return to the checkout."""

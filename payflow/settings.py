@@ -38,6 +38,10 @@ class PayflowSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PAYFLOW_", extra="ignore")
 
     task_queue: str = DEFAULT_TASK_QUEUE
+    max_concurrent_activities: int = Field(default=50, ge=1)
+    """Provider calls in flight per worker: bounded so a burst queues in Temporal, not in
+    the worker's event loop (2 cores: enough to keep the lenders busy, never starving it)."""
+    max_concurrent_workflow_tasks: int = Field(default=20, ge=1)
     withdrawal_task_queue: str = WITHDRAWAL_TASK_QUEUE
     public_url: str = "http://127.0.0.1:8000"
     return_redirect_url: str | None = None

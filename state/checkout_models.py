@@ -39,6 +39,16 @@ class CheckoutTiming(PollTiming):
     """Polling of `/status` (every 30 s while the customer is active, then every 5 minutes)."""
 
     invoice_poll_seconds: float = Field(default=3600.0, gt=0)
+    invoice_watch_seconds: float = Field(
+        default=86_400.0,
+        ge=0,
+        description="after completion, keep re-reading `/status` (requires_invoice) this long",
+    )
+    attention_after_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="provider calls failing this long set NeedsAttention (retries go on)",
+    )
 
 
 class CheckoutRequest(BaseModel):
@@ -123,6 +133,13 @@ class OperatorResolution(BaseModel):
     close_reason: str | None = Field(default=None, max_length=500)
 
 
+class TokenClaim(BaseModel):
+    """Which checkout holds an application's token (one checkout per token, ever)."""
+
+    token: str
+    order_id: str
+
+
 class HintRecord(BaseModel):
     """A return or webhook as received, kept for operators."""
 
@@ -153,5 +170,9 @@ class CheckoutView(BaseModel):
     failure_reason: str | None = None
     status_checks: int = 0
     last_checked_at: datetime | None = None
+    needs_attention: bool = False
+    calls_failing: str | None = None
+    begin_attempts: int = 0
+    claimed_token: str | None = None
     hints: list[HintRecord] = Field(default_factory=list)
     journal: list[LifecycleEntry] = Field(default_factory=list)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any, Literal, TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.errors import REFUSED
+    from activities.errors import NON_RETRYABLE_TYPES, REFUSED
     from activities.paymentassist import (
-        BEGIN_OUTCOME_UNKNOWN,
+        NOT_SENT,
         ApplicationUpdate,
         InvoiceUpload,
         PaymentAssistActivities,
@@ -23,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         PreapprovalRequest,
     )
     from state.checkout import CheckoutLifecycle, CheckoutStatus
+    from state.checkout_health import CallHealth, not_sent_delay
     from state.checkout_models import (
         CheckoutRequest,
         CheckoutStarted,
@@ -31,11 +34,16 @@ with workflow.unsafe.imports_passed_through():
         HintRecord,
         InvoiceDocument,
         OperatorResolution,
+        TokenClaim,
         WebhookHint,
     )
     from workflows.calls import ONE_TRY, call, failure_message, failure_type
+    from workflows.paymentassist_token_claim import PaymentAssistTokenClaim, claim_workflow_id
     from workflows.visibility import publish_identity, publish_status
     from workflows.wakeup import Wakeup
+
+Arg = TypeVar("Arg")
+Result = TypeVar("Result")
 
 PROVIDER = "paymentassist"
 WORKFLOW_ID_PREFIX = "paymentassist-checkout:"
@@ -50,6 +58,16 @@ ENDED = frozenset(
     }
 )
 NOT_STARTED = frozenset({CheckoutStatus.CREATED, CheckoutStatus.PREAPPROVED})
+RESOLUTION_REFUSED = "ResolutionRefused"
+CAPTURE_NOT_SENT_ATTEMPTS = 8
+STATUS_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=3,
+    non_retryable_error_types=NON_RETRYABLE_TYPES,
+)
+"""`/status` is read again by the poll loop anyway: fail fast so the health clock sees it."""
 
 
 def checkout_workflow_id(order_id: str) -> str:
@@ -81,7 +99,11 @@ class PaymentAssistCheckout:
         self._renamed_to: str | None = None
         self._attention_reason: str | None = None
         self._failure_reason: str | None = None
-        self._resolution: OperatorResolution | None = None
+        self._resolving = False
+        self._claimed: str | None = None
+        self._health = CallHealth()
+        self._begin_attempts = 0
+        self._flagged = False
         self._hints: list[HintRecord] = []
         self._last_checked_at: datetime | None = None
 
@@ -121,25 +143,76 @@ class PaymentAssistCheckout:
         return approved
 
     async def _begin(self) -> bool:
-        """Create the application; a lost response ends in needs attention, never in silence."""
+        """Create the application; resent only when it never left, else needs attention."""
         try:
-            result = await call(PaymentAssistActivities.begin, self._begin_request())
+            result = await self._until_sent(
+                PaymentAssistActivities.begin,
+                self._begin_request(),
+                give_up=lambda: self._cancel_wanted,
+            )
         except ActivityError as error:
             kind, message = failure_type(error), failure_message(error)
             if kind == REFUSED:
                 self._failure_reason = f"/begin refused: {message}"
                 self._move("fail", self._failure_reason)
+            elif kind == NOT_SENT:  # given up on a cancellation: nothing reached the lender
+                self._move("cancel", "cancelled while the lender was unreachable")
             else:
                 self._attention_reason = (
-                    message
-                    if kind == BEGIN_OUTCOME_UNKNOWN
-                    else f"/begin outcome unknown after retries: {message}"
+                    f"/begin outcome unknown ({message}): the lender may hold an application "
+                    f"for order {self._request.order_id} whose token we never received"
                 )
                 self._move("flag", self._attention_reason)
             return False
         self._token, self._url = result.token, result.url
         self._move("begin")
+        await self._claim(result.token)
         return True
+
+    async def _until_sent(
+        self,
+        method: Callable[[Any, Arg], Awaitable[Result]],
+        arg: Arg,
+        *,
+        max_attempts: int | None = None,
+        give_up: Callable[[], bool] = lambda: False,
+    ) -> Result:
+        """Run a must-not-repeat call once per attempt; resend only what never left."""
+        attempt = 0
+        while True:
+            attempt += 1
+            if method is PaymentAssistActivities.begin:
+                self._begin_attempts = attempt
+            started = workflow.now()
+            try:
+                result = await call(method, arg, retry_policy=ONE_TRY)
+            except ActivityError as error:
+                if failure_type(error) != NOT_SENT:
+                    raise
+                self._call_failed(started, failure_message(error))
+                if give_up() or (max_attempts is not None and attempt >= max_attempts):
+                    raise
+                await workflow.sleep(not_sent_delay(attempt))
+                continue
+            self._call_succeeded()
+            return result
+
+    async def _claim(self, token: str) -> str | None:
+        """Hold the token for this checkout; the reason when another checkout already holds it."""
+        if self._claimed == token:
+            return None
+        try:
+            await workflow.start_child_workflow(
+                PaymentAssistTokenClaim.run,
+                TokenClaim(token=token, order_id=self._request.order_id),
+                id=claim_workflow_id(token),
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+            )
+        except WorkflowAlreadyStartedError:
+            return f"token {token} is already held by another checkout ({claim_workflow_id(token)})"
+        self._claimed = token
+        return None
 
     def _begin_request(self) -> BeginRequest:
         request, customer = self._request, self._request.customer
@@ -158,19 +231,37 @@ class PaymentAssistCheckout:
         )
 
     async def _await_operator(self) -> bool:
-        """In needs attention, wait for an operator to attach the token or close the checkout."""
+        """In needs attention, wait for an operator to attach a confirmed token or close it."""
         if self._status != CheckoutStatus.NEEDS_ATTENTION:
             return False
-        await workflow.wait_condition(lambda: self._resolution is not None)
-        resolution, self._resolution = self._resolution, None
-        assert resolution is not None
-        if resolution.token:
-            self._token = resolution.token
-            self._move("attach", "operator attached the application")
-            return True
-        self._failure_reason = f"closed by operator: {resolution.close_reason}"
-        self._move("fail", self._failure_reason)
-        return False
+        await workflow.wait_condition(lambda: self._status != CheckoutStatus.NEEDS_ATTENTION)
+        return self._status not in ENDED  # attached (the application may even have completed)
+
+    async def _confirm_token(self, token: str) -> ApplicationStatus:
+        """The operator's token checked with `/status` and claimed, or ResolutionRefused."""
+
+        def refuse(reason: str) -> ApplicationError:
+            return ApplicationError(
+                f"token not attached: {reason}", reason, type=RESOLUTION_REFUSED
+            )
+
+        try:
+            status = await call(PaymentAssistActivities.status, token, retry_policy=STATUS_RETRY)
+        except ActivityError as error:
+            raise refuse(f"/status could not confirm it ({failure_message(error)})") from None
+        if status.token.lower() != token.lower():
+            raise refuse(f"/status answered for another token ({status.token})")
+        if status.amount != self._request.amount:
+            raise refuse(
+                f"the application is for {status.amount} pence, "
+                f"this checkout for {self._request.amount} pence"
+            )
+        if status.status in (AppStatus.FAILED, AppStatus.EXPIRED):
+            raise refuse(f"the application is {status.status.value}")
+        held = await self._claim(token)
+        if held is not None:
+            raise refuse(held)
+        return status
 
     async def _follow_application(self) -> None:
         """Wait for returns, webhooks or the poll timer; act only on what `/status` says."""
@@ -191,14 +282,19 @@ class PaymentAssistCheckout:
     async def _check_status(self) -> bool:
         """Ask `/status` and move the lifecycle to match; False when the call failed."""
         assert self._token is not None
+        started = workflow.now()
         try:
-            status = await call(PaymentAssistActivities.status, self._token)
+            status = await call(
+                PaymentAssistActivities.status, self._token, retry_policy=STATUS_RETRY
+            )
         except ActivityError as error:
             if failure_type(error) == REFUSED:
                 self._attention_reason = f"/status refused for our token: {failure_message(error)}"
                 self._move("flag", self._attention_reason)
+            self._call_failed(started, f"/status: {failure_message(error)}")
             workflow.logger.warning("status check failed: %s", failure_message(error))
             return False
+        self._call_succeeded()
         self._provider = status
         self._status_checks += 1
         self._last_checked_at = workflow.now()
@@ -218,13 +314,24 @@ class PaymentAssistCheckout:
                 self._move("cancel" if self._cancel_sent else "expire")
 
     async def _capture(self) -> None:
-        """Finalise a `pending_capture` application; a failed deposit waits for a new request."""
+        """Send `/capture` once (resent only if it never left); `/status` decides the outcome."""
         assert self._token is not None
         self._capture_wanted = False
         try:
-            result = await call(PaymentAssistActivities.capture, self._token)
+            result = await self._until_sent(
+                PaymentAssistActivities.capture,
+                self._token,
+                max_attempts=CAPTURE_NOT_SENT_ATTEMPTS,
+            )
         except ActivityError as error:
-            self._capture_error = f"capture failed: {failure_message(error)}"
+            kind, message = failure_type(error), failure_message(error)
+            self._capture_error = (
+                f"capture refused: {message}"
+                if kind == REFUSED
+                else f"capture not sent: {message}"
+                if kind == NOT_SENT
+                else f"capture outcome unknown ({message}); /status decides"
+            )
         else:
             self._capture_error = (
                 f"deposit not captured: {result.deposit_reason or 'no reason given'}"
@@ -232,6 +339,8 @@ class PaymentAssistCheckout:
                 else None
             )
         await self._check_status()
+        if self._status == CheckoutStatus.COMPLETED:
+            self._capture_error = None
         self._capture_attempts += 1
 
     async def _send_cancel(self) -> None:
@@ -246,16 +355,27 @@ class PaymentAssistCheckout:
             workflow.logger.warning("cancel refused: %s", failure_message(error))
 
     async def _after_completion(self) -> None:
-        """Rename if asked, then upload the invoice once when the lender requires one."""
+        """Rename if asked, then follow `requires_invoice` on every `/status` until the end.
+
+        The lender may ask for an invoice after completion, so `/status` is re-read for
+        `invoice_watch_seconds`; a required invoice is uploaded once, and waited for if needed.
+        """
+        timing = self._request.timing
         if self._request.rename_order_to:
             await self._rename(self._request.rename_order_to)
-        while self._invoice_outstanding():
-            if self._invoice is not None and self._invoice_error is None:
+        watch_until = workflow.now() + timedelta(seconds=timing.invoice_watch_seconds)
+        while not self._invoice_done():
+            outstanding = self._invoice_outstanding()
+            if outstanding and self._invoice is not None and self._invoice_error is None:
                 await self._upload_invoice()
                 continue
-            await self._wakeup.sleep(self._request.timing.invoice_poll_seconds)
+            remaining = (watch_until - workflow.now()).total_seconds()
+            if not outstanding and remaining <= 0:
+                break
+            pause = timing.invoice_poll_seconds
+            await self._wakeup.sleep(pause if outstanding else min(pause, remaining))
             await self._check_status()
-        if self._provider is not None and self._provider.requires_invoice:
+        if self._invoice_done():
             self._move("upload_invoice")
 
     def _invoice_outstanding(self) -> bool:
@@ -263,6 +383,10 @@ class PaymentAssistCheckout:
         if status is None or not status.requires_invoice:
             return False
         return not (status.has_invoice or self._invoice_uploaded)
+
+    def _invoice_done(self) -> bool:
+        status = self._provider
+        return bool(status and status.requires_invoice) and not self._invoice_outstanding()
 
     async def _upload_invoice(self) -> None:
         """Upload once: a failed or ambiguous try is re-checked with `/status` before another."""
@@ -303,9 +427,28 @@ class PaymentAssistCheckout:
 
     def _move(self, event: str, note: str | None = None) -> None:
         if self._lifecycle.offer(event, workflow.now(), note):
-            publish_status(
-                self._status, needs_attention=self._status == CheckoutStatus.NEEDS_ATTENTION
-            )
+            self._publish(force=True)
+
+    def _needs_attention(self) -> bool:
+        timing = self._request.timing
+        return self._status == CheckoutStatus.NEEDS_ATTENTION or self._health.overdue(
+            workflow.now(), timing.attention_after_seconds
+        )
+
+    def _publish(self, *, force: bool = False) -> None:
+        """Mirror status and attention into search attributes when either changed."""
+        flagged = self._needs_attention()
+        if force or flagged != self._flagged:
+            self._flagged = flagged
+            publish_status(self._status, needs_attention=flagged)
+
+    def _call_failed(self, started: datetime, error: str) -> None:
+        self._health.failed(started, error)
+        self._publish()
+
+    def _call_succeeded(self) -> None:
+        self._health.succeeded()
+        self._publish()
 
     def _record_hint(self, kind: Literal["return", "webhook"], token: str, detail: str) -> None:
         matched = self._token is None or token == self._token
@@ -398,7 +541,7 @@ class PaymentAssistCheckout:
         self._invoice = document
         self._invoice_error = None
         self._wakeup.nudge()
-        if self._status == CheckoutStatus.COMPLETED:
+        if self._status == CheckoutStatus.COMPLETED and self._invoice_outstanding():
             await workflow.wait_condition(
                 lambda: (
                     self._invoice_uploaded
@@ -417,15 +560,29 @@ class PaymentAssistCheckout:
 
     @workflow.update
     async def resolve(self, resolution: OperatorResolution) -> CheckoutView:
-        """An operator attaches the lost application's token, or closes the checkout."""
-        self._resolution = resolution
-        await workflow.wait_condition(lambda: self._status != CheckoutStatus.NEEDS_ATTENTION)
+        """An operator attaches the lost application's token (confirmed with `/status` and
+        claimed for this checkout alone), or closes the checkout."""
+        if resolution.close_reason:
+            self._failure_reason = f"closed by operator: {resolution.close_reason}"
+            self._move("fail", self._failure_reason)
+            return self.state()
+        assert resolution.token is not None
+        self._resolving = True
+        try:
+            status = await self._confirm_token(resolution.token)
+        finally:
+            self._resolving = False
+        self._token, self._provider = resolution.token, status
+        self._move("attach", "operator attached the application, confirmed by /status")
+        self._apply(status)
         return self.state()
 
     @resolve.validator
     def _validate_resolution(self, resolution: OperatorResolution) -> None:
         if self._status != CheckoutStatus.NEEDS_ATTENTION:
             raise ValueError(f"nothing to resolve: the checkout is {self._status.value}")
+        if self._resolving:
+            raise ValueError("another resolution of this checkout is being checked")
         if bool(resolution.token) == bool(resolution.close_reason):
             raise ValueError("give either the application's token or a reason to close")
 
@@ -452,6 +609,10 @@ class PaymentAssistCheckout:
             failure_reason=self._failure_reason,
             status_checks=self._status_checks,
             last_checked_at=self._last_checked_at,
+            needs_attention=self._needs_attention(),
+            calls_failing=self._health.describe(),
+            begin_attempts=self._begin_attempts,
+            claimed_token=self._claimed,
             hints=list(self._hints),
             journal=list(self._lifecycle.journal),
         )

@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 import logging
 import re
+from collections import Counter
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar
@@ -15,6 +16,7 @@ import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from providers.errors import ConfigurationError, InvalidInput, Refused, Transient
+from providers.paymentassist.errors import NotSent
 from providers.paymentassist.models import (
     Account,
     ApplicationStatus,
@@ -39,6 +41,11 @@ _LIVE_HOST = "api.v1.payment-assist.co.uk"
 # Client errors that mean "try again later" rather than "no".
 _RETRYABLE_4XX = frozenset({408, 425, 429})
 _MAX_MESSAGE = 300
+# Failures raised before any byte of the request was written: the lender cannot have seen it.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# Waiting for a pooled connection or a TCP connect is bounded apart from the read timeout, so a
+# jammed pool or an unreachable host is reported (as not sent) well within the activity timeout.
+_SETUP_TIMEOUT = 10.0
 
 Model = TypeVar("Model", bound=BaseModel)
 Method = Literal["GET", "POST"]
@@ -135,6 +142,8 @@ class PaymentAssistClient:
         api_secret: str | SecretStr,
         *,
         timeout: float = 30.0,
+        setup_timeout: float = _SETUP_TIMEOUT,
+        max_connections: int = 100,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         secret = api_secret if isinstance(api_secret, SecretStr) else SecretStr(api_secret)
@@ -144,12 +153,37 @@ class PaymentAssistClient:
         self._api_key = api_key
         self._secret = secret
         _install_log_redaction()
-        self._http = httpx.AsyncClient(
-            base_url=api_url,
-            timeout=httpx.Timeout(timeout),
-            transport=transport,
+        self._api_url = api_url
+        self._timeout = timeout
+        self._setup_timeout = min(timeout, setup_timeout)
+        self._limits = httpx.Limits(max_connections=max_connections)
+        self._transport = transport
+        self._http = self._new_http()
+        self._retired: set[httpx.AsyncClient] = set()
+        self._in_flight: Counter[httpx.AsyncClient] = Counter()
+        self.pools_replaced = 0
+
+    def _new_http(self) -> httpx.AsyncClient:
+        setup = self._setup_timeout
+        return httpx.AsyncClient(
+            base_url=self._api_url,
+            timeout=httpx.Timeout(self._timeout, connect=setup, pool=setup),
+            limits=self._limits,
+            transport=self._transport,
             headers={"Accept": "application/json", "User-Agent": "payflow-paymentassist/0.1"},
         )
+
+    def _replace_pool(self, jammed: httpx.AsyncClient) -> None:
+        """A pool that timed out may be jammed for good (encode/httpcore#1093): start afresh.
+
+        Calls still running on the old client finish on it; it is closed once they are done.
+        """
+        if jammed is not self._http or self._transport is not None:
+            return  # another call already replaced it, or the transport is not ours to renew
+        self._http = self._new_http()
+        self.pools_replaced += 1
+        self._retired.add(jammed)
+        logging.getLogger(__name__).warning("Payment Assist connection pool replaced after a jam")
 
     async def __aenter__(self) -> Self:
         return self
@@ -163,7 +197,10 @@ class PaymentAssistClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the pooled connections."""
+        """Close the pooled connections, including those of replaced pools."""
+        for retired in list(self._retired):
+            await retired.aclose()
+        self._retired.clear()
         await self._http.aclose()
 
     async def account(self) -> Account:
@@ -247,15 +284,27 @@ class PaymentAssistClient:
             "api_key": self._api_key,
             "signature": signature(params, self._secret.get_secret_value()),
         }
+        http = self._http
+        self._in_flight[http] += 1
         try:
             if method == "GET":
-                response = await self._http.get(path, params=signed)
+                response = await http.get(path, params=signed)
             else:
-                response = await self._http.post(path, data=signed)
+                response = await http.post(path, data=signed)
+        except _NOT_SENT as error:
+            if isinstance(error, httpx.PoolTimeout):
+                self._replace_pool(http)
+            raise NotSent(f"{path}: not sent ({type(error).__name__})") from None
         except httpx.TimeoutException as error:
             raise Transient(f"{path}: timed out ({type(error).__name__})") from None
         except httpx.HTTPError as error:
             raise Transient(f"{path}: transport error ({type(error).__name__})") from None
+        finally:
+            self._in_flight[http] -= 1
+            if http in self._retired and self._in_flight[http] <= 0:
+                self._retired.discard(http)
+                del self._in_flight[http]
+                await http.aclose()
         return self._data(path, response)
 
     @staticmethod

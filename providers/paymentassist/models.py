@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -14,7 +14,14 @@ from pydantic import (
     Field,
     StrictBool,
     StrictInt,
-    field_validator,
+)
+
+from providers.paymentassist.lenient import (
+    lenient_bool,
+    lenient_datetime,
+    lenient_pence,
+    lenient_text,
+    status_word,
 )
 
 InvoiceFileType = Literal["pdf", "html", "txt", "doc", "xls"]
@@ -43,12 +50,11 @@ class AppStatus(StrEnum):
         return self in (AppStatus.COMPLETED, AppStatus.FAILED, AppStatus.EXPIRED)
 
 
-def _normalise_status(value: Any) -> Any:
-    """Some responses spell `in progress` as `in_progress`."""
-    return "in progress" if value == "in_progress" else value
-
-
-Status = Annotated[AppStatus, BeforeValidator(_normalise_status)]
+Status = Annotated[AppStatus, BeforeValidator(status_word)]
+LenientDatetime = Annotated[dt.datetime | None, BeforeValidator(lenient_datetime)]
+LenientText = Annotated[str | None, BeforeValidator(lenient_text)]
+LenientPence = Annotated[int | None, BeforeValidator(lenient_pence)]
+LenientBool = Annotated[bool | None, BeforeValidator(lenient_bool)]
 
 
 class _Request(BaseModel):
@@ -182,22 +188,20 @@ class BeginResult(_Response):
 
 
 class ApplicationStatus(_Response):
-    """The provider's view of an application: the source of truth."""
+    """The provider's view of an application: the source of truth.
 
-    token: str
+    Only `token` and `status` are required; every other field is read leniently (the provider
+    leaves their formats open), and an unreadable value becomes None rather than a failure.
+    """
+
+    token: Annotated[str, Field(min_length=1)]
     status: Status
-    amount: int
-    expires_at: dt.datetime | None = None
-    pa_ref: str | None = None
-    requires_invoice: bool = False
-    has_invoice: bool = False
-    last_accessed_at: dt.datetime | None = None
-
-    @field_validator("pa_ref", mode="before")
-    @classmethod
-    def _empty_ref_is_none(cls, value: Any) -> Any:
-        """`pa_ref` is an empty string until the application completes."""
-        return None if value == "" else value
+    amount: LenientPence = None
+    expires_at: LenientDatetime = None
+    pa_ref: LenientText = None
+    requires_invoice: LenientBool = False
+    has_invoice: LenientBool = False
+    last_accessed_at: LenientDatetime = None
 
 
 class UpdateResult(_Response):
@@ -213,7 +217,7 @@ class CaptureResult(_Response):
 
     token: str
     status: Status
-    deposit_captured: bool | None = None
+    deposit_captured: LenientBool = None
     deposit_reason: str | None = None
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
 from sandbox.paymentassist.faults import FailMode
+from sandbox.paymentassist.variants import DateFormat, StatusVariants
 
 if TYPE_CHECKING:
     from sandbox.paymentassist.sandbox import PaymentAssistSandbox
@@ -32,6 +33,18 @@ class Delay(BaseModel):
 class DepositFailure(BaseModel):
     token: str | None = None
     reason: str = "card declined"
+
+
+class Variants(BaseModel):
+    date_format: DateFormat = "iso"
+    pa_ref_as_number: bool = False
+    extra_fields: bool = False
+    underscore_in_progress: bool = False
+    numeric_strings: bool = False
+
+
+class InvoiceFlag(BaseModel):
+    required: bool = True
 
 
 class Decision(BaseModel):
@@ -80,6 +93,22 @@ def create_router(sandbox: PaymentAssistSandbox) -> APIRouter:
     async def fail_deposit(body: DepositFailure) -> dict[str, Any]:
         faults.fail_deposit(body.token, body.reason)
         return faults.snapshot()
+
+    @router.get("/variants")
+    async def show_variants() -> dict[str, Any]:
+        return sandbox.variants.snapshot()
+
+    @router.put("/variants")
+    async def set_variants(body: Variants) -> dict[str, Any]:
+        sandbox.variants = StatusVariants(**body.model_dump())
+        return sandbox.variants.snapshot()
+
+    @router.post("/applications/{token}/requires-invoice")
+    async def requires_invoice(token: str, body: InvoiceFlag) -> dict[str, Any]:
+        try:
+            return sandbox.set_requires_invoice(token, body.required).inspect()
+        except KeyError:
+            raise HTTPException(404, "application not found") from None
 
     @router.get("/applications")
     async def applications(order_id: str) -> list[dict[str, Any]]:

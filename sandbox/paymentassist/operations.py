@@ -185,7 +185,7 @@ def begin(sandbox: PaymentAssistSandbox, call: Call) -> dict[str, Any]:
 
 def status(sandbox: PaymentAssistSandbox, call: Call) -> dict[str, Any]:
     """GET /status: the application as the provider sees it now."""
-    return _application(sandbox, call).status_data()
+    return _application(sandbox, call).status_data(sandbox.variants)
 
 
 def update(sandbox: PaymentAssistSandbox, call: Call) -> dict[str, Any]:

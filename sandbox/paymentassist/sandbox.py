@@ -15,6 +15,7 @@ from sandbox.paymentassist.app import create_app
 from sandbox.paymentassist.faults import PaymentAssistFaults
 from sandbox.paymentassist.page import signed_return_url
 from sandbox.paymentassist.store import Application, ApplicationStore, Status
+from sandbox.paymentassist.variants import StatusVariants
 from sandbox.paymentassist.webhooks import WebhookDelivery, WebhookSender
 
 DEFAULT_CREDENTIALS: Mapping[str, str] = {"demo_key": "demo_sandbox_secret"}
@@ -36,6 +37,7 @@ class PaymentAssistSandbox:
         self.clock = clock
         self.base_url = ""
         self.faults = PaymentAssistFaults()
+        self.variants = StatusVariants()
         self.calls: Counter[str] = Counter()
         self.store = ApplicationStore()
         self._webhooks = WebhookSender(self.faults, retry_delay=webhook_retry_delay, clock=clock)
@@ -96,7 +98,7 @@ class PaymentAssistSandbox:
         if timer is not None:
             timer.cancel()
         if status == "completed":
-            application.pa_ref = f"PA{secrets.randbelow(10**10):010d}"
+            application.pa_ref = f"PA{10**9 + secrets.randbelow(9 * 10**9)}"
         if application.webhook_url:
             secret = self.credentials[application.api_key]
             self._webhooks.send(
@@ -121,6 +123,12 @@ class PaymentAssistSandbox:
         if target is None:
             return None
         return signed_return_url(target, token, result, self.credentials[application.api_key])
+
+    def set_requires_invoice(self, token: str, required: bool = True) -> Application:
+        """The lender changes its mind about the invoice after the decision (KeyError if none)."""
+        application = self.application(token)
+        application.requires_invoice = required
+        return application
 
     async def decide(self, token: str, outcome: Outcome, *, requires_invoice: bool = False) -> str:
         """What the customer does on the page; returns where their browser is sent next."""

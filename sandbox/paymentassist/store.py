@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from sandbox.paymentassist.variants import StatusVariants
 
 Status = Literal["pending", "in progress", "pending_capture", "completed", "failed", "expired"]
 OPEN: frozenset[Status] = frozenset({"pending", "in progress", "pending_capture"})
@@ -60,18 +63,20 @@ class Application:
         self.status = status
         self.history.append(status)
 
-    def status_data(self) -> dict[str, Any]:
-        """The application as `/status` reports it."""
-        return {
+    def status_data(self, variants: StatusVariants | None = None) -> dict[str, Any]:
+        """The application as `/status` reports it, in the format `variants` choose."""
+        date = variants.date if variants is not None else iso
+        data = {
             "token": self.token,
             "status": self.status,
             "amount": self.amount,
-            "expires_at": iso(self.expires_at),
+            "expires_at": date(self.expires_at),
             "pa_ref": self.pa_ref,
             "requires_invoice": self.requires_invoice,
             "has_invoice": self.has_invoice,
-            "last_accessed_at": iso(self.last_accessed_at),
+            "last_accessed_at": date(self.last_accessed_at),
         }
+        return variants.apply(data) if variants is not None else data
 
     def inspect(self) -> dict[str, Any]:
         """Everything the control routes reveal, for tests and demos."""

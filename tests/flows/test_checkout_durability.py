@@ -15,7 +15,13 @@ import pytest
 from payflow.checkouts import PaymentAssistCheckouts
 from payflow.devserver import DevServer, stop_process
 from tests.conftest import Stack
-from tests.flows.helpers import browser_get, checkout_request, decoded_history, wait_for_status
+from tests.flows.helpers import (
+    SLOW_POLLING,
+    browser_get,
+    checkout_request,
+    decoded_history,
+    wait_for_status,
+)
 from workflows.paymentassist_checkout import checkout_workflow_id
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,7 +84,7 @@ async def test_no_secret_in_workflow_history_or_logs(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     sim = stack.sandbox.paymentassist
-    request = checkout_request()
+    request = checkout_request(timing=SLOW_POLLING.model_copy(update={"invoice_watch_seconds": 0}))
     started = await stack.checkouts.start(request)
     await browser_get(await sim.decide(started.token, "approve"))
     await wait_for_status(stack.checkouts, request.order_id, "completed")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import uuid
 
 import httpx
 import pytest
@@ -17,6 +16,7 @@ from state.checkout_models import InvoiceDocument, OperatorResolution
 from tests.conftest import Stack
 from tests.flows.helpers import (
     FAST_POLLING,
+    SLOW_POLLING,
     another_gateway,
     browser_get,
     checkout_request,
@@ -28,6 +28,8 @@ from tests.flows.helpers import (
 from workflows.paymentassist_checkout import PaymentAssistCheckout, checkout_workflow_id
 
 SECRET = "demo_sandbox_secret"
+NO_WATCH = SLOW_POLLING.model_copy(update={"invoice_watch_seconds": 0})
+"""Ends at completion when no invoice is required, so a test can await the result."""
 
 
 @pytest.fixture(autouse=True)
@@ -44,7 +46,7 @@ def applied_events(view) -> list[str]:  # type: ignore[no-untyped-def]
 async def test_approval_with_customer_return(stack: Stack) -> None:
     sim = stack.sandbox.paymentassist
     sim.faults.drop_webhooks()
-    request = checkout_request()
+    request = checkout_request(timing=NO_WATCH)
     started = await stack.checkouts.start(request)
     assert started.url.startswith(sim.base_url) and len(started.token) == 36
 
@@ -217,7 +219,7 @@ async def test_same_order_started_twice_makes_one_application(stack: Stack) -> N
 
 async def test_started_again_after_it_ended_answers_from_final_state(stack: Stack) -> None:
     sim = stack.sandbox.paymentassist
-    request = checkout_request()
+    request = checkout_request(timing=NO_WATCH)
     started = await stack.checkouts.start(request)
     await browser_get(await sim.decide(started.token, "approve"))
     await wait_for_status(stack.checkouts, request.order_id, "completed")
@@ -300,13 +302,18 @@ async def test_lost_begin_response_needs_attention_then_operator_attaches(stack:
     assert len(sim.applications_for_order(request.order_id)) == 1
 
 
-async def test_transient_begin_failure_is_retried(stack: Stack) -> None:
+@pytest.mark.parametrize("mode", ["503", "timeout"])
+async def test_begin_that_may_have_arrived_is_never_resent(stack: Stack, mode: str) -> None:
     sim = stack.sandbox.paymentassist
-    sim.faults.fail_next("begin", "503")
+    begins = sim.calls["begin"]
+    sim.faults.fail_next("begin", mode, delay=3.0)  # type: ignore[arg-type]
     request = checkout_request()
-    started = await stack.checkouts.start(request)
-    assert started.status == "awaiting_customer"
-    assert len(sim.applications_for_order(request.order_id)) == 1
+    with pytest.raises(CheckoutNotStarted) as not_started:
+        await stack.checkouts.start(request)
+    view = not_started.value.view
+    assert view.status == "needs_attention" and view.needs_attention
+    assert view.attention_reason and "outcome unknown" in view.attention_reason
+    assert sim.calls["begin"] == begins + 1
 
 
 async def test_gateway_api_reads_and_validates(stack: Stack) -> None:
@@ -325,7 +332,7 @@ async def test_gateway_api_reads_and_validates(stack: Stack) -> None:
 
 async def test_order_renamed_after_completion(stack: Stack) -> None:
     sim = stack.sandbox.paymentassist
-    request = checkout_request(rename_order_to=new_order_id("final"))
+    request = checkout_request(rename_order_to=new_order_id("final"), timing=NO_WATCH)
     started = await stack.checkouts.start(request)
     await sim.decide(started.token, "approve")
     handle = stack.client.get_workflow_handle_for(
@@ -346,17 +353,3 @@ async def test_return_redirects_to_the_merchant_when_configured(stack: Stack) ->
     assert answer.headers["location"] == (
         f"https://shop.example/ok?src=pa&order_id={request.order_id}&outcome=failed"
     )
-
-
-async def test_token_unknown_to_provider_needs_attention_again(stack: Stack) -> None:
-    sim = stack.sandbox.paymentassist
-    sim.faults.fail_next("begin", "lose_response")
-    request = checkout_request(timing=FAST_POLLING)
-    with pytest.raises(CheckoutNotStarted):
-        await stack.checkouts.start(request)
-    wrong = OperatorResolution(token=str(uuid.uuid4()))
-    await stack.checkouts.resolve(request.order_id, wrong)
-    view = await wait_for_status(stack.checkouts, request.order_id, "needs_attention")
-    assert view.attention_reason and "/status refused" in view.attention_reason
-    view = await stack.checkouts.resolve(request.order_id, OperatorResolution(close_reason="lost"))
-    assert view.status == "failed" and view.failure_reason == "closed by operator: lost"

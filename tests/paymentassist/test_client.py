@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
@@ -15,13 +16,22 @@ from fastapi.responses import PlainTextResponse, RedirectResponse
 from payflow.http_server import free_port, serve
 from providers.errors import ConfigurationError, InvalidInput, ProviderError, Refused, Transient
 from providers.paymentassist import AppStatus, PaymentAssistClient, signature
+from providers.paymentassist.errors import NotSent
 from providers.paymentassist.models import PreapprovalRequest
-from sandbox.paymentassist import PaymentAssistSandbox
+from sandbox.paymentassist import PaymentAssistSandbox, front_door
+from tests.flows.helpers import eventually
 
 from .conftest import API_KEY, SECRET, begin_request
 
 LIVE = "https://api.v1.payment-assist.co.uk"
 CUSTOMER = {"f_name": "Ada", "s_name": "Lovelace", "addr1": "1 Analytical Row", "postcode": "AB1"}
+
+
+def _async(read: Callable[[], Any]) -> Callable[[], Awaitable[Any]]:
+    async def probe() -> Any:
+        return read()
+
+    return probe
 
 
 def assert_no_secret(error: BaseException, secret: str = SECRET) -> None:
@@ -243,12 +253,61 @@ async def test_lost_begin_response_is_transient_but_the_application_exists(
     assert len(pa_sandbox.applications_for_order("client-lost")) == 1
 
 
-async def test_connection_refused_is_transient() -> None:
+async def test_connection_refused_is_not_sent() -> None:
     url = f"http://127.0.0.1:{free_port()}"
     async with PaymentAssistClient(url, API_KEY, SECRET, timeout=1.0) as client:
-        with pytest.raises(Transient, match="transport error") as transient:
+        with pytest.raises(NotSent, match="not sent") as not_sent:
             await client.account()
-    assert_no_secret(transient.value)
+    assert isinstance(not_sent.value, Transient)  # callers that only retry still retry it
+    assert_no_secret(not_sent.value)
+
+
+async def test_shut_front_door_is_not_sent_and_nothing_arrives(
+    pa_sandbox: PaymentAssistSandbox,
+) -> None:
+    async with (
+        front_door(pa_sandbox.base_url) as door,
+        PaymentAssistClient(door.url, API_KEY, SECRET, timeout=2.0) as client,
+    ):
+        await door.shut()
+        with pytest.raises(NotSent):
+            await client.begin(begin_request("client-door"))
+        assert pa_sandbox.calls["begin"] == 0
+        assert pa_sandbox.applications_for_order("client-door") == []
+
+        await door.open()
+        assert (await client.begin(begin_request("client-door"))).token
+        assert pa_sandbox.calls["begin"] == 1
+
+
+@pytest.mark.parametrize("mode", ["500", "503", "lose_response", "timeout"])
+async def test_failures_after_the_request_left_are_maybe_sent(
+    pa_sandbox: PaymentAssistSandbox, mode: str
+) -> None:
+    pa_sandbox.faults.fail_next("begin", mode, delay=1.0)  # type: ignore[arg-type]
+    async with PaymentAssistClient(pa_sandbox.base_url, API_KEY, SECRET, timeout=0.5) as client:
+        with pytest.raises(Transient) as failure:
+            await client.begin(begin_request(f"client-maybe-{mode}"))
+    assert not isinstance(failure.value, NotSent)
+    assert pa_sandbox.calls["begin"] == 1
+
+
+async def test_jammed_pool_is_replaced(pa_sandbox: PaymentAssistSandbox) -> None:
+    pa_sandbox.faults.fail_next("status", "timeout", delay=3.0)
+    async with PaymentAssistClient(
+        pa_sandbox.base_url, API_KEY, SECRET, timeout=5.0, setup_timeout=0.3, max_connections=1
+    ) as client:
+        hog = asyncio.ensure_future(client.status("any-token"))  # holds the only connection
+        await eventually(_async(lambda: pa_sandbox.calls["status"]), lambda n: n == 1)
+        with pytest.raises(NotSent, match="PoolTimeout"):
+            await client.account()
+        assert client.pools_replaced == 1
+
+        assert (await client.account()).display_name == "Sandbox Motors"  # the fresh pool
+        assert not hog.done()
+        with pytest.raises(Transient):
+            await hog
+    assert pa_sandbox.calls["account"] == 1  # the jammed call never reached the sandbox
 
 
 async def test_answers_that_are_not_the_api() -> None:

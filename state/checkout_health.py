@@ -1,0 +1,48 @@
+"""Whether a checkout's provider calls have been failing for too long, and resend pacing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+NOT_SENT_FIRST_DELAY = 1.0
+NOT_SENT_MAX_DELAY = 30.0
+
+
+class CallHealth(BaseModel):
+    """The run of failed provider calls since the last success (kept in the workflow)."""
+
+    failing_since: datetime | None = None
+    failures: int = 0
+    last_error: str | None = None
+
+    def failed(self, started_at: datetime, error: str) -> None:
+        """Record a failed call; the run starts when its first failed call started."""
+        if self.failing_since is None:
+            self.failing_since = started_at
+        self.failures += 1
+        self.last_error = error
+
+    def succeeded(self) -> None:
+        """A call went through: the provider is reachable and readable again."""
+        self.failing_since, self.failures, self.last_error = None, 0, None
+
+    def overdue(self, now: datetime, bound_seconds: float) -> bool:
+        """Failing for longer than the bound: an operator should look, retries go on."""
+        since = self.failing_since
+        return since is not None and (now - since).total_seconds() >= bound_seconds
+
+    def describe(self) -> str | None:
+        """The reason shown to operators while calls keep failing."""
+        if self.failing_since is None:
+            return None
+        return (
+            f"provider calls failing since {self.failing_since.isoformat()} "
+            f"({self.failures} failed): {self.last_error}"
+        )
+
+
+def not_sent_delay(attempt: int) -> float:
+    """Backoff before resending a request that never left: 1 s, 2 s, 4 s ... at most 30 s."""
+    return min(NOT_SENT_FIRST_DELAY * 2 ** max(attempt - 1, 0), NOT_SENT_MAX_DELAY)

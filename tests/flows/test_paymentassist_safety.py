@@ -1,0 +1,316 @@
+"""Checkout safety under an unreachable or vague lender, one-shot captures and operator tokens.
+
+Everything runs against the real dev server, worker, gateway and simulator over loopback; the
+front door makes the lender unreachable (requests that never leave) without touching our code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from payflow.checkouts import CheckoutNotStarted, PaymentAssistCheckouts, ResolutionRefused
+from payflow.search_attributes import NEEDS_ATTENTION, PAYMENT_STATUS
+from payflow.workflow_calls import PaymentNotFound
+from providers.paymentassist import PaymentAssistClient
+from sandbox.paymentassist import FrontDoor, StatusVariants, front_door
+from state.checkout_models import (
+    CheckoutTiming,
+    CheckoutView,
+    InvoiceDocument,
+    OperatorResolution,
+)
+from tests.conftest import Stack
+from tests.flows.helpers import (
+    FAST_POLLING,
+    checkout_request,
+    eventually,
+    new_order_id,
+    wait_for_status,
+)
+from worker import running_worker
+from workflows.paymentassist_checkout import PaymentAssistCheckout, checkout_workflow_id
+
+KEY, SECRET = "demo_key", "demo_sandbox_secret"
+BIG, SMALL = 499_900, 10_000  # £4,999 orders and a £100 application
+
+
+@pytest.fixture(autouse=True)
+def _healthy_lender(stack: Stack):  # type: ignore[no-untyped-def]
+    sim = stack.sandbox.paymentassist
+    sim.faults.clear()
+    sim.variants = StatusVariants()
+    yield
+    sim.faults.clear()
+    sim.variants = StatusVariants()
+
+
+@dataclass(frozen=True)
+class DoorStack:
+    """A worker that reaches the simulator only through a front door the test can shut."""
+
+    door: FrontDoor
+    checkouts: PaymentAssistCheckouts
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def behind_door(stack: Stack) -> AsyncIterator[DoorStack]:
+    queue = f"door-{uuid.uuid4().hex[:8]}"
+    settings = stack.settings.model_copy(
+        update={"task_queue": queue, "withdrawal_task_queue": f"{queue}-gate"}
+    )
+    async with front_door(stack.sandbox.paymentassist_url) as door:
+        client = PaymentAssistClient(door.url, KEY, SECRET, timeout=2.0)
+        async with running_worker(stack.client, settings=settings, paymentassist=client):
+            checkouts = PaymentAssistCheckouts(
+                stack.client, task_queue=settings.task_queue, public_url=stack.settings.public_url
+            )
+            yield DoorStack(door, checkouts)
+
+
+async def attributes(stack: Stack, order_id: str) -> tuple[str | None, bool | None]:
+    described = await stack.client.get_workflow_handle(checkout_workflow_id(order_id)).describe()
+    found = described.typed_search_attributes
+    return found.get(PAYMENT_STATUS), found.get(NEEDS_ATTENTION)
+
+
+async def lost_begin(stack: Stack, amount: int) -> str:
+    """A checkout whose `/begin` reply was lost: the lender holds an application we never saw."""
+    stack.sandbox.paymentassist.faults.fail_next("begin", "lose_response")
+    request = checkout_request(amount=amount)
+    with pytest.raises(CheckoutNotStarted):
+        await stack.checkouts.start(request)
+    return request.order_id
+
+
+def lender_token(stack: Stack, order_id: str) -> str:
+    (application,) = stack.sandbox.paymentassist.applications_for_order(order_id)
+    return application.token
+
+
+# --- /begin: resent only when nothing left ---------------------------------------------------
+
+
+async def test_unreachable_lender_begin_is_resent_flagged_then_started(
+    stack: Stack, behind_door: DoorStack
+) -> None:
+    sim = stack.sandbox.paymentassist
+    begins = sim.calls["begin"]
+    await behind_door.door.shut()
+    request = checkout_request(timing=CheckoutTiming(attention_after_seconds=1.5))
+    start = asyncio.ensure_future(behind_door.checkouts.start(request))
+
+    async def view_once_started() -> CheckoutView | None:
+        with contextlib.suppress(PaymentNotFound):
+            return await behind_door.checkouts.get(request.order_id)
+        return None
+
+    found = await eventually(
+        view_once_started, lambda v: v is not None and v.needs_attention, timeout=30
+    )
+    assert found is not None
+    view = found
+    assert view.status == "created" and view.begin_attempts >= 2
+    assert view.calls_failing and "not sent" in view.calls_failing
+    assert await attributes(stack, request.order_id) == ("created", True)
+    assert sim.calls["begin"] == begins and not start.done()
+
+    await behind_door.door.open()
+    started = await asyncio.wait_for(start, timeout=60)
+    assert started.status == "awaiting_customer"
+    assert sim.calls["begin"] == begins + 1
+    assert len(sim.applications_for_order(request.order_id)) == 1
+    view = await behind_door.checkouts.get(request.order_id)
+    assert not view.needs_attention and view.calls_failing is None
+    assert await attributes(stack, request.order_id) == ("awaiting_customer", False)
+
+
+async def test_lost_begin_reply_is_not_resent(stack: Stack) -> None:
+    sim = stack.sandbox.paymentassist
+    begins = sim.calls["begin"]
+    order_id = await lost_begin(stack, 49_900)
+    assert sim.calls["begin"] == begins + 1
+    assert len(sim.applications_for_order(order_id)) == 1
+    assert await attributes(stack, order_id) == ("needs_attention", True)
+
+
+# --- tolerant reader, loud failure -----------------------------------------------------------
+
+
+async def test_status_in_every_open_format_still_completes(stack: Stack) -> None:
+    sim = stack.sandbox.paymentassist
+    sim.variants = StatusVariants(
+        date_format="php",
+        pa_ref_as_number=True,
+        extra_fields=True,
+        underscore_in_progress=True,
+        numeric_strings=True,
+    )
+    request = checkout_request(timing=FAST_POLLING)
+    started = await stack.checkouts.start(request)
+    sim.open_page(sim.application(started.token))
+    await eventually(
+        lambda: stack.checkouts.get(request.order_id), lambda v: v.provider_status == "in progress"
+    )
+    await sim.decide(started.token, "approve")
+    view = await wait_for_status(stack.checkouts, request.order_id, "completed")
+    assert view.pa_ref and view.pa_ref.isdigit()
+    assert not view.needs_attention and view.requires_invoice is False
+
+
+async def test_failing_status_checks_raise_attention_then_clear(stack: Stack) -> None:
+    sim = stack.sandbox.paymentassist
+    timing = FAST_POLLING.model_copy(update={"attention_after_seconds": 1.0})
+    request = checkout_request(timing=timing)
+    await stack.checkouts.start(request)
+    await eventually(lambda: stack.checkouts.get(request.order_id), lambda v: v.status_checks >= 1)
+
+    sim.faults.fail_next("status", "503", times=100_000)
+    view = await eventually(
+        lambda: stack.checkouts.get(request.order_id), lambda v: v.needs_attention, timeout=40
+    )
+    assert view.status == "awaiting_customer"
+    assert view.calls_failing and "/status" in view.calls_failing
+    assert await attributes(stack, request.order_id) == ("awaiting_customer", True)
+
+    sim.faults.clear()
+    view = await eventually(
+        lambda: stack.checkouts.get(request.order_id), lambda v: not v.needs_attention, timeout=40
+    )
+    assert view.calls_failing is None
+    assert await attributes(stack, request.order_id) == ("awaiting_customer", False)
+
+
+# --- provider truth: one capture, requires_invoice re-read --------------------------------------
+
+
+async def pending_capture(stack: Stack) -> tuple[str, str]:
+    sim = stack.sandbox.paymentassist
+    request = checkout_request(auto_capture=False, capture="on_request")
+    started = await stack.checkouts.start(request)
+    await sim.decide(started.token, "approve")
+    await wait_for_status(stack.checkouts, request.order_id, "pending_capture")
+    return request.order_id, started.token
+
+
+async def test_capture_whose_reply_is_lost_is_settled_by_status(stack: Stack) -> None:
+    sim = stack.sandbox.paymentassist
+    order_id, token = await pending_capture(stack)
+    captures = sim.calls["capture"]
+    sim.faults.fail_next("capture", "lose_response")
+    view = await stack.checkouts.capture(order_id)
+    assert view.status == "completed" and view.capture_error is None
+    assert sim.calls["capture"] == captures + 1
+    assert sim.application(token).status == "completed"
+
+
+async def test_capture_that_may_have_failed_is_not_resent(stack: Stack) -> None:
+    sim = stack.sandbox.paymentassist
+    order_id, token = await pending_capture(stack)
+    captures = sim.calls["capture"]
+    sim.faults.fail_next("capture", "503")
+    view = await stack.checkouts.capture(order_id)
+    assert view.status == "pending_capture"
+    assert view.capture_error and "outcome unknown" in view.capture_error
+    assert sim.calls["capture"] == captures + 1  # /status said pending_capture; no blind resend
+
+    view = await stack.checkouts.capture(order_id)
+    assert view.status == "completed" and sim.calls["capture"] == captures + 2
+
+
+async def test_invoice_required_after_completion_is_noticed(stack: Stack) -> None:
+    sim = stack.sandbox.paymentassist
+    timing = FAST_POLLING.model_copy(
+        update={"invoice_poll_seconds": 0.3, "invoice_watch_seconds": 600}
+    )
+    request = checkout_request(timing=timing)
+    started = await stack.checkouts.start(request)
+    await sim.decide(started.token, "approve")
+    view = await wait_for_status(stack.checkouts, request.order_id, "completed")
+    assert view.requires_invoice is False
+
+    sim.set_requires_invoice(started.token)
+    await eventually(lambda: stack.checkouts.get(request.order_id), lambda v: v.requires_invoice)
+    document = InvoiceDocument(filetype="txt", data_base64=base64.b64encode(b"invoice").decode())
+    await stack.checkouts.upload_invoice(request.order_id, document)
+    await wait_for_status(stack.checkouts, request.order_id, "invoiced")
+    assert sim.application(started.token).has_invoice is True
+
+
+async def test_without_invoice_the_watch_ends_completed(stack: Stack) -> None:
+    sim = stack.sandbox.paymentassist
+    timing = FAST_POLLING.model_copy(
+        update={"invoice_poll_seconds": 0.3, "invoice_watch_seconds": 1}
+    )
+    request = checkout_request(timing=timing)
+    started = await stack.checkouts.start(request)
+    await sim.decide(started.token, "approve")
+    handle = stack.client.get_workflow_handle_for(
+        PaymentAssistCheckout.run, checkout_workflow_id(request.order_id)
+    )
+    view = await asyncio.wait_for(handle.result(), timeout=30)
+    assert view.status == "completed" and view.status_checks >= 3  # re-read during the watch
+
+
+# --- operator resolution checked against the lender --------------------------------------------
+
+
+async def test_resolution_with_a_smaller_application_is_refused(stack: Stack) -> None:
+    order_id = await lost_begin(stack, BIG)
+    async with PaymentAssistClient(stack.sandbox.paymentassist_url, KEY, SECRET) as lender:
+        small = await lender.begin(
+            {"order_id": new_order_id("small"), "amount": SMALL, "email": "a@b.co",
+             "f_name": "A", "s_name": "B", "addr1": "1 Road", "postcode": "AB1 2CD"}
+        )  # fmt: skip
+    with pytest.raises(ResolutionRefused) as refused:
+        await stack.checkouts.resolve(order_id, OperatorResolution(token=small.token))
+    assert f"{SMALL} pence" in refused.value.reason and f"{BIG} pence" in refused.value.reason
+
+    async with httpx.AsyncClient(base_url=stack.gateway.url, timeout=30) as http:
+        answer = await http.post(f"/v1/checkouts/{order_id}/resolve", json={"token": small.token})
+    assert answer.status_code == 422 and "pence" in answer.json()["reason"]
+    view = await stack.checkouts.get(order_id)
+    assert view.status == "needs_attention" and view.token is None
+
+
+async def test_one_application_cannot_complete_two_orders(stack: Stack) -> None:
+    sim = stack.sandbox.paymentassist
+    first, second = await lost_begin(stack, BIG), await lost_begin(stack, BIG)
+    token = lender_token(stack, first)
+    view = await stack.checkouts.resolve(first, OperatorResolution(token=token))
+    assert view.status == "awaiting_customer" and view.claimed_token == token
+
+    with pytest.raises(ResolutionRefused, match="already held by another checkout"):
+        await stack.checkouts.resolve(second, OperatorResolution(token=token))
+    assert (await stack.checkouts.get(second)).status == "needs_attention"
+
+    own = lender_token(stack, second)
+    view = await stack.checkouts.resolve(second, OperatorResolution(token=own))
+    assert view.status == "awaiting_customer"
+    await sim.decide(token, "approve")
+    await wait_for_status(stack.checkouts, first, "completed")
+    assert (await stack.checkouts.get(second)).status == "awaiting_customer"
+
+
+async def test_token_of_a_started_checkout_cannot_be_attached_elsewhere(stack: Stack) -> None:
+    running = checkout_request(amount=BIG)
+    started = await stack.checkouts.start(running)
+    orphan = await lost_begin(stack, BIG)
+    with pytest.raises(ResolutionRefused, match="already held"):
+        await stack.checkouts.resolve(orphan, OperatorResolution(token=started.token))
+
+
+async def test_unknown_token_is_refused_and_the_checkout_can_be_closed(stack: Stack) -> None:
+    order_id = await lost_begin(stack, 49_900)
+    with pytest.raises(ResolutionRefused, match="could not confirm"):
+        await stack.checkouts.resolve(order_id, OperatorResolution(token=str(uuid.uuid4())))
+    view = await stack.checkouts.resolve(order_id, OperatorResolution(close_reason="lost"))
+    assert view.status == "failed" and view.failure_reason == "closed by operator: lost"
