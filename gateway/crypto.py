@@ -10,6 +10,7 @@ from state.passimpay_models import (
     AddressOpened,
     AddressRequest,
     AddressView,
+    DepositResolution,
     InvoiceOpened,
     InvoiceRequest,
     InvoiceView,
@@ -51,6 +52,14 @@ async def get_address(order_id: str, found: GatewayServices = Depends(services))
 async def close_address(order_id: str, found: GatewayServices = Depends(services)) -> AddressView:
     """Stop expecting deposits at this address."""
     return await found.crypto.close_address(order_id)
+
+
+@router.post("/addresses/{order_id}/deposits/resolve")
+async def resolve_deposit(
+    order_id: str, resolution: DepositResolution, found: GatewayServices = Depends(services)
+) -> AddressView:
+    """Operator: credit or reject a deposit the provider could not confirm (`key` from the ledger)."""
+    return await found.crypto.resolve_deposit(order_id, resolution)
 
 
 @router.get("/unmatched-callbacks")

@@ -8,6 +8,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 
 from gateway.services import GatewayServices, services
 from payflow.workflow_calls import PaymentConflict, PaymentNotFound
@@ -55,8 +56,9 @@ async def passimpay_callback(
         )
     except InvalidSignature:
         return JSONResponse({"error": "bad_signature"}, status_code=401)
-    except InvalidInput as error:
-        return JSONResponse({"error": "bad_callback", "detail": str(error)}, status_code=400)
+    except (InvalidInput, ValueError, RecursionError) as error:
+        detail = str(error) if isinstance(error, InvalidInput) else "unreadable body"
+        return JSONResponse({"error": "bad_callback", "detail": detail}, status_code=400)
     if not isinstance(callback, DepositCallback):
         if callback.order_id:
             try:
@@ -66,7 +68,12 @@ async def passimpay_callback(
             else:
                 return JSONResponse({"status": "accepted", "target": "withdrawal"})
         return await _unmatched(found, body, callback.order_id, "withdrawal", "no open withdrawal")
-    event = deposit_event(callback)
+    try:
+        event = deposit_event(callback)
+    except ValidationError as error:
+        fields = ", ".join(".".join(map(str, e["loc"])) for e in error.errors())
+        reason = f"verified deposit callback with unusable fields: {fields}"
+        return await _unmatched(found, body, callback.order_id, "deposit", reason)
     try:
         target = await found.crypto.deliver_deposit(callback.order_id, event)
     except PaymentNotFound:

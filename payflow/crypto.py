@@ -20,6 +20,7 @@ from state.passimpay_models import (
     AddressOpened,
     AddressRequest,
     AddressView,
+    DepositResolution,
     InvoiceOpened,
     InvoiceRequest,
     InvoiceView,
@@ -129,6 +130,12 @@ class PassimpayPayments:
         handle = self._address_handle(order_id)
         with workflow_errors(handle.id):
             return await handle.execute_update(PassimpayAddress.close)
+
+    async def resolve_deposit(self, order_id: str, resolution: DepositResolution) -> AddressView:
+        """Operator: credit or reject a deposit the provider could not confirm."""
+        handle = self._address_handle(order_id)
+        with workflow_errors(handle.id):
+            return await handle.execute_update(PassimpayAddress.resolve_deposit, resolution)
 
     async def deliver_deposit(
         self, order_id: str, event: DepositEvent

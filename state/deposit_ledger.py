@@ -1,4 +1,8 @@
-"""Every crypto deposit an order received, deduplicated on (txhash, confirmations), credited once."""
+"""Every crypto deposit an order received, deduplicated on (txhash, confirmations), credited once.
+
+Callbacks only record and raise confirmations; a deposit is credited when the provider's status
+API confirms it (or an operator does), never from a callback body alone.
+"""
 
 from __future__ import annotations
 
@@ -29,8 +33,8 @@ class RecordOutcome(StrEnum):
     DUPLICATE = "duplicate"
     STALE = "stale"
     CONFIRMING = "confirming"
-    CREDITED = "credited"
-    ALREADY_CREDITED = "already_credited"
+    REACHED = "reached"
+    ALREADY_FINAL = "already_final"
 
 
 class LedgerEntry(BaseModel):
@@ -47,10 +51,24 @@ class LedgerEntry(BaseModel):
     late: bool = False
     address_from: str | None = None
     address_to: str | None = None
+    flag: str | None = Field(default=None, description="why an operator must look at it")
+
+    @property
+    def key(self) -> str:
+        return f"{self.payment_id}:{self.txhash}"
 
     @property
     def credited(self) -> bool:
         return self.lifecycle.state == DepositStatus.CREDITED
+
+    @property
+    def final(self) -> bool:
+        return self.lifecycle.is_final
+
+    @property
+    def reached(self) -> bool:
+        """The callbacks reported the required confirmations; the provider must still confirm."""
+        return self.lifecycle.state == DepositStatus.AWAITING_PROVIDER
 
 
 class DepositLedger(BaseModel):
@@ -90,14 +108,60 @@ class DepositLedger(BaseModel):
             entry.lifecycle.offer("confirm", at, f"stale: {event.confirmations} confirmations")
             return RecordOutcome.STALE
         entry.confirmations = event.confirmations
-        if entry.credited:
-            return RecordOutcome.ALREADY_CREDITED
+        if entry.final:
+            return RecordOutcome.ALREADY_FINAL
         if entry.confirmations >= entry.required_confirmations:
-            entry.lifecycle.offer("credit", at, f"{entry.confirmations} confirmations")
-            entry.credited_at = at
-            return RecordOutcome.CREDITED
+            entry.lifecycle.offer("reach", at, f"{entry.confirmations} confirmations")
+            return RecordOutcome.REACHED
         entry.lifecycle.offer("confirm", at, f"{entry.confirmations} confirmations")
         return RecordOutcome.CONFIRMING
+
+    def credit(self, key: str, at: datetime, note: str) -> bool:
+        """Credit one deposit (once); False when it is unknown or already final."""
+        entry = self.entries.get(key)
+        if entry is None or not entry.lifecycle.offer("credit", at, note):
+            return False
+        entry.credited_at = at
+        entry.flag = None
+        return True
+
+    def reject(self, key: str, at: datetime, note: str) -> bool:
+        """Never credit this deposit; False when it is unknown or already final."""
+        entry = self.entries.get(key)
+        if entry is None or not entry.lifecycle.offer("reject", at, note):
+            return False
+        entry.flag = None
+        return True
+
+    def covered(self, payment_id: int, provider_total: Decimal) -> list[str]:
+        """Deposits that reached their confirmations and fit in what the provider reports as
+        received in this currency, oldest first; never more than the provider's total."""
+        budget = provider_total - self.credited_amount(payment_id)
+        keys: list[str] = []
+        waiting = [e for e in self.entries.values() if e.payment_id == payment_id and e.reached]
+        for entry in sorted(waiting, key=lambda e: (e.first_seen_at, e.txhash)):
+            if entry.amount > budget:
+                break
+            budget -= entry.amount
+            keys.append(entry.key)
+        return keys
+
+    def repeats_earlier(self, key: str) -> bool:
+        """Whether this deposit carries exactly what the earlier ones of its currency add up to:
+        the shape of an expiry notice for a partially paid invoice sent under a new txhash."""
+        entry = self.entries.get(key)
+        if entry is None:
+            return False
+        earlier = [
+            e.amount
+            for e in self.entries.values()
+            if e.key != key and e.payment_id == entry.payment_id and not e.late
+        ]
+        return bool(earlier) and sum(earlier, Decimal(0)) == entry.amount
+
+    def unsettled(self) -> list[LedgerEntry]:
+        """Deposits neither credited nor rejected yet."""
+        return [e for e in self.entries.values() if not e.final]
 
     def credited_amount(self, payment_id: int | None = None) -> Decimal:
         """Sum of credited deposits, optionally for one currency."""
@@ -112,5 +176,5 @@ class DepositLedger(BaseModel):
 
     @property
     def flagged(self) -> list[LedgerEntry]:
-        """Deposits that arrived after the order had ended: an operator must look."""
-        return [e for e in self.entries.values() if e.late]
+        """Deposits an operator must look at: late ones and those the provider did not confirm."""
+        return [e for e in self.entries.values() if e.late or e.flag]

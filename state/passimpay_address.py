@@ -6,6 +6,7 @@ from enum import StrEnum
 
 from statemachine import State, StateMachine
 
+from state.deposit_ledger import LedgerEntry
 from state.lifecycle import Lifecycle
 
 
@@ -36,3 +37,16 @@ class AddressLifecycle(Lifecycle):
 
     machine_class = AddressMachine
     state: str = AddressStatus.REQUESTED.value
+
+
+def unconfirmed_reason(entry: LedgerEntry, why: str, *, age_seconds: float) -> str:
+    """What an operator reads about a deposit that was not credited automatically."""
+    seen = (
+        f"{entry.confirmations} of {entry.required_confirmations} confirmations"
+        if entry.confirmations < entry.required_confirmations
+        else f"{entry.confirmations} confirmations"
+    )
+    return (
+        f"deposit {entry.amount} (txhash {entry.txhash}) has {seen} after "
+        f"{age_seconds:.0f} s and is not credited: {why}"
+    )

@@ -1,4 +1,4 @@
-"""One crypto deposit's lifecycle: seen, confirming, credited exactly once."""
+"""One crypto deposit's lifecycle: seen, confirming, confirmed by the provider, credited once."""
 
 from __future__ import annotations
 
@@ -14,18 +14,31 @@ class DepositStatus(StrEnum):
 
     SEEN = "seen"
     CONFIRMING = "confirming"
+    AWAITING_PROVIDER = "awaiting_provider"
     CREDITED = "credited"
+    REJECTED = "rejected"
+
+
+S = DepositStatus
 
 
 class DepositMachine(StateMachine):
-    """Confirmations only go up; credited is sticky."""
+    """Callbacks only raise confirmations; crediting needs the provider; final states are sticky."""
 
-    seen = State(value=DepositStatus.SEEN.value, initial=True)
-    confirming = State(value=DepositStatus.CONFIRMING.value)
-    credited = State(value=DepositStatus.CREDITED.value, final=True)
+    seen = State(value=S.SEEN.value, initial=True)
+    confirming = State(value=S.CONFIRMING.value)
+    awaiting_provider = State(value=S.AWAITING_PROVIDER.value)
+    credited = State(value=S.CREDITED.value, final=True)
+    rejected = State(value=S.REJECTED.value, final=True)
 
     confirm = seen.to(confirming) | confirming.to.itself(internal=True)
-    credit = seen.to(credited) | confirming.to(credited)
+    reach = (
+        seen.to(awaiting_provider)
+        | confirming.to(awaiting_provider)
+        | awaiting_provider.to.itself(internal=True)
+    )
+    credit = seen.to(credited) | confirming.to(credited) | awaiting_provider.to(credited)
+    reject = seen.to(rejected) | confirming.to(rejected) | awaiting_provider.to(rejected)
 
 
 class DepositLifecycle(Lifecycle):

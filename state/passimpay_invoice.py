@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from enum import StrEnum
 
 from statemachine import State, StateMachine
@@ -51,3 +52,60 @@ class InvoiceLifecycle(Lifecycle):
 
     machine_class = InvoiceMachine
     state: str = InvoiceStatus.CREATED.value
+
+
+def same_unit(currency: str | None, symbol: str) -> bool:
+    """Whether `amountPaid` is in the invoice's own currency (the provider may report the coin)."""
+    return currency is not None and currency.strip().upper() == symbol.upper()
+
+
+def status_event(
+    provider_status: str, amount_paid: Decimal | None, *, callbacks_seen: bool
+) -> tuple[str | None, str]:
+    """The lifecycle event one `/v3/orderstatus` reply calls for, and why.
+
+    Only the provider's `paid` settles an invoice; money received otherwise is partial, whatever
+    `amountPaid` says and in whatever unit. A missing `amountPaid` counts as money received when
+    callbacks announced deposits, so an expiry is never taken for "nothing arrived" unchecked.
+    """
+    received = amount_paid > 0 if amount_paid is not None else callbacks_seen
+    shown = f"{amount_paid} paid" if amount_paid is not None else "amountPaid not reported"
+    match provider_status:
+        case "paid":
+            return "settle", f"provider status paid, {shown}"
+        case "wait" if received:
+            return "receive_part", shown
+        case "error" if received:
+            return "expire_partial", shown
+        case "error":
+            return "expire", shown
+    return None, shown
+
+
+def top_up_reached(
+    amount_paid: Decimal | None, currency: str | None, *, amount: Decimal, symbol: str
+) -> bool:
+    """After expiry: the money received, in the invoice's own unit, reaches its amount."""
+    return amount_paid is not None and same_unit(currency, symbol) and amount_paid >= amount
+
+
+def partial_settled(
+    policy: str, *, waited_seconds: float, top_up_wait_seconds: float, topped_up: bool
+) -> bool:
+    """Credit what arrived now (`credit`), or when topped up or the top-up window has passed."""
+    return policy == "credit" or topped_up or waited_seconds >= top_up_wait_seconds
+
+
+def late_money_grew(
+    before: tuple[Decimal | None, str | None], now: tuple[Decimal | None, str | None]
+) -> bool | None:
+    """Whether the provider's received amount grew since the invoice ended; None when the two
+    readings are in different (or unknown) units and cannot be compared."""
+    (paid_before, unit_before), (paid_now, unit_now) = before, now
+    if paid_now is None or unit_now is None:
+        return None
+    if paid_before is None:
+        return paid_now > 0
+    if unit_before is None or unit_before.strip().upper() != unit_now.strip().upper():
+        return None
+    return paid_now > paid_before

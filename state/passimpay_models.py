@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
+from state.attention import Attention, FailingChecks
 from state.deposit_ledger import DepositEvent, DepositLedger, LedgerEntry
 from state.lifecycle import LifecycleEntry
 from state.passimpay_address import AddressLifecycle
@@ -45,6 +46,25 @@ class InvoiceTiming(PollTiming):
     active_poll_seconds: float = Field(default=15.0, gt=0)
     active_window_seconds: float = Field(default=600.0, ge=0)
     idle_poll_seconds: float = Field(default=120.0, gt=0)
+    attention_after_seconds: float = Field(
+        default=300.0, gt=0, description="status checks failing this long raise NeedsAttention"
+    )
+
+
+class AddressTiming(BaseModel):
+    """How an address confirms its deposits with the provider."""
+
+    confirm_poll_seconds: float = Field(
+        default=30.0, ge=0.1, description="status polling while a deposit is unsettled"
+    )
+    confirm_deadline_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="a deposit still unconfirmed this long after its first callback is flagged",
+    )
+    attention_after_seconds: float = Field(
+        default=300.0, gt=0, description="status checks failing this long raise NeedsAttention"
+    )
 
 
 class InvoiceRequest(BaseModel):
@@ -93,7 +113,10 @@ class InvoiceView(BaseModel):
     symbol: str
     url: str | None = None
     provider_status: str | None = None
-    amount_paid: Decimal | None = None
+    amount_paid: Decimal | None = Field(
+        default=None, description="as the provider reports it, in `amount_paid_currency`"
+    )
+    amount_paid_currency: str | None = None
     amount_credited_merchant: Decimal | None = None
     amount_credited_user: Decimal | None = None
     fee_service: Decimal | None = None
@@ -102,7 +125,10 @@ class InvoiceView(BaseModel):
     last_checked_at: datetime | None = None
     failure_reason: str | None = None
     needs_attention: bool = False
-    deposits: list[LedgerEntry] = Field(default_factory=list)
+    attention: dict[str, str] = Field(default_factory=dict)
+    deposits: list[LedgerEntry] = Field(
+        default_factory=list, description="callbacks received: hints, the provider's status rules"
+    )
     journal: list[LifecycleEntry] = Field(default_factory=list)
 
 
@@ -113,6 +139,7 @@ class AddressRequest(BaseModel):
     payment_id: int = Field(gt=0)
     required_confirmations: int | None = Field(default=None, ge=1, le=100)
     continue_as_new_after: int = Field(default=500, ge=1)
+    timing: AddressTiming = Field(default_factory=AddressTiming)
 
     def summary(self) -> dict[str, object]:
         """The memo operators see."""
@@ -138,8 +165,21 @@ class AddressView(AddressOpened):
     deposits: list[LedgerEntry] = Field(default_factory=list)
     runs: int = 1
     needs_attention: bool = False
+    attention: dict[str, str] = Field(default_factory=dict)
     failure_reason: str | None = None
+    provider_amount_paid: Decimal | None = None
+    provider_currency: str | None = None
+    status_checks: int = 0
+    last_checked_at: datetime | None = None
     journal: list[LifecycleEntry] = Field(default_factory=list)
+
+
+class DepositResolution(BaseModel):
+    """An operator's decision on a deposit the provider could not confirm."""
+
+    key: str = Field(description="paymentId:txhash, as in the ledger")
+    credit: bool
+    note: str = Field(min_length=1, max_length=500)
 
 
 class UnmatchedCallback(BaseModel):
@@ -163,5 +203,11 @@ class AddressCarry(BaseModel):
     lifecycle: AddressLifecycle = Field(default_factory=AddressLifecycle)
     ledger: DepositLedger = Field(default_factory=DepositLedger)
     runs: int = 1
-    needs_attention: bool = False
     failure_reason: str | None = None
+    ticker: str | None = None
+    attention: Attention = Field(default_factory=Attention)
+    checks: FailingChecks = Field(default_factory=FailingChecks)
+    status_checks: int = 0
+    last_checked_at: datetime | None = None
+    provider_amount_paid: Decimal | None = None
+    provider_currency: str | None = None

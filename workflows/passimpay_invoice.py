@@ -1,18 +1,32 @@
-"""One Passimpay invoice link per order: create, count every deposit once, confirm, expire."""
+"""One Passimpay invoice link per order: create, follow `/v3/orderstatus`, expire, flag late coins.
+
+Only the provider's status moves the invoice: `paid` settles it; money received otherwise is a
+partial payment whatever `amountPaid` says, and `amountPaid` is compared with the invoice amount
+only when the provider reports it in the invoice's own currency. Callbacks are hints.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.errors import REFUSED
+    from activities.errors import NON_RETRYABLE_TYPES, REFUSED
     from activities.passimpay import PassimpayActivities
     from providers.passimpay.models import CreateOrderRequest, OrderStatusV3
+    from state.attention import Attention, FailingChecks
     from state.deposit_ledger import DepositEvent, DepositLedger, RecordOutcome
-    from state.passimpay_invoice import InvoiceLifecycle, InvoiceStatus
+    from state.passimpay_invoice import (
+        InvoiceLifecycle,
+        InvoiceStatus,
+        late_money_grew,
+        partial_settled,
+        status_event,
+        top_up_reached,
+    )
     from state.passimpay_models import (
         InvoiceOpened,
         InvoiceRequest,
@@ -26,6 +40,14 @@ PROVIDER = "passimpay"
 WORKFLOW_ID_PREFIX = "passimpay-invoice:"
 NOT_OPEN = frozenset({InvoiceStatus.CREATED})
 INVOICE_CONFIRMATIONS = 1  # the provider decides when an invoice is paid; each callback counts once
+STATUS_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_attempts=2,
+    non_retryable_error_types=NON_RETRYABLE_TYPES,
+)
+"""A status check is retried by the poll loop itself (with backoff), so one quick retry here."""
+CHECKS = "status_checks"
+LOST_URL = "payment_url_lost"
 
 
 def invoice_workflow_id(order_id: str) -> str:
@@ -44,11 +66,14 @@ class PassimpayInvoice:
         self._url: str | None = None
         self._ledger = DepositLedger()
         self._provider: OrderStatusV3 | None = None
+        self._ended_with: OrderStatusV3 | None = None
         self._wakeup = Wakeup(request.timing)
         self._status_checks = 0
         self._last_checked_at: datetime | None = None
         self._failure_reason: str | None = None
-        self._needs_attention = False
+        self._attention = Attention()
+        self._checks = FailingChecks()
+        self._late_keys: list[str] = []
         self._opened_at = workflow.now()
 
     @workflow.run
@@ -96,7 +121,7 @@ class PassimpayInvoice:
             self._move("reject", failure)
             return False
         self._failure_reason = f"{failure}; the invoice exists but its payment URL was lost"
-        self._needs_attention = True
+        self._attention.raise_(LOST_URL, self._failure_reason)
         self._move("open", self._failure_reason)
         return True
 
@@ -104,53 +129,116 @@ class PassimpayInvoice:
         """Act on `/v3/orderstatus` after every callback, on the poll timer and at expiry."""
         deadline = self._opened_at + timedelta(seconds=self._request.expiry_seconds)
         while not self._lifecycle.is_final:
-            await self._check_status()
-            if self._status == InvoiceStatus.EXPIRED_PARTIAL and self._partial_is_settled():
-                self._move("credit_partial", f"policy {self._request.partial_policy}")
+            checked = await self._check_status()
+            if checked and self._status == InvoiceStatus.EXPIRED_PARTIAL:
+                self._apply_partial_policy()
             if self._lifecycle.is_final:
                 return
+            pause = self._pause(checked)
             until_deadline = (deadline - workflow.now()).total_seconds()
-            pause = self._wakeup.next_interval()
             if until_deadline > 0:
                 pause = min(pause, until_deadline + 1)
             await self._wakeup.sleep(pause)
 
-    def _partial_is_settled(self) -> bool:
-        """Credit what arrived now, or once the top-up window after expiry has passed."""
-        if self._request.partial_policy == "credit":
-            return True
+    def _pause(self, checked: bool) -> float:
+        """The poll interval, or a shorter backoff while checks fail."""
+        pause = self._wakeup.next_interval()
+        return pause if checked else self._checks.retry_after(pause)
+
+    def _apply_partial_policy(self) -> None:
+        """Credit what arrived now, once topped up (same unit only), or after the top-up window."""
+        status = self._provider
         expired_at = next(
             (e.at for e in reversed(self._lifecycle.journal) if e.target == "expired_partial"),
             workflow.now(),
         )
-        waited = (workflow.now() - expired_at).total_seconds()
-        return waited >= self._request.top_up_wait_seconds
+        topped_up = status is not None and top_up_reached(
+            status.amount_paid,
+            status.currency,
+            amount=self._request.amount,
+            symbol=self._symbol,
+        )
+        if partial_settled(
+            self._request.partial_policy,
+            waited_seconds=(workflow.now() - expired_at).total_seconds(),
+            top_up_wait_seconds=self._request.top_up_wait_seconds,
+            topped_up=topped_up,
+        ):
+            note = f"policy {self._request.partial_policy}"
+            if topped_up and status is not None:
+                note += f"; topped up to {status.amount_paid} {status.currency} after expiry"
+            self._move("credit_partial", note)
 
-    async def _check_status(self) -> None:
+    async def _check_status(self) -> bool:
+        """Ask the provider; True when it answered. Failing checks raise attention after a bound."""
+        status = await self._ask_provider()
+        if status is None:
+            return False
+        event, note = status_event(
+            status.status, status.amount_paid, callbacks_seen=bool(self._ledger.entries)
+        )
+        if event is not None:
+            self._move(event, f"{note} {status.currency or ''}".strip())
+        return True
+
+    async def _ask_provider(self) -> OrderStatusV3 | None:
         try:
-            status = await call(PassimpayActivities.order_status, self._request.order_id)
+            status = await call(
+                PassimpayActivities.order_status,
+                self._request.order_id,
+                retry_policy=STATUS_RETRY,
+            )
         except ActivityError as error:
-            workflow.logger.warning("order status failed: %s", failure_message(error))
-            return
+            message = failure_message(error)
+            workflow.logger.warning("order status failed: %s", message)
+            self._checks.failed(workflow.now(), message)
+            if self._checks.overdue(workflow.now(), self._request.timing.attention_after_seconds):
+                self._flag(CHECKS, self._checks.reason())
+            return None
+        self._checks.succeeded()
+        self._unflag(CHECKS)
         self._provider = status
         self._status_checks += 1
         self._last_checked_at = workflow.now()
-        paid = status.amount_paid or 0
-        match status.status:
-            case "paid":
-                self._move("settle")
-            case "error" if paid >= self._request.amount:
-                self._move("settle", f"topped up to {paid} after expiry")
-            case "wait" if paid > 0:
-                self._move("receive_part", f"{paid} paid")
-            case "error":
-                self._move("expire_partial" if paid > 0 else "expire", f"{paid} paid")
+        return status
 
     async def _keep_for_late_deposits(self) -> None:
-        """Stay a while after the end so coins sent late land in this ledger, flagged."""
+        """Stay a while after the end so coins sent late land in this ledger; each late callback
+        is checked with the provider and flagged unless the provider shows no new money and it
+        repeats what arrived before (the expiry notice of a partial payment)."""
+        self._ended_with = self._provider
         end = workflow.now() + timedelta(seconds=self._request.late_deposit_window_seconds)
         while (remaining := (end - workflow.now()).total_seconds()) > 0:
             await self._wakeup.sleep(remaining)
+            if self._late_keys:
+                await self._judge_late_deposits()
+
+    async def _judge_late_deposits(self) -> None:
+        status = await self._ask_provider()
+        keys, self._late_keys = self._late_keys, []
+        before = self._ended_with
+        grew = (
+            None
+            if status is None
+            else late_money_grew(
+                (before.amount_paid, before.currency) if before else (None, None),
+                (status.amount_paid, status.currency),
+            )
+        )
+        for key in keys:
+            entry = self._ledger.entries[key]
+            if grew is False and self._ledger.repeats_earlier(key):
+                entry.lifecycle.offer("reject", workflow.now(), "repeats earlier deposits")
+                continue
+            reason = (
+                f"deposit {entry.amount} (paymentId {entry.payment_id}) after the invoice ended"
+            )
+            if grew is None:
+                reason += "; the provider's amountPaid could not be compared"
+            entry.flag = reason
+            self._flag(f"late:{key}", reason)
+        if status is not None:
+            self._ended_with = status
 
     # ---- bookkeeping -------------------------------------------------------------------------
 
@@ -158,12 +246,24 @@ class PassimpayInvoice:
     def _status(self) -> InvoiceStatus:
         return InvoiceStatus(self._lifecycle.state)
 
+    @property
+    def _symbol(self) -> str:
+        return self._request.symbol or "USD"
+
     def _move(self, event: str, note: str | None = None) -> None:
         if self._lifecycle.offer(event, workflow.now(), note):
             self._publish()
 
+    def _flag(self, key: str, reason: str) -> None:
+        if self._attention.raise_(key, reason):
+            self._publish()
+
+    def _unflag(self, key: str) -> None:
+        if self._attention.clear(key):
+            self._publish()
+
     def _publish(self) -> None:
-        publish_status(self._status, needs_attention=self._needs_attention)
+        publish_status(self._status, needs_attention=self._attention.needed)
 
     # ---- messages ----------------------------------------------------------------------------
 
@@ -187,16 +287,16 @@ class PassimpayInvoice:
 
     @workflow.signal
     def deposit(self, event: DepositEvent) -> None:
-        """A verified deposit callback: recorded once per (txhash, confirmations), then confirmed."""
+        """A verified deposit callback: recorded once per (txhash, confirmations), then checked."""
         late = self._lifecycle.is_final
         outcome = self._ledger.record(
             event, at=workflow.now(), required_confirmations=INVOICE_CONFIRMATIONS, late=late
         )
         if outcome == RecordOutcome.DUPLICATE:
             return
-        if late:
-            self._needs_attention = True
-            self._publish()
+        key = self._ledger.entry_key(event)
+        if self._ledger.entries[key].late and key not in self._late_keys:
+            self._late_keys.append(key)
         self._wakeup.hint()
 
     @workflow.query
@@ -207,10 +307,11 @@ class PassimpayInvoice:
             order_id=self._request.order_id,
             status=self._status,
             amount=self._request.amount,
-            symbol=self._request.symbol or "USD",
+            symbol=self._symbol,
             url=self._url,
             provider_status=status.status if status else None,
             amount_paid=status.amount_paid if status else None,
+            amount_paid_currency=status.currency if status else None,
             amount_credited_merchant=status.amount_credited_merchant if status else None,
             amount_credited_user=status.amount_credited_user if status else None,
             fee_service=status.fee_service if status else None,
@@ -218,7 +319,8 @@ class PassimpayInvoice:
             status_checks=self._status_checks,
             last_checked_at=self._last_checked_at,
             failure_reason=self._failure_reason,
-            needs_attention=self._needs_attention,
+            needs_attention=self._attention.needed,
+            attention=dict(self._attention.reasons),
             deposits=list(self._ledger.entries.values()),
             journal=list(self._lifecycle.journal),
         )

@@ -113,7 +113,7 @@ class PassimpayClient:
                 listed = data.get("list")
                 if not isinstance(listed, list):
                     raise Transient("/v2/currencies: reply has no list")
-                self._currencies = [_parse(Currency, "/v2/currencies", item) for item in listed]
+                self._currencies = _currency_list(listed)
                 self._currencies_at = time.monotonic()
             return list(self._currencies)
 
@@ -202,6 +202,20 @@ def _envelope(path: str, response: httpx.Response) -> dict[str, Any]:
     if status == 200 or 400 <= status < 500:
         raise _refusal(str(data.get("message") or "no message"), status, data)
     raise Transient(f"{path}: unexpected HTTP {status}", status_code=status)
+
+
+def _currency_list(listed: list[Any]) -> list[Currency]:
+    """Every currency we can read; one odd entry must not hide the others (asking for it by
+    paymentId then fails loudly), but a list with none readable is a reply we do not understand."""
+    readable: list[Currency] = []
+    for item in listed:
+        try:
+            readable.append(Currency.model_validate(item))
+        except ValidationError:
+            continue
+    if listed and not readable:
+        _parse(Currency, "/v2/currencies", listed[0])
+    return readable
 
 
 def _parse(model: type[ModelT], path: str, data: Any) -> ModelT:

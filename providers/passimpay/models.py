@@ -10,7 +10,15 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from providers.passimpay.validation import validate_order_id
@@ -48,23 +56,40 @@ class _Wire(BaseModel):
 
 
 class Currency(_Wire):
-    """One entry of `/v2/currencies`: `id` is the paymentId used by every other call."""
+    """One entry of `/v2/currencies`: `id` is the paymentId used by every other call.
+
+    Read leniently (the docs are vague): `platform` or `network`, `rateUsd` or `rate_usd`,
+    `minDeposit` or `minDep`, numbers as strings or numbers; without `tag`, the known tag
+    networks (XRP, TON, ...) need one.
+    """
 
     id: int
-    name: str
+    name: str = ""
     currency: str
-    platform: str
-    rate_usd: Decimal
+    platform: str = Field(validation_alias=AliasChoices("platform", "network", "chain"))
+    rate_usd: Decimal = Field(
+        default=Decimal(0), validation_alias=AliasChoices("rateUsd", "rate_usd", "rate")
+    )
     tag: bool = False
-    min_deposit: Decimal = Decimal(0)
+    min_deposit: Decimal = Field(
+        default=Decimal(0),
+        validation_alias=AliasChoices("minDeposit", "minDep", "min_deposit", "min_dep"),
+    )
 
     @model_validator(mode="before")
     @classmethod
     def _default_tag(cls, data: Any) -> Any:
-        """Older currency lists have no `tag`: infer it from the ticker."""
-        if isinstance(data, dict) and "tag" not in data:
-            return {**data, "tag": str(data.get("currency", "")).upper() in TAG_TICKERS}
+        """Older currency lists have no `tag` (or a null one): infer it from the ticker and network."""
+        if isinstance(data, dict) and data.get("tag") in (None, ""):
+            named = {str(data.get(k, "")).upper() for k in ("currency", "platform", "network")}
+            return {**data, "tag": bool(named & TAG_TICKERS)}
         return data
+
+    @field_validator("rate_usd", "min_deposit", mode="before")
+    @classmethod
+    def _blank_is_zero(cls, value: Any) -> Any:
+        """An empty or null number is unknown, read as 0 (nothing needs it to be exact)."""
+        return Decimal(0) if value in (None, "") else value
 
     @property
     def is_utxo(self) -> bool:
@@ -92,18 +117,36 @@ class InvoiceLink(_Wire):
 
 
 class OrderStatus(_Wire):
-    """`/v2/orderstatus`: `wait` until fully paid, `error` once cancelled or expired."""
+    """`/v2/orderstatus`: `wait` until fully paid, `error` once cancelled or expired.
+
+    `amountPaid` is in the unit named by `currency`: the provider does not say whether that is
+    the invoice's fiat or the coin paid with, so callers compare only within one unit.
+    """
 
     status: Literal["paid", "wait", "error"]
     amount_paid: Decimal | None = None
-    currency: str | None = None
+    currency: OptionalText = None
 
     @field_validator("status", mode="before")
     @classmethod
     def _waiting_is_wait(cls, value: Any) -> Any:
-        """The provider's overview spells `wait` as `waiting`."""
-        value = value.lower() if isinstance(value, str) else value
-        return "wait" if value == "waiting" else value
+        """The provider's overview spells `wait` as `waiting`; cancelled or expired is `error`."""
+        value = value.strip().lower() if isinstance(value, str) else value
+        return _STATUS_SYNONYMS.get(value, value) if isinstance(value, str) else value
+
+    @field_validator("amount_paid", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+
+_STATUS_SYNONYMS = {
+    "waiting": "wait",
+    "pending": "wait",
+    "expired": "error",
+    "cancelled": "error",
+    "canceled": "error",
+}
 
 
 class OrderStatusV3(OrderStatus):

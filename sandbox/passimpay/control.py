@@ -28,6 +28,11 @@ FAULTS = frozenset(
         "status_lag",
         "fail_withdrawal",
         "clear",
+        "amount_paid_unit",
+        "currency_list",
+        "utxo_callbacks",
+        "partial_expiry_callback",
+        "address_orderstatus",
     }
 )
 """`PassimpayFaults` methods reachable as `POST /_sandbox/faults/{name}` with JSON kwargs."""

@@ -34,8 +34,20 @@ class SimCurrency:
         """The smallest amount the network can carry."""
         return Decimal(1).scaleb(-self.decimals)
 
-    def listing(self) -> dict[str, Any]:
-        """This currency as `/v2/currencies` lists it."""
+    def listing(self, style: str = "documented") -> dict[str, Any]:
+        """This currency as `/v2/currencies` lists it: as documented, or in the variant
+        spellings (`network`, `rate_usd`, `minDep`, no `tag`, the id as a string, whole numbers
+        as JSON numbers, an unknown field)."""
+        if style == "variant":
+            return {
+                "id": str(self.id),
+                "name": self.name,
+                "currency": self.ticker,
+                "network": self.platform,
+                "rate_usd": _number(self.rate_usd),
+                "minDep": _number(self.min_deposit),
+                "decimals": self.decimals,
+            }
         return {
             "id": self.id,
             "name": self.name,
@@ -45,6 +57,11 @@ class SimCurrency:
             "tag": self.tag,
             "minDeposit": format(self.min_deposit, "f"),
         }
+
+
+def _number(value: Decimal) -> int | str:
+    """A whole amount as a JSON number, any other as a decimal string (never a float)."""
+    return int(value) if value == value.to_integral_value() else format(value, "f")
 
 
 D = Decimal

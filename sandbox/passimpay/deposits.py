@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING, Any
 
 from sandbox.passimpay import addresses
 from sandbox.passimpay.currencies import SimCurrency
-from sandbox.passimpay.store import SimAddress, SimDeposit
+from sandbox.passimpay.faults import PassimpayFaults
+from sandbox.passimpay.store import CENT, SERVICE_FEE, SimAddress, SimDeposit, SimInvoice
+
+if TYPE_CHECKING:
+    from sandbox.passimpay.simulator import PassimpaySandbox
 
 
 class AddressBook:
@@ -58,3 +63,93 @@ def callback_body(deposit: SimDeposit, confirmations: int, kind: str) -> dict[st
         "type": kind,
         "status": "success",
     }
+
+
+def confirmation_plan(currency: SimCurrency, faults: PassimpayFaults) -> list[tuple[int, bool]]:
+    """The callbacks one credited deposit produces, a confirmation gap apart, as
+    (confirmations, delivered): UTXO coins at 1 and 2, once at a higher count, or with the
+    second one lost, as the `utxo_callbacks` switch says; every other coin once at 1."""
+    if not currency.utxo:
+        return [(1, True)]
+    match faults.utxo_mode:
+        case "single_higher":
+            return [(faults.utxo_single_confirmations, True)]
+        case "lose_second":
+            return [(1, True), (2, False)]
+    return [(1, True), (2, True)]
+
+
+def final_delay(deposit: SimDeposit, gap: float) -> float:
+    """Seconds after arrival at which the provider holds a deposit as final (its last callback)."""
+    return gap if deposit.address.currency.utxo else 0.0
+
+
+def address_status(
+    sim: PassimpaySandbox, platform_id: int, order_id: str, *, v3: bool
+) -> dict[str, Any] | None:
+    """Orderstatus for an H2H orderId (`address_orderstatus` switch): `wait`, with `amountPaid`
+    the order's credited deposits in the coin of its latest one (in USD under `fiat`); deposits
+    count once final (their last confirmation), or once seen. None when it has no address."""
+    found = [
+        a
+        for (order, _), a in sim.addresses.by_order.items()
+        if order == order_id and a.platform_id == platform_id
+    ]
+    if not found:
+        return None
+    at = sim.status_time()
+    mine = [d for d in sim.deposits if d.address in found and d.credited and d.at <= at]
+    address = mine[-1].address if mine else found[0]
+    wait = sim.faults.address_status != "seen"
+    counted = [
+        d.amount
+        for d in mine
+        if d.address == address
+        and d.at + (final_delay(d, sim.confirmation_gap) if wait else 0.0) <= at
+    ]
+    currency = address.currency
+    coin = sum(counted, Decimal(0))
+    if sim.faults.address_status == "fiat":
+        paid, unit, quantum = (coin * currency.rate_usd).quantize(CENT), "USD", CENT
+    else:
+        paid, unit, quantum = coin, currency.ticker, currency.quantum
+    fields: dict[str, Any] = {"status": "wait", "amountPaid": format(paid, "f"), "currency": unit}
+    if v3:
+        fee = (paid * SERVICE_FEE).quantize(quantum, ROUND_HALF_UP)
+        fields |= {
+            "amountCreditedMerchant": format(paid - fee, "f"),
+            "amountCreditedUser": format(paid, "f"),
+            "feeService": format(fee, "f"),
+            "feeNetwork": "0",
+        }
+    return fields
+
+
+def expiry_notice(
+    invoice: SimInvoice, faults: PassimpayFaults, now: float
+) -> dict[str, Any] | None:
+    """The callback sent when a partially paid invoice expires (`partial_expiry_callback`):
+    the amount received under a new txhash, or a repeat of the last partial payment's callback
+    (same txhash, its last confirmation count). No new money either way."""
+    payments = [p for p in invoice.payments if not p.late and p.deposit.at <= now]
+    if faults.expiry_callback == "none" or not payments or invoice.status(now) != "error":
+        return None
+    last = payments[-1].deposit
+    currency = last.address.currency
+    if faults.expiry_callback == "repeat":
+        confirmations = confirmation_plan(currency, faults)[-1][0]
+        return callback_body(last, confirmations, "invoice")
+    received = sum(
+        (p.deposit.amount for p in payments if p.deposit.address.currency.id == currency.id),
+        Decimal(0),
+    )
+    notice = SimDeposit(
+        now,
+        last.address,
+        received,
+        addresses.txhash(currency.family),
+        last.address_from,
+        credited=True,
+        reason="expiry notice",
+    )
+    return callback_body(notice, 1, "invoice")

@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 from sandbox.passimpay import addresses
 from sandbox.passimpay.currencies import CURRENCIES, FIAT_USD, SimCurrency
+from sandbox.passimpay.deposits import address_status
 from sandbox.passimpay.store import ORDER_NOT_FOUND, WITHDRAWAL_NOT_FOUND, Refusal
 
 if TYPE_CHECKING:
@@ -67,7 +68,8 @@ def _symbol(call: Call) -> str | None:
 
 def currencies(sim: PassimpaySandbox, call: Call) -> dict[str, Any]:
     """`/v2/currencies`."""
-    return {"list": [currency.listing() for currency in CURRENCIES.values()]}
+    style = sim.faults.currency_style
+    return {"list": [currency.listing(style) for currency in CURRENCIES.values()]}
 
 
 def balance(sim: PassimpaySandbox, call: Call) -> dict[str, Any]:
@@ -117,8 +119,12 @@ def create_order(sim: PassimpaySandbox, call: Call) -> dict[str, Any]:
 
 def order_status(sim: PassimpaySandbox, call: Call, *, v3: bool = False) -> dict[str, Any]:
     """`/v2/orderstatus`: status, amountPaid and currency."""
-    invoice = sim.invoices.get(call.platform_id, _order_id(call))
-    fields = invoice.status_fields(sim.status_time(), v3=v3)
+    order_id = _order_id(call)
+    if order_id not in sim.invoices.by_order and sim.faults.address_status != "none":
+        fields = address_status(sim, call.platform_id, order_id, v3=v3)
+    else:
+        invoice = sim.invoices.get(call.platform_id, order_id)
+        fields = invoice.status_fields(sim.status_time(), v3=v3, unit=sim.faults.paid_unit)
     if fields is None:
         raise Refusal(ORDER_NOT_FOUND)
     return fields

@@ -9,9 +9,14 @@ import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 FaultMode = Literal["500", "503", "timeout", "lose_response"]
+AmountPaidUnit = Literal["fiat", "coin"]
+CurrencyListStyle = Literal["documented", "variant"]
+UtxoCallbacks = Literal["first_and_second", "single_higher", "lose_second"]
+ExpiryCallback = Literal["none", "new_txhash", "repeat"]
+AddressStatusMode = Literal["final", "seen", "fiat", "none"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,7 @@ class PassimpayFaults:
         self.callback_delay = 0.0
         self.lag = 0.0
         self._withdrawal_failures: dict[str | None, str] = {}
+        self._clear_deposit_variants()
         self._set_reorder(False)
 
     def fail_next(
@@ -140,3 +146,50 @@ class PassimpayFaults:
         self._reorder = enabled
         if not enabled and self.on_release is not None:
             self.on_release()
+
+    # ---- deposit-side open questions (providers.md section 3): one switch per question -------
+
+    def _clear_deposit_variants(self) -> None:
+        self.paid_unit: AmountPaidUnit = "fiat"
+        self.currency_style: CurrencyListStyle = "documented"
+        self.utxo_mode: UtxoCallbacks = "first_and_second"
+        self.utxo_single_confirmations = 3
+        self.expiry_callback: ExpiryCallback = "none"
+        self.address_status: AddressStatusMode = "final"
+
+    def amount_paid_unit(self, unit: AmountPaidUnit) -> None:
+        """`amountPaid` of orderstatus in the invoice's fiat, or in the coin paid last (`currency`
+        then names the coin, and only that coin's payments are summed)."""
+        self.paid_unit = _choice(unit, AmountPaidUnit)
+
+    def currency_list(self, style: CurrencyListStyle) -> None:
+        """`/v2/currencies` items as documented, or the variant spellings: `network`,
+        `rate_usd`, `minDep`, no `tag`, ids as strings, whole numbers as JSON numbers."""
+        self.currency_style = _choice(style, CurrencyListStyle)
+
+    def utxo_callbacks(self, mode: UtxoCallbacks, confirmations: int = 3) -> None:
+        """UTXO deposits called back at 1 and 2 confirmations, once at `confirmations`, or at 1
+        with the second callback lost (the provider still confirms the deposit)."""
+        self.utxo_mode = _choice(mode, UtxoCallbacks)
+        if confirmations < 1:
+            raise ValueError(f"confirmations {confirmations!r} must be at least 1")
+        self.utxo_single_confirmations = confirmations
+
+    def partial_expiry_callback(self, mode: ExpiryCallback) -> None:
+        """When a partially paid invoice expires: no callback, a callback with the amount received
+        under a new txhash, or a repeat of the partial payment's txhash and confirmations."""
+        self.expiry_callback = _choice(mode, ExpiryCallback)
+
+    def address_orderstatus(self, mode: AddressStatusMode) -> None:
+        """Orderstatus by an H2H address's orderId: `amountPaid` in the coin counting deposits once
+        final (`final`) or once seen (`seen`), in USD once final (`fiat`), or no answer for H2H
+        orders at all (`none`: "Order not found")."""
+        self.address_status = _choice(mode, AddressStatusMode)
+
+
+def _choice(value: str, allowed: object) -> Any:
+    """`value` if it is one of the Literal's values, else a ValueError naming them."""
+    options = get_args(allowed)
+    if value not in options:
+        raise ValueError(f"{value!r} is not one of {options}")
+    return value

@@ -4,9 +4,15 @@ Decisions where the provider's documentation is silent:
 - Deposits are credited when `deposit()` runs; UTXO coins (BTC, LTC, DOGE, DASH, BCH) are
   called back at confirmations 1 and then 2 (`confirmation_gap` apart), every other coin once
   at confirmation 1. No callback at all for a deposit without its tag or under `minDeposit`.
-- Invoice expiry sends no callback of its own; deposits after expiry are recorded (status stays
-  `error`, `amountPaid` grows) and are called back like any other.
+- Invoice expiry sends no callback of its own unless `partial_expiry_callback` says so;
+  deposits after expiry are recorded (status stays `error`, `amountPaid` grows) and are called
+  back like any other.
 - `status_lag` shows status as of `now - lag`: an object younger than the lag is not found yet.
+- Orderstatus by an H2H address's orderId answers `wait` with the order's deposits received
+  (once final, i.e. at their last confirmation); `address_orderstatus("none")` makes it "Order
+  not found" as for any unknown orderId. Each open question of providers.md section 3 has a
+  switch in `PassimpayFaults` (`amount_paid_unit`, `currency_list`, `utxo_callbacks`,
+  `partial_expiry_callback`, `address_orderstatus`); `clear()` restores the defaults.
 - Every withdraw request naming a known platform counts for its rate limit, before the
   signature is checked and before any injected fault.
 """
@@ -23,7 +29,12 @@ from typing import Any, Literal
 from providers.passimpay.signing import encode_body, signature
 from sandbox.passimpay import addresses, invoices
 from sandbox.passimpay.delivery import CallbackDelivery, CallbackSender
-from sandbox.passimpay.deposits import AddressBook, callback_body
+from sandbox.passimpay.deposits import (
+    AddressBook,
+    callback_body,
+    confirmation_plan,
+    expiry_notice,
+)
 from sandbox.passimpay.faults import PassimpayFaults
 from sandbox.passimpay.routes import build_app
 from sandbox.passimpay.store import SimDeposit, SimInvoice, SimWithdrawal
@@ -167,8 +178,12 @@ class PassimpaySandbox:
         return await self.deposit(order_id, crypto, payment_id=currency.id)
 
     def expire_invoice(self, order_id: str) -> None:
-        """End an invoice's lifetime now."""
-        self._invoice(order_id).expires_at = self.now()
+        """End an invoice's lifetime now (with the `partial_expiry_callback` notice, if set)."""
+        invoice = self._invoice(order_id)
+        invoice.expires_at = self.now()
+        notice = expiry_notice(invoice, self.faults, self.now())
+        if notice is not None:
+            self.send_callback(invoice.platform_id, notice)
 
     def withdrawal(self, order_id: str) -> SimWithdrawal | None:
         """The withdrawal committed for this orderId, if any."""
@@ -215,11 +230,12 @@ class PassimpaySandbox:
         return invoice
 
     async def _confirm(self, deposit: SimDeposit, kind: str) -> None:
-        for confirmations in (1, 2) if deposit.address.currency.utxo else (1,):
+        for confirmations, delivered in confirmation_plan(deposit.address.currency, self.faults):
             if confirmations > 1:
                 await asyncio.sleep(self.confirmation_gap)
-            payload = callback_body(deposit, confirmations, kind)
-            self.send_callback(deposit.address.platform_id, payload)
+            if delivered:
+                payload = callback_body(deposit, confirmations, kind)
+                self.send_callback(deposit.address.platform_id, payload)
 
     async def _settle_later(self, withdrawal: SimWithdrawal) -> None:
         await asyncio.sleep(self.withdraw_settle_seconds)

@@ -93,18 +93,27 @@ class SimInvoice:
                 return "paid"
         return "error" if at >= self.expires_at else "wait"
 
-    def status_fields(self, at: float, *, v3: bool) -> dict[str, Any] | None:
-        """The `/v2` or `/v3/orderstatus` reply as of `at`; None if it did not exist yet."""
+    def status_fields(self, at: float, *, v3: bool, unit: str = "fiat") -> dict[str, Any] | None:
+        """The `/v2` or `/v3/orderstatus` reply as of `at`; None if it did not exist yet.
+
+        `unit` answers the open question of `amountPaid`'s unit: `fiat` (the invoice's symbol)
+        or `coin` (the coin of the latest payment, summing only that coin's payments).
+        """
         if at < self.created_at:
             return None
-        paid = self.paid(at)
+        paid, currency, quantum = self.paid(at), self.symbol, CENT
+        arrived = [p.deposit for p in self.payments if p.deposit.at <= at]
+        if unit == "coin" and arrived:
+            coin = arrived[-1].address.currency
+            paid = sum((d.amount for d in arrived if d.address.currency == coin), Decimal(0))
+            currency, quantum = coin.ticker, coin.quantum
         fields: dict[str, Any] = {
             "status": self.status(at),
             "amountPaid": _text(paid),
-            "currency": self.symbol,
+            "currency": currency,
         }
         if v3:
-            fee_service = (paid * SERVICE_FEE).quantize(CENT, ROUND_HALF_UP)
+            fee_service = (paid * SERVICE_FEE).quantize(quantum, ROUND_HALF_UP)
             fee_network = Decimal("0.00")
             fields |= {
                 "amountCreditedMerchant": _text(paid - fee_service - fee_network),

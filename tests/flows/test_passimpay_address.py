@@ -58,7 +58,12 @@ async def test_utxo_deposit_credited_once_after_two_confirmations(stack: Stack) 
     assert view.required_confirmations == 2
     [deposit] = view.deposits
     assert deposit.confirmations == 2 and deposit.amount == Decimal("0.01")
-    assert [e.event for e in deposit.lifecycle.journal if e.target] == ["confirm", "credit"]
+    assert [e.event for e in deposit.lifecycle.journal if e.target] == [
+        "confirm",
+        "reach",
+        "credit",
+    ]
+    assert "orderstatus" in (deposit.lifecycle.journal[-1].note or "")
     assert view.credited_total == Decimal("0.01")
 
 

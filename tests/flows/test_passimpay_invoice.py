@@ -86,7 +86,7 @@ async def test_partial_then_expired_credits_what_arrived(stack: Stack) -> None:
     ]
 
 
-async def test_partial_then_expired_waits_for_top_up(stack: Stack) -> None:
+async def test_top_up_after_expiry_is_credited_never_paid(stack: Stack) -> None:
     sim = stack.sandbox.passimpay
     request = invoice_request(partial_policy="wait_for_top_up", timing=FAST)
     await stack.crypto.create_invoice(request)
@@ -97,8 +97,10 @@ async def test_partial_then_expired_waits_for_top_up(stack: Stack) -> None:
     assert view.needs_attention is False
 
     await sim.deposit(request.order_id, Decimal("40"), payment_id=USDT_TRC20)
-    view = await wait_for_invoice(stack.crypto, request.order_id, "paid")
-    assert view.amount_paid == Decimal("100.00")
+    view = await wait_for_invoice(stack.crypto, request.order_id, "credited_partial")
+    assert view.provider_status == "error"  # the provider never said paid: neither do we
+    assert (view.amount_paid, view.amount_paid_currency) == (Decimal("100.00"), "USD")
+    assert "topped up" in (view.journal[-1].note or "")
 
 
 async def test_top_up_window_ends_in_credit(stack: Stack) -> None:
