@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import pytest_asyncio
+from temporalio.client import WorkflowHandle
 
 from payflow.crypto import CryptoNotOpened, PassimpayPayments
+from payflow.search_attributes import NEEDS_ATTENTION
+from sandbox.passimpay.faults import AmountPaidUnit, ExpiryCallback
 from state.passimpay_models import InvoiceRequest, InvoiceTiming, InvoiceView
 from tests.conftest import Stack
 from tests.flows.helpers import browser_get, decoded_history, eventually, new_order_id
@@ -15,6 +19,7 @@ from workflows.passimpay_invoice import invoice_workflow_id
 
 USDT_TRC20 = 70
 BTC = 10
+DOGE = 30
 SLOW = InvoiceTiming(active_poll_seconds=120, idle_poll_seconds=120)
 FAST = InvoiceTiming(active_poll_seconds=0.3, idle_poll_seconds=0.3)
 
@@ -42,6 +47,12 @@ async def wait_for_invoice(
     return await eventually(
         lambda: crypto.get_invoice(order_id), lambda view: view.status in statuses, timeout=timeout
     )
+
+
+async def needs_attention_attribute(handle: WorkflowHandle[Any, Any]) -> bool | None:
+    """The `NeedsAttention` search attribute as operators filter on it."""
+    described = await handle.describe()
+    return described.typed_search_attributes.get(NEEDS_ATTENTION)
 
 
 async def test_invoice_paid_in_full(stack: Stack) -> None:
@@ -226,3 +237,103 @@ async def test_refused_create_fails_the_invoice(stack: Stack) -> None:
     view = not_opened.value.view
     assert view.status == "failed" and view.failure_reason
     assert "refused" in view.failure_reason
+
+
+# --- amounts only in one unit, `paid` only from the provider ------------------------------
+
+
+@pytest.mark.parametrize("unit", ["fiat", "coin"])
+async def test_partial_payment_in_a_cheap_coin_is_never_paid(
+    stack: Stack, unit: AmountPaidUnit
+) -> None:
+    """60 DOGE (7.20 USD) on a 50.00 USD invoice: partial whatever unit amountPaid is in."""
+    sim = stack.sandbox.passimpay
+    sim.faults.amount_paid_unit(unit)
+    request = invoice_request(amount=Decimal("50.00"), partial_policy="credit", timing=FAST)
+    await stack.crypto.create_invoice(request)
+    await sim.deposit(request.order_id, Decimal("60"), payment_id=DOGE)
+    await wait_for_invoice(stack.crypto, request.order_id, "partially_paid")
+    sim.expire_invoice(request.order_id)
+    view = await wait_for_invoice(stack.crypto, request.order_id, "credited_partial")
+    assert view.provider_status == "error"
+    expected = (Decimal("60"), "DOGE") if unit == "coin" else (Decimal("7.20"), "USD")
+    assert (view.amount_paid, view.amount_paid_currency) == expected
+    assert "paid" not in [e.target for e in view.journal]
+
+
+async def test_top_up_in_coin_unit_waits_for_the_policy_window(stack: Stack) -> None:
+    """A coin-unit amountPaid cannot show that a top-up reached the fiat amount: the whole
+    top-up window runs, then what arrived is credited; never `paid`."""
+    sim = stack.sandbox.passimpay
+    sim.faults.amount_paid_unit("coin")
+    request = invoice_request(
+        amount=Decimal("50.00"),
+        partial_policy="wait_for_top_up",
+        top_up_wait_seconds=2,
+        timing=FAST,
+    )
+    await stack.crypto.create_invoice(request)
+    await sim.pay(request.order_id, amount=Decimal("20.00"))
+    await wait_for_invoice(stack.crypto, request.order_id, "partially_paid")
+    sim.expire_invoice(request.order_id)
+    await wait_for_invoice(stack.crypto, request.order_id, "expired_partial")
+    await sim.deposit(request.order_id, Decimal("1000"), payment_id=USDT_TRC20)
+    view = await wait_for_invoice(stack.crypto, request.order_id, "credited_partial")
+    expired_at, credited_at = (
+        next(e.at for e in view.journal if e.target == target)
+        for target in ("expired_partial", "credited_partial")
+    )
+    assert (credited_at - expired_at).total_seconds() >= 2
+    assert view.amount_paid_currency == "USDT" and view.amount_paid == Decimal("1020.000000")
+
+
+@pytest.mark.parametrize("notice", ["new_txhash", "repeat"])
+async def test_expiry_notice_of_a_partial_payment_adds_no_money(
+    stack: Stack, notice: ExpiryCallback
+) -> None:
+    sim = stack.sandbox.passimpay
+    sim.faults.partial_expiry_callback(notice)
+    request = invoice_request(partial_policy="credit", timing=FAST)
+    await stack.crypto.create_invoice(request)
+    await sim.pay(request.order_id, amount=Decimal("25.00"))
+    await wait_for_invoice(stack.crypto, request.order_id, "partially_paid")
+    sim.expire_invoice(request.order_id)
+    await sim.wait_idle()
+    expected = 2 if notice == "new_txhash" else 1
+    view = await eventually(
+        lambda: stack.crypto.get_invoice(request.order_id),
+        lambda v: (
+            v.status == "credited_partial"
+            and len(v.deposits) == expected
+            and all(not d.late or d.lifecycle.state == "rejected" or d.flag for d in v.deposits)
+        ),
+    )
+    assert view.amount_paid == Decimal("25.00") and view.needs_attention is False
+    assert view.attention == {}
+
+
+# --- failing status checks are visible ----------------------------------------------------
+
+
+async def test_failing_status_checks_raise_attention_until_they_work_again(stack: Stack) -> None:
+    sim = stack.sandbox.passimpay
+    timing = InvoiceTiming(
+        active_poll_seconds=0.3, idle_poll_seconds=0.3, attention_after_seconds=1
+    )
+    request = invoice_request(timing=timing)
+    await stack.crypto.create_invoice(request)
+    sim.faults.fail_next("/v3/orderstatus", "503", times=100_000)
+    view = await eventually(
+        lambda: stack.crypto.get_invoice(request.order_id), lambda v: v.needs_attention
+    )
+    assert "HTTP 503" in view.attention["status_checks"] and view.status == "awaiting_payment"
+    handle = stack.client.get_workflow_handle(invoice_workflow_id(request.order_id))
+    assert await needs_attention_attribute(handle) is True
+
+    sim.faults.clear()
+    await sim.pay(request.order_id)
+    view = await wait_for_invoice(stack.crypto, request.order_id, "paid")
+    view = await eventually(
+        lambda: stack.crypto.get_invoice(request.order_id), lambda v: not v.needs_attention
+    )
+    assert view.attention == {} and await needs_attention_attribute(handle) is False
