@@ -5,13 +5,19 @@ from __future__ import annotations
 from decimal import Decimal
 
 import httpx
+import pytest
 import pytest_asyncio
+from temporalio.client import WorkflowExecutionStatus
 
 from payflow.crypto import PassimpayPayments
+from payflow.search_attributes import NEEDS_ATTENTION
 from providers.passimpay.signing import encode_body, signature
-from state.passimpay_models import AddressRequest, AddressView
+from sandbox.passimpay.faults import AddressStatusMode, UtxoCallbacks
+from state.deposit_ledger import LedgerEntry
+from state.passimpay_models import AddressRequest, AddressTiming, AddressView, DepositResolution
 from tests.conftest import Stack
 from tests.flows.helpers import another_gateway, eventually, new_order_id
+from workflows.passimpay_address import PassimpayAddress, address_workflow_id
 
 BTC = 10
 ETH = 60
@@ -244,3 +250,190 @@ async def test_callbacks_from_outside_the_allow_list_are_refused(stack: Stack) -
         refused = await http.post("/webhooks/passimpay", content=body, headers=headers)
     assert refused.status_code == 403
     assert (await stack.crypto.get_address(order_id)).deposits == []
+
+
+# --- deposits credited by the provider's truth --------------------------------------------
+
+QUICK = AddressTiming(confirm_poll_seconds=0.2, confirm_deadline_seconds=1.5)
+
+
+def flagged(view: AddressView) -> list[LedgerEntry]:
+    return [d for d in view.deposits if d.flag]
+
+
+@pytest.mark.parametrize("mode", ["first_and_second", "single_higher"])
+async def test_utxo_deposit_credited_once_whichever_callbacks_come(
+    stack: Stack, mode: UtxoCallbacks
+) -> None:
+    sim = stack.sandbox.passimpay
+    sim.faults.utxo_callbacks(mode, confirmations=3)
+    order_id = new_order_id("adr")
+    await stack.crypto.open_address(AddressRequest(order_id=order_id, payment_id=BTC, timing=QUICK))
+    await sim.deposit(order_id, Decimal("0.01"))
+    view = await wait_for_address(stack.crypto, order_id, credited=1)
+    await sim.wait_idle()
+    [deposit] = (await stack.crypto.get_address(order_id)).deposits
+    assert deposit.confirmations == (2 if mode == "first_and_second" else 3)
+    assert [e.event for e in deposit.lifecycle.journal if e.event == "credit"] == ["credit"]
+    assert view.credited_total == Decimal("0.01") and view.needs_attention is False
+
+
+async def test_lost_second_utxo_callback_is_flagged_then_resolved_by_an_operator(
+    stack: Stack,
+) -> None:
+    sim = stack.sandbox.passimpay
+    sim.faults.utxo_callbacks("lose_second")
+    order_id = new_order_id("adr")
+    await stack.crypto.open_address(AddressRequest(order_id=order_id, payment_id=BTC, timing=QUICK))
+    txhash = await sim.deposit(order_id, Decimal("0.01"))
+    view = await eventually(lambda: stack.crypto.get_address(order_id), lambda v: v.needs_attention)
+    [deposit] = flagged(view)
+    assert deposit.lifecycle.state == "confirming" and "1 of 2 confirmations" in (
+        deposit.flag or ""
+    )
+    assert view.credited_total == 0 and view.provider_amount_paid == Decimal("0.01")
+
+    async with httpx.AsyncClient(base_url=stack.gateway.url, timeout=10) as http:
+        resolved = await http.post(
+            f"/v1/crypto/addresses/{order_id}/deposits/resolve",
+            json={"key": f"{BTC}:{txhash}", "credit": True, "note": "2 confirmations on chain"},
+        )
+        again = await http.post(
+            f"/v1/crypto/addresses/{order_id}/deposits/resolve",
+            json={"key": f"{BTC}:{txhash}", "credit": True, "note": "twice"},
+        )
+    assert resolved.status_code == 200, resolved.text
+    assert (
+        resolved.json()["credited_total"] == "0.01" and resolved.json()["needs_attention"] is False
+    )
+    assert again.status_code == 409  # credited once, never twice
+
+
+async def test_provider_counting_seen_deposits_does_not_skip_confirmations(stack: Stack) -> None:
+    """Under `seen`, orderstatus covers a 1-confirmation UTXO deposit at once: still not credited
+    before the callbacks report 2; flagged when the second never comes."""
+    sim = stack.sandbox.passimpay
+    sim.faults.address_orderstatus("seen")
+    sim.faults.utxo_callbacks("lose_second")
+    order_id = new_order_id("adr")
+    await stack.crypto.open_address(AddressRequest(order_id=order_id, payment_id=BTC, timing=QUICK))
+    await sim.deposit(order_id, Decimal("0.02"))
+    view = await eventually(lambda: stack.crypto.get_address(order_id), lambda v: v.needs_attention)
+    assert view.provider_amount_paid == Decimal("0.02") and view.credited_total == 0
+    assert [d.lifecycle.state for d in view.deposits] == ["confirming"]
+
+
+@pytest.mark.parametrize(("mode", "why"), [("none", "cannot confirm"), ("fiat", "'USD'")])
+async def test_deposit_the_provider_cannot_confirm_waits_for_an_operator(
+    stack: Stack, mode: AddressStatusMode, why: str
+) -> None:
+    sim = stack.sandbox.passimpay
+    sim.faults.address_orderstatus(mode)
+    order_id = new_order_id("adr")
+    await stack.crypto.open_address(
+        AddressRequest(order_id=order_id, payment_id=USDT_TRC20, timing=QUICK)
+    )
+    txhash = await sim.deposit(order_id, Decimal("10"))
+    view = await eventually(lambda: stack.crypto.get_address(order_id), lambda v: v.needs_attention)
+    [deposit] = flagged(view)
+    assert why in (deposit.flag or "") and view.credited_total == 0
+    handle = stack.client.get_workflow_handle(address_workflow_id(order_id))
+    assert (await handle.describe()).typed_search_attributes.get(NEEDS_ATTENTION) is True
+
+    resolution = DepositResolution(key=f"{USDT_TRC20}:{txhash}", credit=False, note="not ours")
+    view = await stack.crypto.resolve_deposit(order_id, resolution)
+    assert [d.lifecycle.state for d in view.deposits] == ["rejected"]
+    assert view.credited_total == 0 and view.needs_attention is False
+
+
+async def test_callback_claiming_more_than_arrived_is_never_credited(stack: Stack) -> None:
+    """A verified callback is a hint: only what the provider reports as received is credited."""
+    sim = stack.sandbox.passimpay
+    order_id = new_order_id("adr")
+    await stack.crypto.open_address(
+        AddressRequest(order_id=order_id, payment_id=USDT_TRC20, timing=QUICK)
+    )
+    await sim.deposit(order_id, Decimal("10"))
+    await wait_for_address(stack.crypto, order_id, credited=1)
+    payload = {
+        "platformId": PLATFORM,
+        "paymentId": USDT_TRC20,
+        "orderId": order_id,
+        "amount": "1000",
+        "txhash": "0xnever-on-chain",
+        "confirmations": 1,
+    }
+    body, headers = signed(payload)
+    async with httpx.AsyncClient(base_url=stack.gateway.url, timeout=10) as http:
+        assert (await http.post("/webhooks/passimpay", content=body, headers=headers)).is_success
+    view = await eventually(lambda: stack.crypto.get_address(order_id), lambda v: v.needs_attention)
+    assert view.credited_total == Decimal("10") and view.provider_amount_paid == Decimal("10")
+    [claimed] = flagged(view)
+    assert claimed.txhash == "0xnever-on-chain" and claimed.lifecycle.state == "awaiting_provider"
+
+
+async def test_failing_address_status_checks_raise_and_clear_attention(stack: Stack) -> None:
+    sim = stack.sandbox.passimpay
+    timing = AddressTiming(
+        confirm_poll_seconds=0.2, confirm_deadline_seconds=60, attention_after_seconds=1
+    )
+    order_id = new_order_id("adr")
+    await stack.crypto.open_address(
+        AddressRequest(order_id=order_id, payment_id=USDT_TRC20, timing=timing)
+    )
+    sim.faults.fail_next("/v3/orderstatus", "503", times=100_000)
+    await sim.deposit(order_id, Decimal("5"))
+    view = await eventually(lambda: stack.crypto.get_address(order_id), lambda v: v.needs_attention)
+    assert "HTTP 503" in view.attention["status_checks"] and view.credited_total == 0
+    sim.faults.clear()
+    view = await eventually(
+        lambda: stack.crypto.get_address(order_id),
+        lambda v: not v.needs_attention and v.credited_total == Decimal("5"),
+    )
+    assert view.attention == {}
+
+
+async def test_close_waits_for_unsettled_deposits(stack: Stack) -> None:
+    sim = stack.sandbox.passimpay
+    sim.faults.utxo_callbacks("lose_second")
+    order_id = new_order_id("adr")
+    await stack.crypto.open_address(AddressRequest(order_id=order_id, payment_id=BTC, timing=QUICK))
+    txhash = await sim.deposit(order_id, Decimal("0.01"))
+    await eventually(lambda: stack.crypto.get_address(order_id), lambda v: len(v.deposits) == 1)
+    closed = await stack.crypto.close_address(order_id)
+    assert closed.status == "closed"
+    handle = stack.client.get_workflow_handle_for(
+        PassimpayAddress.run, address_workflow_id(order_id)
+    )
+    assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+    resolution = DepositResolution(key=f"{BTC}:{txhash}", credit=True, note="seen on chain")
+    view = await stack.crypto.resolve_deposit(order_id, resolution)
+    assert view.credited_total == Decimal("0.01")
+    result = await handle.result()
+    assert result.status == "closed" and result.credited_total == Decimal("0.01")
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"txhash": "", "confirmations": 1, "amount": "1"},
+        {"txhash": "0xa", "confirmations": -1, "amount": "1"},
+        {"txhash": "0xb", "confirmations": "two", "amount": "1"},
+        {"txhash": "0xc", "confirmations": 1, "amount": "NaN"},
+        {"txhash": "0xd", "confirmations": 1, "amount": [1]},
+        {"txhash": {"x": 1}, "confirmations": 1, "amount": "1"},
+    ],
+)
+async def test_no_callback_value_makes_a_500(stack: Stack, payload: dict[str, object]) -> None:
+    order_id = new_order_id("odd")
+    body, headers = signed(
+        {"platformId": PLATFORM, "paymentId": USDT_TRC20, "orderId": order_id, **payload}
+    )
+    async with httpx.AsyncClient(base_url=stack.gateway.url, timeout=10) as http:
+        reply = await http.post("/webhooks/passimpay", content=body, headers=headers)
+        legacy = await http.post(
+            "/webhooks/passimpay",
+            content=b"platform_id=50&order_id=x&amount=1&hash=abc",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+    assert reply.status_code in (200, 400) and legacy.status_code == 401
