@@ -1,0 +1,68 @@
+"""Production bounds of the deposit flows on the time-skipping server: a UTXO deposit stuck below
+its confirmations is flagged after an hour, failing invoice status checks after five minutes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from temporalio.testing import WorkflowEnvironment
+
+from payflow.crypto import PassimpayPayments
+from payflow.stack import RunningSandbox
+from state.deposit_ledger import DepositEvent
+from state.passimpay_models import AddressRequest, InvoiceRequest
+from tests.flows.helpers import new_order_id
+from tests.timeskipping.test_long_timers import skipping  # noqa: F401 (the shared fixture)
+from workflows.passimpay_address import PassimpayAddress, address_workflow_id
+from workflows.passimpay_invoice import PassimpayInvoice, invoice_workflow_id
+
+BTC = 10
+
+
+async def test_utxo_deposit_stuck_at_one_confirmation_is_flagged_after_the_deadline(
+    skipping: tuple[WorkflowEnvironment, str],  # noqa: F811
+    sandbox: RunningSandbox,
+) -> None:
+    env, task_queue = skipping
+    crypto = PassimpayPayments(env.client, task_queue=task_queue)
+    order_id = new_order_id("skip-adr")
+    await crypto.open_address(AddressRequest(order_id=order_id, payment_id=BTC))  # 1 h deadline
+    txhash = await sandbox.passimpay.deposit(order_id, Decimal("0.01"))
+    handle = env.client.get_workflow_handle_for(PassimpayAddress.run, address_workflow_id(order_id))
+    first = DepositEvent(txhash=txhash, payment_id=BTC, amount=Decimal("0.01"), confirmations=1)
+    await handle.signal(PassimpayAddress.deposit, first)  # as the gateway would; the second is lost
+
+    await env.sleep(timedelta(minutes=50))
+    view = await handle.query(PassimpayAddress.state)
+    assert view.needs_attention is False and view.status_checks >= 50  # polled meanwhile
+    await env.sleep(timedelta(minutes=20))
+    view = await handle.query(PassimpayAddress.state)
+    [deposit] = view.deposits
+    assert view.needs_attention is True and "1 of 2 confirmations" in (deposit.flag or "")
+    assert view.credited_total == 0
+
+
+async def test_invoice_status_checks_failing_for_five_minutes_raise_attention(
+    skipping: tuple[WorkflowEnvironment, str],  # noqa: F811
+    sandbox: RunningSandbox,
+) -> None:
+    env, task_queue = skipping
+    crypto = PassimpayPayments(env.client, task_queue=task_queue)
+    request = InvoiceRequest(order_id=new_order_id("skip-inv"), amount=Decimal("10.00"))
+    await crypto.create_invoice(request)
+    handle = env.client.get_workflow_handle_for(
+        PassimpayInvoice.run, invoice_workflow_id(request.order_id)
+    )
+    sandbox.passimpay.faults.fail_next("/v3/orderstatus", "503", times=1_000_000)
+    try:
+        await env.sleep(timedelta(minutes=4))
+        assert (await handle.query(PassimpayInvoice.state)).needs_attention is False
+        await env.sleep(timedelta(minutes=3))
+        view = await handle.query(PassimpayInvoice.state)
+        assert view.needs_attention is True and "status_checks" in view.attention
+    finally:
+        sandbox.passimpay.faults.clear()
+    await env.sleep(timedelta(minutes=2))
+    view = await handle.query(PassimpayInvoice.state)
+    assert view.needs_attention is False and view.status == "awaiting_payment"
