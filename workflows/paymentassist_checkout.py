@@ -264,9 +264,16 @@ class PaymentAssistCheckout:
         return status
 
     async def _follow_application(self) -> None:
-        """Wait for returns, webhooks or the poll timer; act only on what `/status` says."""
+        """Wait for returns, webhooks or the poll timer; act only on what `/status` says.
+
+        The first check waits for a hint or the poll timer: a fresh application is pending, and
+        an attached one was just confirmed by `/status`.
+        """
+        check = False
         while True:
-            await self._check_status()
+            if check:
+                await self._check_status()
+            check = True
             if self._status == CheckoutStatus.NEEDS_ATTENTION and not await self._await_operator():
                 return
             if self._status in ENDED or self._status == CheckoutStatus.COMPLETED:

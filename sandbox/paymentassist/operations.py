@@ -148,6 +148,7 @@ def begin(sandbox: PaymentAssistSandbox, call: Call) -> dict[str, Any]:
     """POST /begin: create an application, unique per order id, within the plan's limits."""
     params = call.params
     _require(params, "order_id", "amount", "email", "f_name", "s_name", "addr1", "postcode")
+    sandbox.begins_by_order[params["order_id"]] += 1
     _check_lengths(params)
     amount = _parse_integer("amount", params["amount"], minimum=1)
     chosen = _plan(_integer(params, "plan_id", minimum=1))

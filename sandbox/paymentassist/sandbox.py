@@ -39,6 +39,8 @@ class PaymentAssistSandbox:
         self.faults = PaymentAssistFaults()
         self.variants = StatusVariants()
         self.calls: Counter[str] = Counter()
+        self.begins_by_order: Counter[str] = Counter()
+        """Every signed `/begin` per order id, refused duplicates included."""
         self.store = ApplicationStore()
         self._webhooks = WebhookSender(self.faults, retry_delay=webhook_retry_delay, clock=clock)
         self._timers: dict[str, asyncio.TimerHandle] = {}

@@ -31,6 +31,7 @@ from state.checkout_models import (
 from tests.conftest import Stack
 from tests.flows.helpers import (
     FAST_POLLING,
+    browser_get,
     checkout_request,
     eventually,
     new_order_id,
@@ -196,7 +197,7 @@ async def pending_capture(stack: Stack) -> tuple[str, str]:
     sim = stack.sandbox.paymentassist
     request = checkout_request(auto_capture=False, capture="on_request")
     started = await stack.checkouts.start(request)
-    await sim.decide(started.token, "approve")
+    await browser_get(await sim.decide(started.token, "approve"))  # the customer's return
     await wait_for_status(stack.checkouts, request.order_id, "pending_capture")
     return request.order_id, started.token
 

@@ -208,6 +208,7 @@ async def test_repeated_order_id_is_refused_and_creates_nothing(
     assert refused.value.status_code == 400
     assert "order_id already exists" in refused.value.message
     assert len(pa_sandbox.applications_for_order("client-twice")) == 1
+    assert pa_sandbox.begins_by_order["client-twice"] == 2  # refused duplicates are counted
 
 
 # --- outcome unknown: Transient -----------------------------------------------------------
