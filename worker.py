@@ -23,6 +23,7 @@ from payflow.settings import PassimpaySettings, PayflowSettings, PaymentAssistSe
 from payflow.temporal_client import connect
 from providers.passimpay import PassimpayClient
 from providers.paymentassist.client import PaymentAssistClient
+from state.passimpay_withdrawal_models import WithdrawPolicy
 from workflows.passimpay_address import PassimpayAddress
 from workflows.passimpay_invoice import PassimpayInvoice
 from workflows.passimpay_unmatched import PassimpayUnmatchedCallbacks
@@ -83,8 +84,13 @@ async def running_worker(
     settings: PayflowSettings | None = None,
     paymentassist: PaymentAssistClient | None = None,
     passimpay: PassimpayClient | None = None,
+    withdraw_policy: WithdrawPolicy | None = None,
+    serve_gate: bool = True,
 ) -> AsyncIterator[Worker]:
-    """Run the worker for the duration of the block, closing provider clients after."""
+    """Run the worker for the duration of the block, closing provider clients after.
+
+    `serve_gate=False` is for a second worker in a process that already serves the gate.
+    """
     settings = settings or PayflowSettings()
     paymentassist = paymentassist or paymentassist_client()
     passimpay = passimpay or passimpay_client()
@@ -97,7 +103,11 @@ async def running_worker(
             *activity_methods(PassimpayActivities(passimpay)),
             *activity_methods(
                 PassimpayWithdrawalActivities(
-                    passimpay, client, gate_task_queue=settings.withdrawal_task_queue
+                    passimpay,
+                    client,
+                    gate_task_queue=settings.withdrawal_task_queue,
+                    policy=withdraw_policy
+                    or WithdrawPolicy(unique_order_id=PassimpaySettings().unique_order_id),
                 )
             ),
         ],
@@ -108,11 +118,15 @@ async def running_worker(
     )
     # Every worker also serves the platform-wide withdraw gate, so it outlives any one of them;
     # after a worker dies its gate tasks move to another within a second, not the default 10 s.
-    gate = Worker(
-        client,
-        task_queue=settings.withdrawal_task_queue,
-        workflows=[PassimpayWithdrawGate],
-        sticky_queue_schedule_to_start_timeout=GATE_STICKY_TIMEOUT,
+    gate = (
+        Worker(
+            client,
+            task_queue=settings.withdrawal_task_queue,
+            workflows=[PassimpayWithdrawGate],
+            sticky_queue_schedule_to_start_timeout=GATE_STICKY_TIMEOUT,
+        )
+        if serve_gate
+        else contextlib.nullcontext()
     )
     try:
         async with worker, gate:

@@ -1,61 +1,83 @@
-"""Passimpay payout activities: validate before anything leaves, reserve a send slot, send once.
+"""Passimpay payout activities: validate before anything leaves, take a turn at the platform's
+gate, send once, and look a payout up.
 
-`withdraw` is the only code that sends `/v2/withdraw`. It sends inside its slot or not at all,
-and it is never retried by Temporal: after any doubt the workflow asks `/v2/withdrawstatus`.
+`withdraw` is the only code that sends `/v2/withdraw`. It holds the platform's lease while it
+sends, writes the request only after its grant and its own wait, and never retries: after any
+doubt the workflow asks `/v2/withdrawstatus`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
+import contextlib
 import time
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 from temporalio import activity
-from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 
 from activities.errors import provider_call
-from providers.errors import InvalidInput, Refused
+from providers.errors import InvalidInput, Refused, Transient
 from providers.passimpay import (
     Currency,
     PassimpayClient,
     WithdrawRequest,
     WithdrawResult,
+    WithdrawStatus,
     validate_withdraw_address,
 )
+from providers.passimpay.withdraw_sender import NoReply, NotSent, OpenRequest
 from state.passimpay_models import CurrencyFacts
-from state.passimpay_withdrawal_models import WithdrawalRequest
+from state.passimpay_withdrawal_models import WithdrawalFacts, WithdrawalRequest, WithdrawPolicy
 from state.withdraw_gate import (
+    CONFIRM_UPDATE,
+    ENQUEUE_UPDATE,
     GATE_WORKFLOW,
-    RESERVE_UPDATE,
-    GateCarry,
-    WithdrawSlot,
+    LEASE_LOCAL,
+    RELEASE_SIGNAL,
+    REPLY_TIMEOUT,
+    SETTLE_UPDATE,
+    Fate,
+    GateState,
+    Grant,
+    Release,
+    Ticket,
     gate_workflow_id,
 )
 
-WITHDRAWAL_EXISTS = "WithdrawalExists"
-"""The provider already has a payout under this orderId: an earlier send reached it."""
-
-_DUPLICATE = re.compile(r"already exist|duplicate", re.IGNORECASE)
+CONNECT_TIMEOUT = 5.0
+CONNECT_AHEAD = 0.5
+"""Open the connection this long before the wait ends, so the write is all that is left."""
+RENEW_BEFORE = 0.5
+"""Renew the grant when less than this would be left of it at the moment of writing."""
+RETRY_PAUSE = 0.05
 
 
 class WithdrawAttempt(BaseModel):
-    """One send of a payout, allowed only inside `slot`."""
+    """One send of a payout under gate lease `lease_id`."""
 
     request: WithdrawRequest
-    slot: WithdrawSlot
+    lease_id: int
 
 
 class WithdrawOutcome(BaseModel):
-    """Sent (with the provider's reply), or not sent because the slot had passed."""
+    """What one send did: sent (with the reply), refused by the provider, maybe sent (no usable
+    reply after the bytes left), or not sent (nothing left this process)."""
 
-    sent: bool
+    kind: Literal["sent", "refused", "maybe_sent", "not_sent"]
     result: WithdrawResult | None = None
-    late_by: float | None = None
+    reason: str | None = None
+
+
+class WithdrawLookup(BaseModel):
+    """Ask `/v2/withdrawstatus` by the provider's transactionId when known, else our orderId."""
+
+    order_id: str
+    transaction_id: str | None = None
 
 
 def check_payout(
@@ -77,65 +99,148 @@ def check_payout(
 
 
 class PassimpayWithdrawalActivities:
-    """Payout activities bound to one platform's client and to Temporal (for the slot gate)."""
+    """Payout activities bound to one platform's client and to Temporal (for the gate)."""
 
     def __init__(
-        self, passimpay: PassimpayClient, temporal: Client, *, gate_task_queue: str
+        self,
+        passimpay: PassimpayClient,
+        temporal: Client,
+        *,
+        gate_task_queue: str,
+        policy: WithdrawPolicy | None = None,
     ) -> None:
         self._client = passimpay
         self._temporal = temporal
         self._gate_task_queue = gate_task_queue
-        # The client has no public accessor for the platform it signs for.
+        self._policy = policy or WithdrawPolicy()
         self._platform_id: int = passimpay.platform_id
 
+    def _gate(self) -> WorkflowHandle[Any, Any]:
+        return self._temporal.get_workflow_handle(gate_workflow_id(self._platform_id))
+
     @activity.defn(name="passimpay.validate_withdrawal")
-    async def validate_withdrawal(self, request: WithdrawalRequest) -> CurrencyFacts:
+    async def validate_withdrawal(self, request: WithdrawalRequest) -> WithdrawalFacts:
         """Refuse a payout that cannot succeed before anything is sent (InvalidInput)."""
         with provider_call():
             currency = await self._client.currency(request.payment_id)
             balance = (await self._client.balance()).balance if request.check_balance else None
             check_payout(request, currency, balance)
-        return CurrencyFacts(
+        facts = CurrencyFacts(
             payment_id=currency.id,
             ticker=currency.currency,
             network=currency.platform,
             tag=currency.tag,
         )
+        return WithdrawalFacts(currency=facts, policy=self._policy)
 
-    @activity.defn(name="passimpay.reserve_withdraw_slot")
-    async def reserve_withdraw_slot(self, order_id: str) -> WithdrawSlot:
-        """The next free send slot of this platform, from its gate workflow (started if needed)."""
+    @activity.defn(name="passimpay.enqueue_withdraw")
+    async def enqueue_withdraw(self, ticket: Ticket) -> int:
+        """Queue a send attempt at the platform's gate (starting the gate if needed)."""
         start: WithStartWorkflowOperation[Any, None] = WithStartWorkflowOperation(
             GATE_WORKFLOW,
-            GateCarry(platform_id=self._platform_id),
+            GateState(platform_id=self._platform_id),
             id=gate_workflow_id(self._platform_id),
             task_queue=self._gate_task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             result_type=type(None),
         )
-        slot: WithdrawSlot = await self._temporal.execute_update_with_start_workflow(
-            RESERVE_UPDATE, order_id, start_workflow_operation=start, result_type=WithdrawSlot
+        ahead: int = await self._temporal.execute_update_with_start_workflow(
+            ENQUEUE_UPDATE, ticket, start_workflow_operation=start, result_type=int
         )
-        return slot
+        return ahead
+
+    @activity.defn(name="passimpay.settle_withdraw_lease")
+    async def settle_withdraw_lease(self, lease_id: int) -> Fate:
+        """After a send activity failed: whether its lease may have sent anything."""
+        fate: Fate = await self._gate().execute_update(SETTLE_UPDATE, lease_id, result_type=Fate)
+        return fate
+
+    @activity.defn(name="passimpay.withdraw_lookup")
+    async def withdraw_lookup(self, lookup: WithdrawLookup) -> WithdrawStatus | None:
+        """A payout's state from the provider; None while it does not know it.
+
+        Any refusal counts as "not known (yet)": the wording of Passimpay's errors is not
+        published, and nothing is decided from it beyond looking again.
+        """
+        with provider_call():
+            try:
+                if lookup.transaction_id:
+                    return await self._client.withdraw_status(transaction_id=lookup.transaction_id)
+                return await self._client.withdraw_status(order_id=lookup.order_id)
+            except Refused:
+                return None
 
     @activity.defn(name="passimpay.withdraw")
     async def withdraw(self, attempt: WithdrawAttempt) -> WithdrawOutcome:
-        """Send the payout once inside its slot; a slot already passed sends nothing."""
-        with provider_call():
-            await self._client.currency(attempt.request.payment_id)  # warm: nothing slow at send
-            wait = attempt.slot.not_before - time.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            late_by = time.time() - attempt.slot.send_by
-            if late_by > 0:
-                activity.logger.warning("withdraw slot missed by %.3f s: not sent", late_by)
-                return WithdrawOutcome(sent=False, late_by=late_by)
-            try:
-                result = await self._client.withdraw(attempt.request)
-            except Refused as refusal:
-                if _DUPLICATE.search(refusal.message):
-                    raise ApplicationError(
-                        refusal.message, type=WITHDRAWAL_EXISTS, non_retryable=True
-                    ) from None
-                raise
-        return WithdrawOutcome(sent=True, result=result)
+        """Send the payout once under the gate's lease; never faster than the platform allows."""
+        try:
+            prepared = await self._client.prepare_withdraw(attempt.request)
+        except InvalidInput as error:
+            await self._release(attempt.lease_id, Fate.NOT_SENT)
+            raise ApplicationError(str(error), type="InvalidInput", non_retryable=True) from None
+        except Transient as error:
+            await self._release(attempt.lease_id, Fate.NOT_SENT)
+            return WithdrawOutcome(kind="not_sent", reason=str(error))
+        asked = time.monotonic()
+        try:
+            grant = await self._confirm(attempt.lease_id)
+        except BaseException:  # cancelled while waiting: give the turn back, nothing was sent
+            await asyncio.shield(self._release(attempt.lease_id, Fate.NOT_SENT))
+            raise
+        if grant.answer != "granted":
+            return WithdrawOutcome(kind="not_sent", reason=grant.reason or "no grant")
+        learned = time.monotonic()  # the previous holder's end is recorded: causally before now
+        fate = Fate.NOT_SENT
+        connection: OpenRequest | None = None
+        try:
+            ready_at = learned + grant.wait_seconds
+            await asyncio.sleep(max(0.0, ready_at - CONNECT_AHEAD - time.monotonic()))
+            connection = await prepared.connect(CONNECT_TIMEOUT, self._client.tls)
+            await asyncio.sleep(max(0.0, ready_at - time.monotonic()))
+            deadline = asked + LEASE_LOCAL
+            if time.monotonic() + RENEW_BEFORE >= deadline:
+                asked = time.monotonic()
+                renewed = await self._confirm(attempt.lease_id)
+                if renewed.answer != "granted":
+                    return WithdrawOutcome(kind="not_sent", reason=renewed.reason or "no grant")
+                deadline = asked + LEASE_LOCAL
+            fate = Fate.NO_REPLY
+            connection.write_before(deadline)  # nothing but the write follows the last check
+            status_code, content = await connection.reply(REPLY_TIMEOUT)
+            fate = Fate.REPLIED
+        except NotSent as error:
+            fate = Fate.NOT_SENT
+            return WithdrawOutcome(kind="not_sent", reason=str(error))
+        except NoReply as error:
+            return WithdrawOutcome(kind="maybe_sent", reason=f"/v2/withdraw: {error}")
+        finally:
+            if connection is not None:
+                await connection.aclose()
+            if fate is Fate.NO_REPLY and connection is not None and not connection.written:
+                fate = Fate.NOT_SENT
+            await asyncio.shield(self._release(attempt.lease_id, fate))
+        return self._read_reply(status_code, content)
+
+    def _read_reply(self, status_code: int, content: bytes) -> WithdrawOutcome:
+        try:
+            result = self._client.withdraw_reply(status_code, content)
+        except Refused as refusal:
+            return WithdrawOutcome(kind="refused", reason=refusal.message)
+        except Transient as error:
+            return WithdrawOutcome(kind="maybe_sent", reason=str(error))
+        return WithdrawOutcome(kind="sent", result=result)
+
+    async def _confirm(self, lease_id: int) -> Grant:
+        """The gate's grant for this lease (asked again while the gate continues as new)."""
+        while True:
+            grant: Grant = await self._gate().execute_update(
+                CONFIRM_UPDATE, lease_id, result_type=Grant
+            )
+            if grant.answer != "retry":
+                return grant
+            await asyncio.sleep(RETRY_PAUSE)
+
+    async def _release(self, lease_id: int, fate: Fate) -> None:
+        """Report the lease's end; if this fails the gate's timer ends it (a slower, safe path)."""
+        with contextlib.suppress(Exception):
+            await self._gate().signal(RELEASE_SIGNAL, Release(lease_id=lease_id, fate=fate))

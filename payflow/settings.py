@@ -30,6 +30,10 @@ class PassimpaySettings(BaseSettings):
     api_key: SecretStr = SecretStr("sandbox-passimpay-key")
     timeout_seconds: float = 30.0
     callback_allowed_ips: set[str] = Field(default_factory=set)
+    unique_order_id: bool = False
+    """Set only when the platform is known to refuse a second `/v2/withdraw` with the same
+    orderId: then a send that may have arrived is repeated once the status API does not know
+    it. Off, such a payout waits for an operator instead (never two payouts)."""
 
 
 class PayflowSettings(BaseSettings):

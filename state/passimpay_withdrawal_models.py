@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from state.lifecycle import LifecycleEntry
-from state.passimpay_models import PASSIMPAY_ORDER_ID
+from state.passimpay_models import PASSIMPAY_ORDER_ID, CurrencyFacts
 from state.polling import PollTiming
 
 
@@ -19,6 +19,29 @@ class WithdrawalTiming(PollTiming):
     active_poll_seconds: float = Field(default=3.0, gt=0)
     active_window_seconds: float = Field(default=600.0, ge=0)
     idle_poll_seconds: float = Field(default=60.0, gt=0)
+    lookup_window_seconds: float = Field(
+        default=600.0,
+        ge=1,
+        description="after a send that may have arrived, how long `/v2/withdrawstatus` is asked "
+        "before an operator must decide (covers a status API that lags)",
+    )
+
+
+class WithdrawPolicy(BaseModel):
+    """What the platform is known to do, from the worker's settings."""
+
+    unique_order_id: bool = Field(
+        default=False,
+        description="the platform refuses a second withdraw with the same orderId, so a send "
+        "that may have arrived can be repeated once the status API does not know it",
+    )
+
+
+class WithdrawalFacts(BaseModel):
+    """What validation learned: the currency, and the platform's policy."""
+
+    currency: CurrencyFacts
+    policy: WithdrawPolicy = Field(default_factory=WithdrawPolicy)
 
 
 class WithdrawalRequest(BaseModel):
@@ -92,12 +115,15 @@ class WithdrawalView(BaseModel):
     fee_service: Decimal | None = None
     reason: str | None = Field(default=None, description="why it was rejected or failed")
     send_attempts: int = Field(default=0, description="withdraw requests that may have left")
-    slots_missed: int = Field(default=0, description="slots given up unused, nothing sent")
+    not_sent: int = Field(default=0, description="turns given up before anything was written")
     ambiguous_rounds: int = Field(default=0, description="attempts without a definite outcome")
     status_checks: int = 0
     last_checked_at: datetime | None = None
     needs_attention: bool = False
     attention_reason: str | None = None
     resolution: WithdrawalResolution | None = None
+    unique_order_id: bool | None = Field(
+        default=None, description="whether the platform was known to refuse a reused orderId"
+    )
     callbacks: list[WithdrawCallbackRecord] = Field(default_factory=list)
     journal: list[LifecycleEntry] = Field(default_factory=list)

@@ -1,79 +1,270 @@
-"""Send slots for `/v2/withdraw`: the arithmetic that keeps every platform under 1 request/s.
+"""Turns for `/v2/withdraw`: the rules that keep a platform's requests at least 1.0 s apart.
 
-The provider blocks a platform that sends two withdraw requests less than 1.0 s apart. The gate
-hands out slots `[not_before, send_by]`; a sender may only send inside its slot. Consecutive
-slots start `SPACING` apart, so two sends are always more than `SPACING - WINDOW` (1.03 s) apart:
-`MARGIN` of that is left for network and clock jitter.
+The provider blocks a platform that sends two withdraw requests less than 1.0 s apart. Clocks
+of different hosts cannot be compared safely, so the argument is causal instead:
+
+- one request of a platform is in flight at a time: a sender holds the platform's *lease*;
+- the next lease is granted only after the previous holder recorded its end (a reply came
+  back, or nothing was written), or after the gate's own timer declared it expired;
+- the next sender learns of its grant, and only then waits `wait_seconds` on its own monotonic
+  clock before it writes.
+
+A reply is produced after its request arrived, so the next request arrives more than
+`WAIT_AFTER_REPLY` after the previous one. Without a reply (a hang, a reset, a dead holder) the
+previous request's arrival time is unknown, so the next one waits `WAIT_AFTER_DOUBT`.
+`docs/withdrawals.md` has the whole argument and its assumptions.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
 PROVIDER_MIN_INTERVAL = 1.0
 """The provider's limit: seconds between two withdraw requests of one platform."""
-WINDOW = 0.10
-"""How late after `not_before` a send may still leave; later, the slot is given up unused."""
-MARGIN = 0.03
-"""Room for network latency differences and clock skew between workers."""
-SPACING = PROVIDER_MIN_INTERVAL + WINDOW + MARGIN
-"""Seconds between the starts of two consecutive slots (1.13 s: at most 0.885 sends/s)."""
-LEAD = 0.5
-"""An idle gate's first slot starts this long after the reservation, time to reach a worker."""
+WAIT_AFTER_REPLY = PROVIDER_MIN_INTERVAL + 0.01
+"""The next sender's wait after a request whose reply came back (it arrived before the reply)."""
+IN_FLIGHT_BOUND = 5.0
+"""Assumed: bytes written before a connection was closed reach the provider within this, or never."""
+WAIT_AFTER_DOUBT = PROVIDER_MIN_INTERVAL + IN_FLIGHT_BOUND
+"""The next sender's wait after a request that got no reply, or whose holder never reported."""
+LEASE_LOCAL = 5.0
+"""A holder may start writing only this long after it asked for (or renewed) its grant."""
+REPLY_TIMEOUT = 10.0
+"""After writing, a holder waits this long for the reply, then closes the connection."""
+PAUSE_ALLOWANCE = 10.0
+"""Assumed: a holder is never frozen longer than this between its last check and its write."""
+LEASE_EXPIRY = LEASE_LOCAL + REPLY_TIMEOUT + PAUSE_ALLOWANCE
+"""The gate treats an active lease whose holder went silent this long as ended without reply."""
+TURN_TIMEOUT = 30.0
+"""A called sender that does not ask for its grant within this loses its turn (it sent nothing)."""
+FATES_KEPT = 2000
+"""Lease outcomes a gate remembers for senders that ask after a crash."""
 RECENT_LIMIT = 50
-"""Reservations a gate keeps for operators to inspect."""
+"""Leases a gate shows operators."""
 
 GATE_WORKFLOW = "PassimpayWithdrawGate"
 """The gate's workflow type; activities address it by name."""
-RESERVE_UPDATE = "reserve"
-"""The gate's update that hands out one slot."""
+ENQUEUE_UPDATE = "enqueue"
+CONFIRM_UPDATE = "confirm"
+SETTLE_UPDATE = "settle"
+RELEASE_SIGNAL = "release"
+TURN_SIGNAL = "withdraw_turn"
+"""The signal a gate sends a payout workflow when its ticket is called."""
 
 
 def gate_workflow_id(platform_id: int) -> str:
-    """The one gate of a platform: every worker of every task queue reserves here."""
+    """The one gate of a platform: every worker of every task queue asks here."""
     return f"passimpay-withdraw-gate:{platform_id}"
 
 
-def next_slot(now: float, last_slot: float) -> float:
-    """The start of the next slot: soon, but never closer than `SPACING` to the previous one."""
-    return max(now + LEAD, last_slot + SPACING)
+class Fate(StrEnum):
+    """How a lease ended, as far as the provider's rate limit and the payout are concerned."""
+
+    NOT_SENT = "not_sent"
+    """Nothing was written: the payout was not sent and the provider saw no request."""
+    REPLIED = "replied"
+    """Written, and a reply came back: the request arrived before that reply."""
+    NO_REPLY = "no_reply"
+    """Written (or maybe written), no reply: when and whether it arrived is unknown."""
+    EXPIRED = "expired"
+    """The holder never reported: treated like `NO_REPLY`."""
+
+    @property
+    def maybe_sent(self) -> bool:
+        """Whether the provider may have the payout."""
+        return self is not Fate.NOT_SENT
 
 
-def shown(epoch: float) -> str:
-    """An epoch second as UTC ISO time with milliseconds, for journals and logs."""
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
-
-
-class WithdrawSlot(BaseModel):
-    """The only moment one withdraw request may be sent: not before, and not after `send_by`."""
-
-    not_before: float = Field(description="epoch seconds")
-    send_by: float = Field(description="epoch seconds")
-
-
-class Reservation(BaseModel):
-    """One slot handed out, kept for operators."""
+class Ticket(BaseModel):
+    """One send attempt of one payout, waiting for its turn."""
 
     order_id: str
-    slot: WithdrawSlot
+    workflow_id: str
+    attempt: int = Field(ge=1)
+
+    @property
+    def key(self) -> str:
+        return f"{self.order_id}#{self.attempt}"
 
 
-class GateCarry(BaseModel):
-    """What a platform's gate remembers across continue-as-new: the last slot above all."""
+class Turn(BaseModel):
+    """The gate's call to a payout workflow: this attempt may now ask for lease `lease_id`."""
+
+    attempt: int
+    lease_id: int
+
+
+class Lease(BaseModel):
+    """A called ticket (waiting for its grant) or the active one (allowed to write)."""
+
+    lease_id: int
+    ticket: Ticket
+    called_at: datetime
+    confirming: bool = False
+    confirmed_at: datetime | None = None
+    wait_seconds: float = WAIT_AFTER_DOUBT
+
+
+class Grant(BaseModel):
+    """The gate's answer to a holder: write after `wait_seconds`, give up, or ask again."""
+
+    answer: Literal["granted", "refused", "retry"]
+    wait_seconds: float = 0.0
+    reason: str | None = None
+
+
+class Release(BaseModel):
+    """A holder's report that its lease ended, and how."""
+
+    lease_id: int
+    fate: Fate
+
+
+class LeaseRecord(BaseModel):
+    """One lease as operators see it."""
+
+    lease_id: int
+    order_id: str
+    attempt: int
+    fate: Fate | None = None
+
+
+class GateState(BaseModel):
+    """Everything a platform's gate knows; continue-as-new carries it whole."""
 
     platform_id: int
-    last_slot: float = 0.0
-    reserved_total: int = 0
-    recent: list[Reservation] = Field(default_factory=list)
+    queue: list[Ticket] = Field(default_factory=list)
+    called: Lease | None = None
+    active: Lease | None = None
+    next_lease_id: int = 1
+    wait_next: float = Field(
+        default=WAIT_AFTER_DOUBT, description="what the next holder must wait after its grant"
+    )
+    fates: dict[int, Fate] = Field(default_factory=dict)
+    recent: list[LeaseRecord] = Field(default_factory=list)
+    leases_total: int = 0
 
-    def reserve(self, order_id: str, now: float) -> WithdrawSlot:
-        """Hand out the next slot and remember it."""
-        start = next_slot(now, self.last_slot)
-        self.last_slot = start
-        self.reserved_total += 1
-        slot = WithdrawSlot(not_before=start, send_by=start + WINDOW)
-        self.recent.append(Reservation(order_id=order_id, slot=slot))
+    def enqueue(self, ticket: Ticket) -> bool:
+        """Queue a ticket once; a repeat (retried activity) changes nothing."""
+        holders = (self.called, self.active)
+        if any(t.key == ticket.key for t in self.queue) or any(
+            lease is not None and lease.ticket.key == ticket.key for lease in holders
+        ):
+            return False
+        self.queue.append(ticket)
+        return True
+
+    def call_next(self, now: datetime) -> Lease | None:
+        """Call the head of the queue when no ticket is called yet."""
+        if self.called is not None or not self.queue:
+            return None
+        ticket = self.queue.pop(0)
+        lease = Lease(lease_id=self.next_lease_id, ticket=ticket, called_at=now)
+        self.next_lease_id += 1
+        self.leases_total += 1
+        self.called = lease
+        self.recent.append(
+            LeaseRecord(lease_id=lease.lease_id, order_id=ticket.order_id, attempt=ticket.attempt)
+        )
         del self.recent[:-RECENT_LIMIT]
-        return slot
+        return lease
+
+    def renew(self, lease_id: int, now: datetime) -> Grant | None:
+        """A renewed grant for the active holder (its expiry starts again); None if not active."""
+        if self.active is None or self.active.lease_id != lease_id:
+            return None
+        self.active.confirmed_at = now
+        return Grant(answer="granted", wait_seconds=self.active.wait_seconds)
+
+    def can_promote(self, lease_id: int) -> bool:
+        """Whether the called lease may become active now: nobody else holds the platform."""
+        return self.active is None and self.is_called(lease_id)
+
+    def is_called(self, lease_id: int) -> bool:
+        return self.called is not None and self.called.lease_id == lease_id
+
+    def promote(self, now: datetime) -> Grant:
+        """The called lease becomes the active one; its expiry runs from `now`."""
+        assert self.called is not None and self.active is None
+        lease = self.called
+        lease.confirming = False
+        lease.confirmed_at = now
+        lease.wait_seconds = self.wait_next
+        self.active, self.called = lease, None
+        return Grant(answer="granted", wait_seconds=lease.wait_seconds)
+
+    def release(self, release: Release) -> bool:
+        """The holder's report; True when it ended the active lease (or a called one unused)."""
+        if self.active is not None and self.active.lease_id == release.lease_id:
+            self._end(self.active, release.fate)
+            if release.fate is not Fate.NOT_SENT:
+                replied = release.fate is Fate.REPLIED
+                self.wait_next = WAIT_AFTER_REPLY if replied else WAIT_AFTER_DOUBT
+            self.active = None
+            return True
+        if self.is_called(release.lease_id) and release.fate is Fate.NOT_SENT:
+            return self.revoke(release.lease_id)
+        return False
+
+    def revoke(self, lease_id: int) -> bool:
+        """Take back a called lease that was never granted: it can no longer send anything."""
+        if not self.is_called(lease_id):
+            return False
+        assert self.called is not None
+        self._end(self.called, Fate.NOT_SENT)
+        self.called = None
+        return True
+
+    def fate(self, lease_id: int) -> Fate:
+        """How a lease ended; one too old to remember may have sent (the safe answer)."""
+        return self.fates.get(lease_id, Fate.NO_REPLY)
+
+    def is_open(self, lease_id: int) -> bool:
+        """Whether the lease is still called or active."""
+        return any(
+            lease is not None and lease.lease_id == lease_id for lease in (self.called, self.active)
+        )
+
+    def next_deadline(self) -> datetime | None:
+        """When the gate must next act on its own: an active lease's expiry or a turn's end."""
+        deadlines: list[datetime] = []
+        if self.active is not None and self.active.confirmed_at is not None:
+            deadlines.append(self.active.confirmed_at + timedelta(seconds=LEASE_EXPIRY))
+        if self.called is not None and not self.called.confirming:
+            deadlines.append(self.called.called_at + timedelta(seconds=TURN_TIMEOUT))
+        return min(deadlines) if deadlines else None
+
+    def expire(self, now: datetime) -> list[str]:
+        """End an active lease whose holder went silent and a turn nobody took; what was done."""
+        done: list[str] = []
+        active = self.active
+        if (
+            active is not None
+            and active.confirmed_at is not None
+            and now >= active.confirmed_at + timedelta(seconds=LEASE_EXPIRY)
+        ):
+            self._end(active, Fate.EXPIRED)
+            self.wait_next = WAIT_AFTER_DOUBT
+            self.active = None
+            done.append(f"lease {active.lease_id} ({active.ticket.key}) expired")
+        called = self.called
+        if (
+            called is not None
+            and not called.confirming
+            and now >= called.called_at + timedelta(seconds=TURN_TIMEOUT)
+        ):
+            self.revoke(called.lease_id)
+            done.append(f"turn {called.lease_id} ({called.ticket.key}) not taken")
+        return done
+
+    def _end(self, lease: Lease, fate: Fate) -> None:
+        self.fates[lease.lease_id] = fate
+        while len(self.fates) > FATES_KEPT:
+            del self.fates[min(self.fates)]
+        for record in self.recent:
+            if record.lease_id == lease.lease_id:
+                record.fate = fate

@@ -1,56 +1,164 @@
-"""One gate per Passimpay platform: hands out `/v2/withdraw` send slots that never overlap.
+"""One gate per Passimpay platform: one `/v2/withdraw` in flight at a time, in queue order.
 
-Temporal runs a workflow's update handlers one at a time, so slots computed here are strictly
-ordered for every worker on every task queue. The gate never ends on its own; continue-as-new
-carries the last slot, so a new run can never hand out a slot closer than the spacing.
+Payout workflows queue a ticket (`enqueue`); the gate calls the head of the queue with a
+`withdraw_turn` signal; that payout's send activity asks for its grant (`confirm`), which the gate
+gives only once the previous holder reported its end (`release`) or its lease expired on the
+gate's own timer. Temporal runs a workflow's handlers one at a time, so at most one lease is
+ever active. The rules are pure functions in `state/withdraw_gate.py`.
 """
 
 from __future__ import annotations
 
+import contextlib
+from datetime import timedelta
+
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from state.withdraw_gate import (
+        CONFIRM_UPDATE,
+        ENQUEUE_UPDATE,
         GATE_WORKFLOW,
-        RESERVE_UPDATE,
-        GateCarry,
-        WithdrawSlot,
+        RELEASE_SIGNAL,
+        SETTLE_UPDATE,
+        TURN_SIGNAL,
+        Fate,
+        GateState,
+        Grant,
+        Lease,
+        Release,
+        Ticket,
+        Turn,
         gate_workflow_id,
     )
     from workflows.visibility import publish_identity
 
 PROVIDER = "passimpay"
-RESERVATIONS_PER_RUN = 500
+LEASES_PER_RUN = 300
+"""Continue-as-new after this many leases (about 15 events each) or when Temporal suggests it."""
 
 
 @workflow.defn(name=GATE_WORKFLOW)
 class PassimpayWithdrawGate:
-    """Long-lived slot allocator of one platform; its state is one number and a short log."""
+    """Long-lived turn keeper of one platform; continue-as-new carries its whole state."""
 
     @workflow.init
-    def __init__(self, carried: GateCarry) -> None:
-        self._carry = carried
-        self._reserved_this_run = 0
+    def __init__(self, state: GateState) -> None:
+        self._state = state
+        self._leases_this_run = 0
+        self._draining = False
+        self._changes = 0
 
     @workflow.run
-    async def run(self, carried: GateCarry) -> None:
-        publish_identity(PROVIDER, gate_workflow_id(carried.platform_id), "gate")
-        await workflow.wait_condition(
-            lambda: (
-                self._reserved_this_run >= RESERVATIONS_PER_RUN
-                or workflow.info().is_continue_as_new_suggested()
-            )
-        )
+    async def run(self, state: GateState) -> None:
+        publish_identity(PROVIDER, gate_workflow_id(state.platform_id), "gate")
+        while not self._should_continue_as_new():
+            called = self._state.call_next(workflow.now())
+            if called is not None:
+                self._leases_this_run += 1
+                await self._call(called)
+                continue
+            await self._wait_for_change()
+            for note in self._state.expire(workflow.now()):
+                workflow.logger.warning("withdraw gate: %s", note)
+        self._draining = True
+        self._changed()
         await workflow.wait_condition(workflow.all_handlers_finished)
-        workflow.continue_as_new(self._carry)
+        workflow.continue_as_new(self._state)
 
-    @workflow.update(name=RESERVE_UPDATE)
-    def reserve(self, order_id: str) -> WithdrawSlot:
-        """The next slot: at least the spacing after the last one, never in the past."""
-        self._reserved_this_run += 1
-        return self._carry.reserve(order_id, workflow.now().timestamp())
+    def _should_continue_as_new(self) -> bool:
+        return (
+            self._leases_this_run >= LEASES_PER_RUN
+            or workflow.info().is_continue_as_new_suggested()
+        )
+
+    async def _call(self, lease: Lease) -> None:
+        """Tell the ticket's payout workflow that it may ask for its grant now."""
+        ticket = lease.ticket
+        try:
+            await workflow.get_external_workflow_handle(ticket.workflow_id).signal(
+                TURN_SIGNAL, Turn(attempt=ticket.attempt, lease_id=lease.lease_id)
+            )
+        except FailureError as error:  # the payout workflow is gone: nothing will send
+            workflow.logger.warning("withdraw gate: %s not reachable: %s", ticket.key, error)
+            self._state.revoke(lease.lease_id)
+
+    async def _wait_for_change(self) -> None:
+        """Until a handler changed something, or the next lease or turn deadline passes."""
+        seen = self._changes
+        deadline = self._state.next_deadline()
+        timeout = None
+        if deadline is not None:
+            timeout = max((deadline - workflow.now()).total_seconds(), 0.001)
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: self._changes != seen or self._should_continue_as_new(),
+                timeout=timedelta(seconds=timeout) if timeout is not None else None,
+            )
+
+    def _changed(self) -> None:
+        self._changes += 1
+
+    # ---- messages ----------------------------------------------------------------------------
+
+    @workflow.update(name=ENQUEUE_UPDATE)
+    def enqueue(self, ticket: Ticket) -> int:
+        """Queue one send attempt (idempotent); answers how many tickets wait ahead of it."""
+        if self._state.enqueue(ticket):
+            self._changed()
+        return len(self._state.queue)
+
+    @workflow.update(name=CONFIRM_UPDATE)
+    async def confirm(self, lease_id: int) -> Grant:
+        """The called holder asks for its grant; answered once nobody else holds the platform."""
+        if self._draining:
+            return Grant(answer="retry")
+        renewed = self._state.renew(lease_id, workflow.now())
+        if renewed is not None:
+            self._changed()
+            return renewed
+        called = self._state.called
+        if called is None or called.lease_id != lease_id:
+            return Grant(answer="refused", reason=f"lease {lease_id} is no longer called")
+        called.confirming = True
+        self._changed()
+        await workflow.wait_condition(
+            lambda: self._draining
+            or not self._state.is_called(lease_id)
+            or self._state.can_promote(lease_id)
+        )
+        if self._state.can_promote(lease_id) and not self._draining:
+            grant = self._state.promote(workflow.now())
+        elif self._state.is_called(lease_id):
+            called.confirming = False
+            grant = Grant(answer="retry")
+        else:
+            grant = Grant(answer="refused", reason=f"lease {lease_id} was taken back")
+        self._changed()
+        return grant
+
+    @workflow.signal(name=RELEASE_SIGNAL)
+    def release(self, release: Release) -> None:
+        """The holder's report of how its lease ended."""
+        if self._state.release(release):
+            self._changed()
+
+    @workflow.update(name=SETTLE_UPDATE)
+    async def settle(self, lease_id: int) -> Fate:
+        """For a payout whose send activity failed: take back an ungranted lease, or wait for the
+        granted one to end, and say whether anything may have been sent."""
+        if self._state.revoke(lease_id):
+            self._changed()
+            return Fate.NOT_SENT
+        await workflow.wait_condition(
+            lambda: self._draining or not self._state.is_open(lease_id)
+        )
+        if self._state.is_open(lease_id):
+            raise ApplicationError("the gate is continuing as new; ask again", type="GateDraining")
+        return self._state.fate(lease_id)
 
     @workflow.query
-    def state(self) -> GateCarry:
-        """The last slot handed out and the most recent reservations."""
-        return self._carry
+    def state(self) -> GateState:
+        """The queue, the called and active leases, and the most recent outcomes."""
+        return self._state

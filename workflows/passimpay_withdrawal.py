@@ -1,5 +1,5 @@
-"""One Passimpay payout per order: validated, sent exactly once at a reserved slot, followed to
-paid or failed; whatever nobody can tell waits for an operator."""
+"""One Passimpay payout per order: validated, sent at the platform's turn, followed to paid or
+failed; a send that may have arrived is looked up, never blindly repeated."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.errors import INVALID_INPUT, NON_RETRYABLE_TYPES, REFUSED
-    from activities.passimpay import PassimpayActivities
+    from activities.errors import INVALID_INPUT, NON_RETRYABLE_TYPES
     from activities.passimpay_withdrawals import (
-        WITHDRAWAL_EXISTS,
         PassimpayWithdrawalActivities,
         WithdrawAttempt,
+        WithdrawLookup,
+        WithdrawOutcome,
     )
     from providers.passimpay.models import WithdrawCallback, WithdrawRequest, WithdrawStatus
     from state.passimpay_withdrawal import WithdrawalLifecycle, WithdrawalStatus
@@ -24,8 +24,9 @@ with workflow.unsafe.imports_passed_through():
         WithdrawalResolution,
         WithdrawalView,
         WithdrawCallbackRecord,
+        WithdrawPolicy,
     )
-    from state.withdraw_gate import WithdrawSlot, shown
+    from state.withdraw_gate import TURN_SIGNAL, Fate, Ticket, Turn
     from workflows.calls import ONE_TRY, call, failure_message, failure_type
     from workflows.visibility import publish_identity, publish_status
     from workflows.wakeup import Wakeup
@@ -33,13 +34,17 @@ with workflow.unsafe.imports_passed_through():
 PROVIDER = "passimpay"
 WORKFLOW_ID_PREFIX = "passimpay-withdrawal:"
 MAX_AMBIGUOUS_ROUNDS = 5
-"""Sends or status inquiries without a definite answer before an operator must decide."""
-SCHEDULE_AHEAD = 3.0
-"""Seconds before its slot the send activity is scheduled; until then a timer waits, not a worker."""
-HEARTBEAT = timedelta(seconds=5)
-SEND_GRACE = 60.0
-"""The send activity's time after its slot (on top of the wait for the slot)."""
-MAX_STATUS_BACKOFF = 60.0
+"""Sends that may have arrived before an operator must decide (with a unique-orderId platform)."""
+SEND_TIMEOUT = timedelta(minutes=3)
+"""The send activity: waiting for its grant (one lease expiry at most) plus the send itself."""
+SEND_HEARTBEAT = timedelta(seconds=30)
+"""Only to notice a dead worker; a busy one beats every 10 s from a background task."""
+REENQUEUE_AFTER = 600.0
+"""A ticket whose turn has not come this long is queued again (the gate ignores a repeat)."""
+MAX_LOOKUP_BACKOFF = 30.0
+MAX_NOT_SENT_BACKOFF = 60.0
+TROUBLE_AFTER = timedelta(minutes=10)
+"""Provider calls failing this long make the payout visible to operators (it keeps retrying)."""
 CALLBACK_LIMIT = 50
 SENDABLE = frozenset({WithdrawalStatus.VALIDATED, WithdrawalStatus.SENDING})
 
@@ -50,7 +55,7 @@ UNTIL_DONE = RetryPolicy(
     maximum_attempts=0,
     non_retryable_error_types=NON_RETRYABLE_TYPES,
 )
-"""For calls that send nothing (validation, slot reservation): retry until they answer."""
+"""For calls that send nothing (validation, the gate): retry until they answer."""
 
 S = WithdrawalStatus
 
@@ -70,16 +75,24 @@ class PassimpayWithdrawal:
         self._lifecycle = WithdrawalLifecycle()
         self._wakeup = Wakeup(request.timing)
         self._currency: str | None = None
+        self._policy = WithdrawPolicy()
         self._provider: WithdrawStatus | None = None
         self._transaction_id: str | None = None
         self._reason: str | None = None
         self._attention_reason: str | None = None
         self._contradiction: str | None = None
+        self._trouble: str | None = None
+        self._trouble_since: datetime | None = None
         self._resolution: WithdrawalResolution | None = None
+        self._attempt = 0
+        self._turn: Turn | None = None
         self._send_attempts = 0
-        self._slots_missed = 0
+        self._not_sent = 0
+        self._not_sent_streak = 0
         self._ambiguous_rounds = 0
+        self._maybe_sent: list[str] = []
         self._status_checks = 0
+        self._status_failures = 0
         self._last_checked_at: datetime | None = None
         self._callbacks: list[WithdrawCallbackRecord] = []
 
@@ -94,7 +107,7 @@ class PassimpayWithdrawal:
                     await self._follow()
                 else:
                     await self._await_operator()
-        await self._keep_for_late_callbacks()
+        await self._keep_for_late_news()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.state()
 
@@ -112,106 +125,142 @@ class PassimpayWithdrawal:
             self._reason = failure_message(error)
             self._move("reject", self._reason)
             return False
-        self._currency = f"{facts.ticker} ({facts.network})"
+        self._currency = f"{facts.currency.ticker} ({facts.currency.network})"
+        self._policy = facts.policy
         self._move("validate", self._currency)
         return True
 
     # ---- sending -----------------------------------------------------------------------------
 
     async def _deliver(self) -> None:
-        """Send at reserved slots until the provider has the payout, refuses it, or nobody knows."""
-        doubtful = self._send_attempts > 0  # an operator's retry after an unknown outcome
+        """Send at the platform's turn until the provider has the payout, refuses it, or nobody
+        can tell; a send that may have arrived is looked up before anything else."""
         while self._status in SENDABLE:
-            if doubtful:
-                answered, found = await self._lookup()
-                if not answered:
-                    self._doubt(
-                        f"/v2/withdrawstatus gave no answer in {MAX_AMBIGUOUS_ROUNDS} rounds"
-                    )
-                    return
-                if found is not None:
-                    self._found(found)
-                    return
-                self._note("not_found", "/v2/withdrawstatus does not know the orderId")
-                if self._ambiguous_rounds >= MAX_AMBIGUOUS_ROUNDS:
-                    self._doubt(
-                        f"{self._ambiguous_rounds} sends without a definite outcome; "
-                        "the provider does not know the orderId"
-                    )
-                    return
-            doubtful = await self._send_once()
+            outcome = await self._send_once()
+            if outcome is None:
+                return
+            if outcome.kind == "not_sent":
+                self._not_sent += 1
+                self._note("not_sent", outcome.reason or "nothing was written")
+                await self._pause_after_not_sent()
+                continue
+            self._not_sent_streak = 0
+            self._clear_trouble()
+            self._send_attempts += 1
+            if outcome.kind == "sent":
+                result = outcome.result
+                self._transaction_id = result.transaction_id if result else None
+                self._move("accept", f"transactionId {self._transaction_id}")
+                return
+            if outcome.kind == "refused" and not self._maybe_sent:
+                self._reason = f"/v2/withdraw refused: {outcome.reason}"
+                self._move("fail", self._reason)
+                return
+            self._ambiguous_rounds += 1
+            self._maybe_sent.append(f"send {self._send_attempts}: {outcome.reason}")
+            self._note("ambiguous", f"send {self._send_attempts}: {outcome.reason}")
+            # a resend is only safe where the platform refuses a reused orderId, and only
+            # while nothing suggests the first one arrived (a refusal of a resend does)
+            may_resend = self._policy.unique_order_id and outcome.kind != "refused"
+            found, answered = await self._look_up(stop_when_not_found=may_resend)
+            if found is not None:
+                self._found(found)
+                return
+            if may_resend and answered and self._ambiguous_rounds < MAX_AMBIGUOUS_ROUNDS:
+                self._note("resend", "not found; the platform refuses a reused orderId")
+                continue
+            self._doubt(self._evidence())
+            return
 
-    async def _send_once(self) -> bool:
-        """Reserve a slot and send inside it; True when nobody knows whether it arrived."""
-        slot: WithdrawSlot = await call(
-            PassimpayWithdrawalActivities.reserve_withdraw_slot,
-            self._request.order_id,
-            retry_policy=UNTIL_DONE,
+    async def _send_once(self) -> WithdrawOutcome | None:
+        """Queue at the gate, wait for the turn, send; None when the payout was rejected."""
+        self._attempt += 1
+        ticket = Ticket(
+            order_id=self._request.order_id,
+            workflow_id=workflow.info().workflow_id,
+            attempt=self._attempt,
         )
-        ahead = slot.not_before - workflow.now().timestamp() - SCHEDULE_AHEAD
-        if ahead > 0:
-            await workflow.sleep(ahead)
-        self._move("dispatch", f"send {self._send_attempts + 1} at {shown(slot.not_before)}")
-        wait = max(0.0, slot.not_before - workflow.now().timestamp())
+        turn = await self._wait_for_turn(ticket)
+        self._move("dispatch", f"attempt {self._attempt}: lease {turn.lease_id}")
         try:
-            outcome = await workflow.execute_activity_method(
+            return await workflow.execute_activity_method(
                 PassimpayWithdrawalActivities.withdraw,
-                WithdrawAttempt(request=self._provider_request(), slot=slot),
-                start_to_close_timeout=timedelta(seconds=wait + SEND_GRACE),
-                heartbeat_timeout=HEARTBEAT,
+                WithdrawAttempt(request=self._provider_request(), lease_id=turn.lease_id),
+                start_to_close_timeout=SEND_TIMEOUT,
+                heartbeat_timeout=SEND_HEARTBEAT,
                 retry_policy=ONE_TRY,
             )
         except ActivityError as error:
-            return self._after_failed_send(error)
-        if not outcome.sent:
-            self._slots_missed += 1
-            self._note("slot_missed", f"late by {outcome.late_by or 0:.3f} s; nothing sent")
-            return False
-        self._send_attempts += 1
-        result = outcome.result
-        self._transaction_id = result.transaction_id if result else None
-        self._move("accept", f"transactionId {self._transaction_id}")
-        return False
+            reason = failure_message(error)
+            if failure_type(error) == INVALID_INPUT:
+                if self._maybe_sent:
+                    self._doubt(f"refused before sending ({reason}); {self._evidence()}")
+                else:
+                    self._reason = reason
+                    self._move("reject", f"nothing sent: {reason}")
+                return None
+        fate = await call(
+            PassimpayWithdrawalActivities.settle_withdraw_lease,
+            turn.lease_id,
+            retry_policy=UNTIL_DONE,
+        )
+        if fate is Fate.NOT_SENT:
+            return WithdrawOutcome(kind="not_sent", reason=f"send activity failed: {reason}")
+        return WithdrawOutcome(kind="maybe_sent", reason=f"{reason} (lease {fate.value})")
 
-    def _after_failed_send(self, error: ActivityError) -> bool:
-        """Classify a failed send; True when the provider may or may not have it."""
-        kind, reason = failure_type(error), failure_message(error)
-        earlier_doubt = self._send_attempts > 0
-        if kind == INVALID_INPUT:
-            if earlier_doubt:
-                self._doubt(f"refused before sending ({reason}) after an unknown outcome")
-            else:
-                self._reason = reason
-                self._move("reject", f"nothing sent: {reason}")
-            return False
-        self._send_attempts += 1
-        if kind == WITHDRAWAL_EXISTS:
-            self._move("accept", f"the provider already has this orderId: {reason}")
-            return False
-        if kind == REFUSED and not earlier_doubt:
-            self._reason = f"/v2/withdraw refused: {reason}"
-            self._move("fail", self._reason)
-            return False
-        if kind == REFUSED:
-            self._doubt(f"refused ({reason}) after an earlier send whose outcome is unknown")
-            return False
-        self._ambiguous_rounds += 1
-        self._note("ambiguous", f"send {self._send_attempts}: {reason}")
-        return True
+    async def _wait_for_turn(self, ticket: Ticket) -> Turn:
+        """Queue the ticket and wait for the gate's call; a lost ticket is queued again."""
+        self._turn = None
+        while True:
+            await call(
+                PassimpayWithdrawalActivities.enqueue_withdraw, ticket, retry_policy=UNTIL_DONE
+            )
+            try:
+                await workflow.wait_condition(
+                    lambda: self._turn is not None, timeout=REENQUEUE_AFTER
+                )
+            except TimeoutError:
+                continue
+            assert self._turn is not None
+            return self._turn
 
-    async def _lookup(self) -> tuple[bool, WithdrawStatus | None]:
-        """Ask `/v2/withdrawstatus` after a doubt, backing off while the status API fails."""
+    async def _pause_after_not_sent(self) -> None:
+        """Nothing left: try again at once, then back off while sends keep failing."""
+        self._not_sent_streak += 1
+        self._note_trouble(f"{self._not_sent_streak} sends in a row could not be written")
+        if self._not_sent_streak > 2:
+            await workflow.sleep(min(2.0 ** (self._not_sent_streak - 3), MAX_NOT_SENT_BACKOFF))
+
+    async def _look_up(self, *, stop_when_not_found: bool) -> tuple[WithdrawStatus | None, bool]:
+        """Ask `/v2/withdrawstatus` over the lookup window; (found, whether it ever answered)."""
+        end = workflow.now() + timedelta(seconds=self._request.timing.lookup_window_seconds)
         backoff = 1.0
+        answered = False
         while True:
             try:
-                return True, await self._check_status()
+                status = await self._check_status()
             except ActivityError as error:
-                self._ambiguous_rounds += 1
                 self._note("status_unavailable", failure_message(error))
-                if self._ambiguous_rounds >= MAX_AMBIGUOUS_ROUNDS:
-                    return False, None
-                await workflow.sleep(backoff)
-                backoff = min(backoff * 2, MAX_STATUS_BACKOFF)
+            else:
+                if status is not None:
+                    return status, True
+                answered = True
+                if stop_when_not_found:
+                    return None, True
+            remaining = (end - workflow.now()).total_seconds()
+            if remaining <= 0:
+                return None, answered
+            await workflow.sleep(min(backoff, remaining))
+            backoff = min(backoff * 2, MAX_LOOKUP_BACKOFF)
+
+    def _evidence(self) -> str:
+        """Why nobody can tell: what may have been sent and what the status API said."""
+        return (
+            f"{len(self._maybe_sent)} send(s) may have reached Passimpay "
+            f"({'; '.join(self._maybe_sent[-3:])}); /v2/withdrawstatus did not find orderId "
+            f"{self._request.order_id} within {self._request.timing.lookup_window_seconds:.0f} s "
+            f"({self._status_checks} checks, {self._status_failures} failed)"
+        )
 
     # ---- following ---------------------------------------------------------------------------
 
@@ -241,10 +290,19 @@ class PassimpayWithdrawal:
                 self._found(status)
 
     async def _check_status(self) -> WithdrawStatus | None:
-        """The provider's truth by our orderId; None while it does not know the payout."""
-        status = await call(PassimpayActivities.withdraw_status, self._request.order_id)
+        """The provider's truth (by transactionId when known); None while it does not know it."""
+        lookup = WithdrawLookup(
+            order_id=self._request.order_id, transaction_id=self._transaction_id
+        )
         self._status_checks += 1
         self._last_checked_at = workflow.now()
+        try:
+            status = await call(PassimpayWithdrawalActivities.withdraw_lookup, lookup)
+        except ActivityError:
+            self._status_failures += 1
+            self._note_trouble("/v2/withdrawstatus keeps failing")
+            raise
+        self._clear_trouble()
         if status is not None:
             self._provider = status
             self._transaction_id = status.transaction_id or self._transaction_id
@@ -273,11 +331,35 @@ class PassimpayWithdrawal:
             self._reason = status.reason or status.message or "the provider reports it failed"
             self._move("fail", self._reason)
 
-    async def _keep_for_late_callbacks(self) -> None:
-        """Stay open a while so the provider's late callbacks land here, not in the inbox."""
+    async def _keep_for_late_news(self) -> None:
+        """Stay open a while so late callbacks land here; after an operator's paid or failed,
+        keep asking the provider and flag it when the provider says otherwise."""
         end = workflow.now() + timedelta(seconds=self._request.late_callback_window_seconds)
+        operator_decided = self._resolution is not None and self._resolution.decision != "retry"
         while (remaining := (end - workflow.now()).total_seconds()) > 0:
-            await self._wakeup.sleep(remaining)
+            if not operator_decided:
+                await self._wakeup.sleep(remaining)
+                continue
+            await self._wakeup.sleep(min(remaining, self._request.timing.idle_poll_seconds))
+            try:
+                status = await self._check_status()
+            except ActivityError:
+                continue
+            self._cross_check(status)
+
+    def _cross_check(self, status: WithdrawStatus | None) -> None:
+        """Flag an operator's decision that the provider's status contradicts."""
+        if status is None or self._contradiction is not None:
+            return
+        says = {0: "pending", 1: "paid", 2: "failed"}[status.approve]
+        if (self._status == S.PAID and status.approve == 2) or (
+            self._status == S.FAILED and status.approve in (0, 1)
+        ):
+            self._contradiction = (
+                f"an operator marked the payout {self._status.value} but /v2/withdrawstatus "
+                f"says {says}"
+            )
+            self._publish()
 
     # ---- bookkeeping -------------------------------------------------------------------------
 
@@ -299,19 +381,37 @@ class PassimpayWithdrawal:
             self._publish()
 
     def _note(self, event: str, note: str) -> None:
-        """Journal something that is not a move (an ambiguous send, a missed slot)."""
+        """Journal something that is not a move (an ambiguous send, a turn given up)."""
         self._lifecycle.offer(event, workflow.now(), note)
 
     def _doubt(self, reason: str) -> None:
         self._attention_reason = reason
         self._move("doubt", reason)
 
+    def _note_trouble(self, reason: str) -> None:
+        """Provider calls are failing; after `TROUBLE_AFTER` of it an operator should know."""
+        now = workflow.now()
+        self._trouble_since = self._trouble_since or now
+        if self._trouble is None and now - self._trouble_since >= TROUBLE_AFTER:
+            self._trouble = f"{reason} since {self._trouble_since.isoformat()}"
+            self._publish()
+
+    def _clear_trouble(self) -> None:
+        self._trouble_since = None
+        if self._trouble is not None:
+            self._trouble = None
+            self._publish()
+
     def _publish(self) -> None:
         publish_status(self._status, needs_attention=self._needs_attention)
 
     @property
     def _needs_attention(self) -> bool:
-        return self._status == S.OUTCOME_UNKNOWN or self._contradiction is not None
+        return (
+            self._status == S.OUTCOME_UNKNOWN
+            or self._contradiction is not None
+            or self._trouble is not None
+        )
 
     # ---- messages ----------------------------------------------------------------------------
 
@@ -350,6 +450,12 @@ class PassimpayWithdrawal:
     def _validate_resolve(self, resolution: WithdrawalResolution) -> None:
         if self._status != S.OUTCOME_UNKNOWN:
             raise ValueError(f"nothing to resolve: the withdrawal is {self._status.value}")
+
+    @workflow.signal(name=TURN_SIGNAL)
+    def withdraw_turn(self, turn: Turn) -> None:
+        """The platform's gate calls this payout's current send attempt."""
+        if turn.attempt == self._attempt:
+            self._turn = turn
 
     @workflow.signal
     def withdraw_callback(self, callback: WithdrawCallback) -> None:
@@ -392,13 +498,14 @@ class PassimpayWithdrawal:
             fee_service=status.fee_service if status else None,
             reason=self._reason,
             send_attempts=self._send_attempts,
-            slots_missed=self._slots_missed,
+            not_sent=self._not_sent,
             ambiguous_rounds=self._ambiguous_rounds,
             status_checks=self._status_checks,
             last_checked_at=self._last_checked_at,
             needs_attention=self._needs_attention,
-            attention_reason=self._contradiction or self._attention_reason,
+            attention_reason=self._contradiction or self._attention_reason or self._trouble,
             resolution=self._resolution,
+            unique_order_id=self._policy.unique_order_id,
             callbacks=list(self._callbacks),
             journal=list(self._lifecycle.journal),
         )

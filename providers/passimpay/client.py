@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import ssl
 import time
 from decimal import Decimal
 from types import TracebackType
@@ -42,6 +43,7 @@ from providers.passimpay.models import (
 )
 from providers.passimpay.signing import encode_body, signature
 from providers.passimpay.validation import validate_order_id, validate_withdraw_address
+from providers.passimpay.withdraw_sender import PreparedRequest, prepare
 
 _NOT_FOUND = re.compile(
     r"\b(?:order|withdraw|transaction)\w*\b.*\bnot (?:found|exist)",
@@ -49,6 +51,7 @@ _NOT_FOUND = re.compile(
 )
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+WITHDRAW_PATH = "/v2/withdraw"
 
 
 class NotFound(Refused):
@@ -76,9 +79,9 @@ class PassimpayClient:
     ) -> None:
         self._platform_id = platform_id
         self._secret = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
-        self._http = httpx.AsyncClient(
-            base_url=api_url.rstrip("/"), timeout=timeout, transport=transport
-        )
+        self._api_url = api_url.rstrip("/")
+        self._http = httpx.AsyncClient(base_url=self._api_url, timeout=timeout, transport=transport)
+        self._tls: ssl.SSLContext | None = None
         self._currencies_ttl = currencies_ttl
         self._currencies: list[Currency] | None = None
         self._currencies_at = 0.0
@@ -152,10 +155,29 @@ class PassimpayClient:
         return _parse(OrderStatusV3, "/v3/orderstatus", data)
 
     async def withdraw(self, request: WithdrawRequest) -> WithdrawResult:
-        """Send one payout; after a `Transient` ask `withdraw_status` before sending again."""
+        """Send one payout at once; payflow's workflows send through `prepare_withdraw` instead."""
         validate_withdraw_address(request.address_to, await self.currency(request.payment_id))
-        data = await self._post("/v2/withdraw", request.body())
-        return _parse(WithdrawResult, "/v2/withdraw", data)
+        data = await self._post(WITHDRAW_PATH, request.body())
+        return _parse(WithdrawResult, WITHDRAW_PATH, data)
+
+    async def prepare_withdraw(self, request: WithdrawRequest) -> PreparedRequest:
+        """Validate, serialise and sign a payout now; the caller decides when its bytes leave."""
+        validate_withdraw_address(request.address_to, await self.currency(request.payment_id))
+        body, headers = self._signed(request.body())
+        return prepare(f"{self._api_url}{WITHDRAW_PATH}", headers, body)
+
+    @property
+    def tls(self) -> ssl.SSLContext:
+        """One TLS context for every prepared request (building one costs milliseconds)."""
+        if self._tls is None:
+            self._tls = ssl.create_default_context()
+        return self._tls
+
+    @staticmethod
+    def withdraw_reply(status_code: int, content: bytes) -> WithdrawResult:
+        """Read a `/v2/withdraw` reply: the result, `Refused`, or `Transient` (outcome unknown)."""
+        data = _envelope(WITHDRAW_PATH, status_code, content)
+        return _parse(WithdrawResult, WITHDRAW_PATH, data)
 
     async def withdraw_status(
         self, *, order_id: str | None = None, transaction_id: str | None = None
@@ -172,27 +194,31 @@ class PassimpayClient:
 
     async def _post(self, path: str, fields: dict[str, Any]) -> dict[str, Any]:
         """Sign and send one call; return the success envelope or raise by outcome."""
-        body = encode_body({**fields, "platformId": self._platform_id})
-        headers = {
-            "Content-Type": "application/json",
-            "x-signature": signature(self._platform_id, body, self._secret.get_secret_value()),
-        }
+        body, headers = self._signed(fields)
         try:
             response = await self._http.post(path, content=body, headers=headers)
         except httpx.TimeoutException as exc:
             raise Transient(f"{path}: timed out ({type(exc).__name__})") from None
         except httpx.HTTPError as exc:
             raise Transient(f"{path}: transport failed ({type(exc).__name__})") from None
-        return _envelope(path, response)
+        return _envelope(path, response.status_code, response.content)
+
+    def _signed(self, fields: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+        """The body as it will be sent (platformId added) and its headers with `x-signature`."""
+        body = encode_body({**fields, "platformId": self._platform_id})
+        headers = {
+            "Content-Type": "application/json",
+            "x-signature": signature(self._platform_id, body, self._secret.get_secret_value()),
+        }
+        return body, headers
 
 
-def _envelope(path: str, response: httpx.Response) -> dict[str, Any]:
+def _envelope(path: str, status: int, content: bytes) -> dict[str, Any]:
     """Split a reply into success data, `Refused`/`NotFound` or `Transient`."""
-    status = response.status_code
     if status >= 500 or status in (408, 429):
         raise Transient(f"{path}: HTTP {status}", status_code=status)
     try:
-        data = json.loads(response.content, parse_float=Decimal)
+        data = json.loads(content, parse_float=Decimal)
     except ValueError:
         raise Transient(f"{path}: HTTP {status} reply is not JSON", status_code=status) from None
     if not isinstance(data, dict):

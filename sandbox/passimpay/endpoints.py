@@ -171,7 +171,7 @@ def withdraw_status(sim: PassimpaySandbox, call: Call) -> dict[str, Any]:
     )
     fields = withdrawal.status_fields(sim.status_time())
     if fields is None:
-        raise Refusal(WITHDRAWAL_NOT_FOUND)
+        raise sim.withdrawals.refusal(WITHDRAWAL_NOT_FOUND)
     return fields
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-FaultMode = Literal["500", "503", "timeout", "lose_response"]
+FaultMode = Literal["500", "503", "timeout", "lose_response", "hang"]
 AmountPaidUnit = Literal["fiat", "coin"]
 CurrencyListStyle = Literal["documented", "variant"]
 UtxoCallbacks = Literal["first_and_second", "single_higher", "lose_second"]
@@ -73,7 +73,8 @@ class PassimpayFaults:
         self, endpoint_path: str, mode: FaultMode, times: int = 1, delay: float = 5.0
     ) -> None:
         """Fail the next `times` calls: 500/503 at once, `timeout` after `delay` seconds (504,
-        nothing done), `lose_response` after committing the operation (502, not JSON)."""
+        nothing done), `lose_response` after committing the operation (502, not JSON), `hang`
+        after committing it, answering only after `delay` seconds (504)."""
         if mode not in get_args(FaultMode):
             raise ValueError(f"mode {mode!r} is not one of {get_args(FaultMode)}")
         planned = _Planned(Fault(mode, delay), times)

@@ -101,6 +101,9 @@ def _signed(
             reply = _refused(refusal.message)
         if fault is not None and fault.mode == "lose_response":
             return PlainTextResponse(_PLAIN[502], status_code=502)
+        if fault is not None and fault.mode == "hang":
+            await asyncio.sleep(fault.delay)
+            return PlainTextResponse("Gateway Timeout", status_code=504)
         return reply
 
     return endpoint

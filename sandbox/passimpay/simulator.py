@@ -186,8 +186,12 @@ class PassimpaySandbox:
             self.send_callback(invoice.platform_id, notice)
 
     def withdrawal(self, order_id: str) -> SimWithdrawal | None:
-        """The withdrawal committed for this orderId, if any."""
-        return self.withdrawals.by_order.get(order_id)
+        """The latest withdrawal committed for this orderId, if any (whatever `order_ids` is)."""
+        found = self.withdrawals.by_order.get(order_id)
+        for withdrawal in self.withdrawals.by_transaction.values():
+            if withdrawal.order_id == order_id:
+                found = withdrawal
+        return found
 
     def settle_withdrawal(
         self, order_id: str, approve: Literal[1, 2], reason: str | None = None

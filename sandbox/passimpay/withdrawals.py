@@ -1,18 +1,26 @@
 """Withdrawals: the 1-per-second-per-platform limit (break it and the platform is blocked),
-one payout per orderId, and settlement to success or failure."""
+what the provider does with `orderId`, and settlement to success or failure.
+
+No provider page says whether `/v2/withdraw` deduplicates `orderId`, so the book answers each
+way (`order_ids`): `unique` refuses a reused orderId, `duplicate` pays it again, `ignore` pays
+and keeps no orderId (`/v2/withdrawstatus` by orderId then never finds it). Error wording is
+unpublished too: `opaque_errors` replaces every message with one that names nothing."""
 
 from __future__ import annotations
 
 import uuid
 from collections import Counter
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Literal
+from typing import Literal, get_args
 
 from sandbox.passimpay import addresses
 from sandbox.passimpay.currencies import SimCurrency
 from sandbox.passimpay.store import SERVICE_FEE, WITHDRAWAL_NOT_FOUND, Refusal, SimWithdrawal
 
 BLOCKED = "Too many requests. Platform blocked"
+DUPLICATE_ORDER_ID = "Withdrawal with this orderId already exists"
+OPAQUE_ERROR = "Request failed"
+OrderIdMode = Literal["unique", "duplicate", "ignore"]
 
 
 class WithdrawLimiter:
@@ -58,6 +66,18 @@ class WithdrawalBook:
         self.by_order: dict[str, SimWithdrawal] = {}
         self.by_transaction: dict[str, SimWithdrawal] = {}
         self.payouts: Counter[str] = Counter()
+        self.order_ids: OrderIdMode = "unique"
+        self.opaque_errors = False
+
+    def behave(self, order_ids: OrderIdMode = "unique", *, opaque_errors: bool = False) -> None:
+        """Choose an answer to the provider's open questions (defaults: our documented ones)."""
+        if order_ids not in get_args(OrderIdMode):
+            raise ValueError(f"order_ids {order_ids!r} is not one of {get_args(OrderIdMode)}")
+        self.order_ids, self.opaque_errors = order_ids, opaque_errors
+
+    def refusal(self, message: str) -> Refusal:
+        """A refusal worded as configured."""
+        return Refusal(OPAQUE_ERROR if self.opaque_errors else message)
 
     def create(
         self,
@@ -68,9 +88,9 @@ class WithdrawalBook:
         amount: Decimal,
         now: float,
     ) -> SimWithdrawal:
-        """Commit one payout, pending; a reused orderId is refused and pays nothing."""
-        if order_id in self.by_order:
-            raise Refusal("Withdrawal with this orderId already exists")
+        """Commit one payout, pending; a reused orderId is refused (or paid again, as set)."""
+        if order_id in self.by_order and self.order_ids == "unique":
+            raise self.refusal(DUPLICATE_ORDER_ID)
         fee_service = (amount * SERVICE_FEE).quantize(currency.quantum, ROUND_HALF_UP)
         withdrawal = SimWithdrawal(
             platform_id,
@@ -83,7 +103,8 @@ class WithdrawalBook:
             fee_network=currency.withdraw_fee,
             fee_service=fee_service,
         )
-        self.by_order[order_id] = withdrawal
+        if self.order_ids != "ignore":
+            self.by_order[order_id] = withdrawal
         self.by_transaction[withdrawal.transaction_id] = withdrawal
         self.payouts[order_id] += 1
         return withdrawal
@@ -97,7 +118,7 @@ class WithdrawalBook:
         else:
             withdrawal = self.by_transaction.get(transaction_id or "")
         if withdrawal is None or withdrawal.platform_id != platform_id:
-            raise Refusal(WITHDRAWAL_NOT_FOUND)
+            raise self.refusal(WITHDRAWAL_NOT_FOUND)
         return withdrawal
 
 

@@ -23,15 +23,19 @@ from payflow.stack import SANDBOX_PASSIMPAY_KEY, SANDBOX_PASSIMPAY_PLATFORM
 from payflow.withdrawals import PassimpayWithdrawals, WithdrawalRejected
 from payflow.workflow_calls import PaymentConflict
 from sandbox.passimpay import PassimpaySandbox
+from sandbox.passimpay.withdrawals import OrderIdMode
 from state.passimpay_withdrawal_models import (
     WithdrawalRequest,
+    WithdrawalResolution,
     WithdrawalTiming,
     WithdrawalView,
+    WithdrawPolicy,
 )
-from state.withdraw_gate import GateCarry, gate_workflow_id, next_slot
-from tests.conftest import Stack
+from state.withdraw_gate import REPLY_TIMEOUT, WAIT_AFTER_DOUBT, gate_workflow_id
+from tests.conftest import PROVIDER_TIMEOUT_SECONDS, Stack
 from tests.flows.helpers import decoded_history, eventually, new_order_id
 from tests.flows.test_checkout_durability import start_worker_process
+from worker import passimpay_client, paymentassist_client, running_worker
 from workflows.passimpay_withdrawal import withdrawal_workflow_id
 
 TRON = "TJRabPrwbZy45sbavfcjinPJC18kjpRTv8"
@@ -65,6 +69,7 @@ def sim(stack: Stack) -> Iterator[PassimpaySandbox]:
     passimpay.unblock()
     yield passimpay
     passimpay.faults.clear()
+    passimpay.withdrawals.behave()
     passimpay.withdraw_settle_seconds, passimpay.withdraw_callbacks = saved
 
 
@@ -80,19 +85,6 @@ async def ended(
 
 def gaps(calls: list[float]) -> list[float]:
     return [later - earlier for earlier, later in zip(calls, calls[1:], strict=False)]
-
-
-# --- the slot arithmetic ----------------------------------------------------------------------
-
-
-def test_slots_never_closer_than_the_spacing() -> None:
-    gate = GateCarry(platform_id=1)
-    slots = [gate.reserve(f"o{i}", now=1000.0 + i * 0.01) for i in range(5)]
-    assert slots[0].not_before == next_slot(1000.0, 0.0) == 1000.5
-    for earlier, later in zip(slots, slots[1:], strict=False):
-        # the latest possible earlier send and the earliest possible later one
-        assert later.not_before - earlier.send_by > 1.0
-    assert gate.reserve("idle", now=5000.0).not_before == 5000.5
 
 
 # --- happy and unhappy endings ----------------------------------------------------------------
@@ -149,29 +141,53 @@ async def test_reply_lost_after_the_provider_committed(stack: Stack, sim: Passim
     assert sim.payouts[request.order_id] == 1
 
 
+@pytest_asyncio.fixture(loop_scope="session")
+async def trusting(stack: Stack) -> AsyncIterator[PassimpayWithdrawals]:
+    """Payouts through a worker told that the platform refuses a reused orderId."""
+    settings = stack.settings.model_copy(
+        update={"task_queue": f"payflow-unique-{uuid.uuid4().hex[:8]}"}
+    )
+    passimpay = stack.sandbox.passimpay_settings(timeout_seconds=PROVIDER_TIMEOUT_SECONDS)
+    async with running_worker(
+        stack.client,
+        settings=settings,
+        paymentassist=paymentassist_client(stack.sandbox.paymentassist_settings()),
+        passimpay=passimpay_client(passimpay),
+        withdraw_policy=WithdrawPolicy(unique_order_id=True),
+        serve_gate=False,
+    ):
+        yield PassimpayWithdrawals(stack.client, task_queue=settings.task_queue)
+
+
 @pytest.mark.parametrize("mode", ["timeout", "503"])
-async def test_first_send_fails_then_one_payout(
-    stack: Stack, sim: PassimpaySandbox, mode: str
+async def test_maybe_sent_then_not_found_resends_only_where_orderid_is_unique(
+    stack: Stack, sim: PassimpaySandbox, trusting: PassimpayWithdrawals, mode: str
 ) -> None:
+    # the provider answered (504 after 3 s, or 503) and did nothing; nobody here can know that
+    sim.withdrawals.behave("unique", opaque_errors=True)  # "not found" in words nobody parses
     request = payout()
     sends_before = sim.calls[WITHDRAW]
-    # the client gives up after 2 s; the provider does nothing on either fault
     sim.faults.fail_next(WITHDRAW, mode, delay=3.0)  # type: ignore[arg-type]
-    await stack.withdrawals.request(request)
-    view = await ended(stack.withdrawals, request.order_id)
-    assert view.status == "paid"
-    assert view.send_attempts == 2 and view.ambiguous_rounds == 1
+    await trusting.request(request)
+    view = await ended(trusting, request.order_id)
+    assert view.status == "paid" and view.unique_order_id
+    assert view.send_attempts == 2 and view.ambiguous_rounds == 1 and view.not_sent == 0
     assert sim.calls[WITHDRAW] - sends_before == 2
     assert sim.payouts[request.order_id] == 1
 
 
-async def test_unknown_outcome_waits_for_an_operator(stack: Stack, sim: PassimpaySandbox) -> None:
-    request = payout()
-    sim.faults.fail_next(WITHDRAW, "503", times=5)
+async def test_maybe_sent_then_not_found_waits_for_an_operator(
+    stack: Stack, sim: PassimpaySandbox
+) -> None:
+    sim.withdrawals.behave("duplicate")  # this provider would pay a resend again
+    request = payout(timing=FAST.model_copy(update={"lookup_window_seconds": 2.0}))
+    sim.faults.fail_next(WITHDRAW, "503")
     await stack.withdrawals.request(request)
     view = await ended(stack.withdrawals, request.order_id, "outcome_unknown", timeout=30)
-    assert view.needs_attention and view.attention_reason
-    assert view.ambiguous_rounds == 5 and sim.payouts[request.order_id] == 0
+    assert view.needs_attention and not view.unique_order_id
+    assert "may have reached Passimpay" in (view.attention_reason or "")
+    assert "did not find orderId" in (view.attention_reason or "")
+    assert view.send_attempts == 1 and sim.payouts[request.order_id] == 0
     handle = stack.client.get_workflow_handle(withdrawal_workflow_id(request.order_id))
     attributes = (await handle.describe()).search_attributes
     assert attributes["NeedsAttention"] == [True]
@@ -185,8 +201,95 @@ async def test_unknown_outcome_waits_for_an_operator(stack: Stack, sim: Passimpa
         view = await ended(stack.withdrawals, request.order_id)
         again = await http.post(url, json=decision)
     assert view.status == "paid" and view.resolution is not None
-    assert view.send_attempts == 6 and sim.payouts[request.order_id] == 1
+    assert view.send_attempts == 2 and sim.payouts[request.order_id] == 1
     assert again.status_code == 409  # nothing left to resolve
+
+
+@pytest.mark.parametrize("order_ids", ["duplicate", "ignore"])
+async def test_lost_reply_from_a_provider_without_orderid_dedupe_pays_once(
+    stack: Stack, sim: PassimpaySandbox, order_ids: OrderIdMode
+) -> None:
+    # the payout is committed, its reply lost, and the status API lags behind the lookup window
+    sim.withdrawals.behave(order_ids)
+    sim.faults.status_lag(4.0)
+    request = payout(timing=FAST.model_copy(update={"lookup_window_seconds": 1.5}))
+    sim.faults.fail_next(WITHDRAW, "lose_response")
+    await stack.withdrawals.request(request)
+    view = await ended(stack.withdrawals, request.order_id, "outcome_unknown", timeout=30)
+    assert sim.payouts[request.order_id] == 1 and view.send_attempts == 1
+    if order_ids == "duplicate":  # the status API catches up: followed to paid, never resent
+        view = await ended(stack.withdrawals, request.order_id, timeout=30)
+        assert view.status == "paid" and view.send_attempts == 1
+    else:  # never findable by orderId: stays with the operator, still one payout
+        assert (await stack.withdrawals.get(request.order_id)).status == "outcome_unknown"
+        view = await stack.withdrawals.resolve(
+            request.order_id, WithdrawalResolution(decision="paid", note="seen in the dashboard")
+        )
+        assert view.status == "paid"
+    assert sim.payouts[request.order_id] == 1
+
+
+async def test_a_resend_refused_in_unknown_words_is_looked_up(
+    sim: PassimpaySandbox, trusting: PassimpayWithdrawals
+) -> None:
+    # committed, reply lost, the status API 2 s behind: not found, so resent; the provider
+    # refuses the resend with a message nobody can parse; the lookup then finds the first one
+    sim.withdrawals.behave("unique", opaque_errors=True)
+    sim.faults.status_lag(2.0)
+    request = payout()
+    sim.faults.fail_next(WITHDRAW, "lose_response")
+    await trusting.request(request)
+    view = await ended(trusting, request.order_id, timeout=40)
+    assert view.status == "paid" and view.send_attempts == 2 and view.ambiguous_rounds == 2
+    assert sim.payouts[request.order_id] == 1
+
+
+async def test_operator_decision_contradicted_by_the_provider_is_flagged(
+    stack: Stack, sim: PassimpaySandbox
+) -> None:
+    sim.faults.status_lag(6.0)
+    request = payout(
+        timing=FAST.model_copy(update={"lookup_window_seconds": 1.0}),
+        late_callback_window_seconds=30,
+    )
+    sim.faults.fail_next(WITHDRAW, "lose_response")
+    await stack.withdrawals.request(request)
+    await ended(stack.withdrawals, request.order_id, "outcome_unknown", timeout=30)
+    decided = await stack.withdrawals.resolve(
+        request.order_id, WithdrawalResolution(decision="failed", note="looks unpaid")
+    )
+    assert decided.status == "failed"
+    flagged = await eventually(
+        lambda: stack.withdrawals.get(request.order_id),
+        lambda view: view.needs_attention,
+        timeout=30,
+    )
+    assert flagged.status == "failed"
+    assert "/v2/withdrawstatus says" in (flagged.attention_reason or "")
+    handle = stack.client.get_workflow_handle(withdrawal_workflow_id(request.order_id))
+    assert (await handle.describe()).search_attributes["NeedsAttention"] == [True]
+    assert sim.payouts[request.order_id] == 1
+
+
+async def test_a_hung_request_is_looked_up_and_the_next_send_waits_longer(
+    stack: Stack, sim: PassimpaySandbox
+) -> None:
+    # committed, then no reply for longer than the sender waits: maybe sent, found by lookup
+    hung, behind = payout(), payout()
+    first_call = len(sim.withdraw_calls)
+    sim.faults.fail_next(WITHDRAW, "hang", delay=REPLY_TIMEOUT + 3)
+    await stack.withdrawals.request(hung)
+    await eventually(lambda: asyncio.sleep(0, len(sim.withdraw_calls)), lambda n: n > first_call)
+    await stack.withdrawals.request(behind)
+    views = await asyncio.gather(
+        ended(stack.withdrawals, hung.order_id, timeout=60),
+        ended(stack.withdrawals, behind.order_id, timeout=60),
+    )
+    assert [view.status for view in views] == ["paid", "paid"]
+    assert views[0].ambiguous_rounds == 1 and views[0].send_attempts == 1
+    calls = sim.withdraw_calls[first_call:]
+    assert len(calls) == 2 and calls[1] - calls[0] >= REPLY_TIMEOUT + WAIT_AFTER_DOUBT
+    assert sim.payouts[hung.order_id] == 1 and sim.payouts[behind.order_id] == 1
 
 
 async def test_callback_before_the_status_api_agrees(stack: Stack, sim: PassimpaySandbox) -> None:
@@ -350,7 +453,7 @@ async def test_worker_killed_between_sending_and_recording(
         second = start_worker_process(
             worker_env(temporal_server, task_queue, stack.sandbox.passimpay_url), log
         )
-        view = await ended(withdrawals, request.order_id, timeout=60)
+        view = await ended(withdrawals, request.order_id, timeout=90)
     finally:
         stop_process(first)
         if second is not None:
