@@ -42,6 +42,8 @@ STATUS_RETRY = RetryPolicy(
     non_retryable_error_types=NON_RETRYABLE_TYPES,
 )
 CHECKS = "status_checks"
+FLAGGED_POLL_SECONDS = 300.0
+"""Polling while every unsettled deposit already waits for an operator."""
 TAG = "destination_tag"
 
 
@@ -99,8 +101,11 @@ class PassimpayAddress:
     async def _sleep(self, checked: bool) -> None:
         """Until a callback, a close or an operator wakes us; poll while deposits are unsettled."""
         timeout: float | None = None
-        if self._unsettled():
+        unsettled = self._unsettled()
+        if unsettled:
             timeout = self._request.timing.confirm_poll_seconds
+            if all(entry.flag for entry in unsettled):  # an operator's turn: poll slowly
+                timeout = max(timeout, FLAGGED_POLL_SECONDS)
             if not checked:
                 timeout = self._carry.checks.retry_after(timeout)
         with contextlib.suppress(TimeoutError):

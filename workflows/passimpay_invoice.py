@@ -74,6 +74,7 @@ class PassimpayInvoice:
         self._attention = Attention()
         self._checks = FailingChecks()
         self._late_keys: list[str] = []
+        self._expired_partial_at: datetime | None = None
         self._opened_at = workflow.now()
 
     @workflow.run
@@ -148,10 +149,7 @@ class PassimpayInvoice:
     def _apply_partial_policy(self) -> None:
         """Credit what arrived now, once topped up (same unit only), or after the top-up window."""
         status = self._provider
-        expired_at = next(
-            (e.at for e in reversed(self._lifecycle.journal) if e.target == "expired_partial"),
-            workflow.now(),
-        )
+        expired_at = self._expired_partial_at or workflow.now()
         topped_up = status is not None and top_up_reached(
             status.amount_paid,
             status.currency,
@@ -177,8 +175,10 @@ class PassimpayInvoice:
         event, note = status_event(
             status.status, status.amount_paid, callbacks_seen=bool(self._ledger.entries)
         )
-        if event is not None:
+        if event is not None and self._lifecycle.can(event):  # a repeated reading is no event
             self._move(event, f"{note} {status.currency or ''}".strip())
+            if self._status == InvoiceStatus.EXPIRED_PARTIAL and self._expired_partial_at is None:
+                self._expired_partial_at = workflow.now()
         return True
 
     async def _ask_provider(self) -> OrderStatusV3 | None:
