@@ -66,3 +66,30 @@ async def test_invoice_status_checks_failing_for_five_minutes_raise_attention(
     await env.sleep(timedelta(minutes=2))
     view = await handle.query(PassimpayInvoice.state)
     assert view.needs_attention is False and view.status == "awaiting_payment"
+
+
+async def test_day_long_top_up_window_ends_with_production_polling(
+    skipping: tuple[WorkflowEnvironment, str],  # noqa: F811
+    sandbox: RunningSandbox,
+) -> None:
+    """Hundreds of polls (every 2 minutes for a day) must not lose when the window began."""
+    env, task_queue = skipping
+    crypto = PassimpayPayments(env.client, task_queue=task_queue)
+    request = InvoiceRequest(
+        order_id=new_order_id("skip-day"),
+        amount=Decimal("50.00"),
+        partial_policy="wait_for_top_up",
+        top_up_wait_seconds=86_400,
+        late_deposit_window_seconds=0,
+    )
+    await crypto.create_invoice(request)
+    await sandbox.passimpay.pay(request.order_id, amount=Decimal("20.00"))
+    sandbox.passimpay.expire_invoice(request.order_id)
+    handle = env.client.get_workflow_handle_for(
+        PassimpayInvoice.run, invoice_workflow_id(request.order_id)
+    )
+    await env.sleep(timedelta(days=1, hours=1))
+    view = await handle.query(PassimpayInvoice.state)
+    assert view.status == "credited_partial" and view.status_checks > 200
+    expired = next(e.at for e in view.journal if e.target == "expired_partial")
+    assert (view.journal[-1].at - expired).total_seconds() >= 86_400
