@@ -55,8 +55,10 @@ async def needs_attention_attribute(handle: WorkflowHandle[Any, Any]) -> bool | 
     return described.typed_search_attributes.get(NEEDS_ATTENTION)
 
 
-async def test_invoice_paid_in_full(stack: Stack) -> None:
+@pytest.mark.parametrize("unit", ["fiat", "coin"])
+async def test_invoice_paid_in_full(stack: Stack, unit: AmountPaidUnit) -> None:
     sim = stack.sandbox.passimpay
+    sim.faults.amount_paid_unit(unit)
     request = invoice_request()
     opened = await stack.crypto.create_invoice(request)
     assert opened.url.startswith(sim.base_url) and opened.status == "awaiting_payment"
@@ -65,13 +67,17 @@ async def test_invoice_paid_in_full(stack: Stack) -> None:
 
     await sim.pay(request.order_id)
     view = await wait_for_invoice(stack.crypto, request.order_id, "paid")
-    assert view.amount_paid == Decimal("100.00") and view.provider_status == "paid"
+    expected = (Decimal("100.00"), "USDT") if unit == "coin" else (Decimal("100.00"), "USD")
+    assert (view.amount_paid, view.amount_paid_currency) == expected
+    assert view.provider_status == "paid"
     assert view.fee_service is not None and view.amount_credited_merchant is not None
     assert len(view.deposits) == 1 and view.deposits[0].payment_id == USDT_TRC20
 
 
-async def test_partial_then_topped_up(stack: Stack) -> None:
+@pytest.mark.parametrize("unit", ["fiat", "coin"])
+async def test_partial_then_topped_up(stack: Stack, unit: AmountPaidUnit) -> None:
     sim = stack.sandbox.passimpay
+    sim.faults.amount_paid_unit(unit)
     request = invoice_request()
     await stack.crypto.create_invoice(request)
     await sim.pay(request.order_id, amount=Decimal("40.00"))
@@ -125,8 +131,10 @@ async def test_top_up_window_ends_in_credit(stack: Stack) -> None:
     assert view.amount_paid == Decimal("10.00")
 
 
-async def test_split_across_two_currencies(stack: Stack) -> None:
+@pytest.mark.parametrize("unit", ["fiat", "coin"])
+async def test_split_across_two_currencies(stack: Stack, unit: AmountPaidUnit) -> None:
     sim = stack.sandbox.passimpay
+    sim.faults.amount_paid_unit(unit)
     request = invoice_request()
     await stack.crypto.create_invoice(request)
     await sim.pay(request.order_id, payment_id=USDT_TRC20, amount=Decimal("30.00"))
