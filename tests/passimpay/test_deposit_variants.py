@@ -10,6 +10,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
+from activities.passimpay import PassimpayActivities
 from providers.errors import InvalidInput, Transient
 from providers.passimpay import (
     CreateOrderRequest,
@@ -234,3 +235,14 @@ async def test_one_unreadable_currency_hides_nothing_else() -> None:
     async with PassimpayClient("http://p.invalid", PLATFORM_ID, SECRET, transport=transport) as c:
         with pytest.raises(Transient, match="currencies"):
             await c.currencies()
+
+
+@pytest.mark.parametrize("style", ["documented", "variant"])
+async def test_address_flow_learns_the_same_currency_facts_from_every_spelling(
+    sandbox: PassimpaySandbox, client: PassimpayClient, style: CurrencyListStyle
+) -> None:
+    sandbox.faults.currency_list(style)
+    activities = PassimpayActivities(client)
+    xrp, ton, btc = [await activities.currency(pid) for pid in (XRP, TON, BTC)]
+    assert (xrp.tag, ton.tag, btc.tag) == (True, True, False)
+    assert btc.utxo and not xrp.utxo and xrp.network == "XRP"
