@@ -58,7 +58,7 @@ async def close_address(order_id: str, found: GatewayServices = Depends(services
 async def resolve_deposit(
     order_id: str, resolution: DepositResolution, found: GatewayServices = Depends(services)
 ) -> AddressView:
-    """Operator: credit or reject a deposit the provider could not confirm (`key` from the ledger)."""
+    """Operator: credit or reject a deposit the provider did not confirm (`key` from its ledger)."""
     return await found.crypto.resolve_deposit(order_id, resolution)
 
 

@@ -156,6 +156,13 @@ class PassimpayAddress:
         """Credit what the provider confirms; flag what it cannot, or not in time."""
         carry = self._carry
         try:
+            if carry.ticker is None:  # a ledger carried from a run that did not keep it
+                facts = await call(
+                    PassimpayActivities.currency,
+                    self._request.payment_id,
+                    retry_policy=STATUS_RETRY,
+                )
+                carry.ticker = facts.ticker
             status = await call(
                 PassimpayActivities.order_status,
                 self._request.order_id,

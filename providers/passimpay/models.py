@@ -79,7 +79,7 @@ class Currency(_Wire):
     @model_validator(mode="before")
     @classmethod
     def _default_tag(cls, data: Any) -> Any:
-        """Older currency lists have no `tag` (or a null one): infer it from the ticker and network."""
+        """Older lists have no `tag` (or a null one): infer it from the ticker and network."""
         if isinstance(data, dict) and data.get("tag") in (None, ""):
             named = {str(data.get(k, "")).upper() for k in ("currency", "platform", "network")}
             return {**data, "tag": bool(named & TAG_TICKERS)}
