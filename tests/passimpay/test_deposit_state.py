@@ -1,0 +1,113 @@
+"""The pure deposit decisions: invoice status readings, provider coverage, attention reasons."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from state.attention import Attention, FailingChecks
+from state.deposit_ledger import DepositEvent, DepositLedger, RecordOutcome
+from state.passimpay_invoice import late_money_grew, status_event, top_up_reached
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+D = Decimal
+
+
+@pytest.mark.parametrize(
+    ("status", "paid", "seen", "event"),
+    [
+        ("paid", D("1"), False, "settle"),
+        ("wait", D("0"), False, None),
+        ("wait", D("0.01"), False, "receive_part"),
+        ("error", D("60"), False, "expire_partial"),  # 60 of anything is still not `paid`
+        ("error", D("0"), False, "expire"),
+        ("error", None, True, "expire_partial"),  # no amountPaid, but callbacks announced money
+        ("error", None, False, "expire"),
+    ],
+)
+def test_only_the_providers_paid_settles(
+    status: str, paid: Decimal | None, seen: bool, event: str | None
+) -> None:
+    assert status_event(status, paid, callbacks_seen=seen)[0] == event
+
+
+def test_top_up_is_compared_only_in_the_invoices_own_unit() -> None:
+    assert top_up_reached(D("50.00"), "usd", amount=D("50.00"), symbol="USD")
+    assert not top_up_reached(D("60"), "DOGE", amount=D("50.00"), symbol="USD")
+    assert not top_up_reached(D("49.99"), "USD", amount=D("50.00"), symbol="USD")
+    assert not top_up_reached(D("50.00"), None, amount=D("50.00"), symbol="USD")
+
+
+def test_late_money_is_judged_only_within_one_unit() -> None:
+    assert late_money_grew((D("10"), "USD"), (D("15"), "USD")) is True
+    assert late_money_grew((D("10"), "USD"), (D("10.00"), "USD")) is False
+    assert late_money_grew((D("10"), "USD"), (D("10"), "USDT")) is None
+    assert late_money_grew((None, None), (D("0"), "USD")) is False
+    assert late_money_grew((D("10"), "USD"), (None, "USD")) is None
+
+
+def _event(txhash: str, amount: str, confirmations: int, payment_id: int = 70) -> DepositEvent:
+    return DepositEvent(
+        txhash=txhash, payment_id=payment_id, amount=D(amount), confirmations=confirmations
+    )
+
+
+def test_ledger_credits_only_what_the_provider_total_covers_oldest_first() -> None:
+    ledger = DepositLedger()
+    for minute, (txhash, amount) in enumerate([("a", "10"), ("b", "5"), ("c", "1")]):
+        at = T0 + timedelta(minutes=minute)
+        assert ledger.record(_event(txhash, amount, 1), at=at, required_confirmations=1) == (
+            RecordOutcome.REACHED
+        )
+    assert ledger.covered(70, D("12")) == ["70:a"]  # b would exceed, so c waits behind it
+    assert ledger.credit("70:a", T0, "covered") and not ledger.credit("70:a", T0, "again")
+    assert ledger.covered(70, D("12")) == []
+    assert ledger.covered(70, D("16")) == ["70:b", "70:c"]
+    assert ledger.covered(71, D("1000")) == []
+
+
+def test_ledger_waits_for_confirmations_before_coverage_counts() -> None:
+    ledger = DepositLedger()
+    ledger.record(_event("u", "0.5", 1, 10), at=T0, required_confirmations=2)
+    assert ledger.covered(10, D("0.5")) == []  # the provider may count it at 1 confirmation
+    assert ledger.record(_event("u", "0.5", 1, 10), at=T0, required_confirmations=2) == (
+        RecordOutcome.DUPLICATE
+    )
+    assert ledger.record(_event("u", "0.5", 3, 10), at=T0, required_confirmations=2) == (
+        RecordOutcome.REACHED
+    )
+    assert ledger.covered(10, D("0.5")) == ["10:u"]
+    assert ledger.reject("10:u", T0, "operator") and not ledger.credit("10:u", T0, "late")
+    assert ledger.credited_amount() == 0 and ledger.unsettled() == []
+
+
+def test_expiry_notice_shape_repeats_the_earlier_sum() -> None:
+    ledger = DepositLedger()
+    for txhash, amount in [("p1", "10"), ("p2", "15"), ("notice", "25")]:
+        ledger.record(_event(txhash, amount, 1), at=T0, required_confirmations=1)
+    assert ledger.repeats_earlier("70:notice") and not ledger.repeats_earlier("70:p1")
+
+
+def test_attention_reasons_open_and_close_independently() -> None:
+    attention = Attention()
+    assert attention.raise_("checks", "failing") is True  # needed just became true
+    assert attention.raise_("deposit:x", "unconfirmed") is False
+    assert attention.clear("checks") is False and attention.needed
+    assert attention.clear("deposit:x") is True and not attention.needed
+    assert attention.clear("deposit:x") is False
+
+
+def test_failing_checks_back_off_and_become_overdue() -> None:
+    checks = FailingChecks()
+    assert not checks.overdue(T0, 300)
+    checks.failed(T0, "HTTP 503")
+    checks.failed(T0 + timedelta(seconds=5), "HTTP 503")
+    assert checks.retry_after(15) == 2 and not checks.overdue(T0 + timedelta(seconds=299), 300)
+    assert checks.overdue(T0 + timedelta(seconds=300), 300) and "2 in a row" in checks.reason()
+    for _ in range(10):
+        checks.failed(T0, "HTTP 503")
+    assert checks.retry_after(15) == 15
+    checks.succeeded()
+    assert not checks.overdue(T0 + timedelta(days=1), 300)
