@@ -86,6 +86,8 @@ class PassimpayAddress:
             if self._unsettled():
                 checked = await self._confirm_with_provider()
             await self._sleep(checked)
+        if self._close_requested and self._status != AddressStatus.CLOSED:
+            self._move("close")  # the close update must finish before this run ends
         await workflow.wait_condition(workflow.all_handlers_finished)
         if self._status == AddressStatus.CLOSED and not self._unsettled():
             return self.state()
