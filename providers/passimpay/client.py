@@ -44,6 +44,7 @@ from providers.passimpay.models import (
 from providers.passimpay.signing import encode_body, signature
 from providers.passimpay.validation import validate_order_id, validate_withdraw_address
 from providers.passimpay.withdraw_sender import PreparedRequest, prepare
+from providers.renewable_pool import RenewablePool
 
 _NOT_FOUND = re.compile(
     r"\b(?:order|withdraw|transaction)\w*\b.*\bnot (?:found|exist)",
@@ -52,6 +53,9 @@ _NOT_FOUND = re.compile(
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 WITHDRAW_PATH = "/v2/withdraw"
+SETUP_TIMEOUT = 10.0
+"""Waiting for a pooled connection or a connect is bounded apart from the reply, so a jammed
+pool or an unreachable host fails fast (and the pool is renewed)."""
 
 
 class NotFound(Refused):
@@ -80,7 +84,16 @@ class PassimpayClient:
         self._platform_id = platform_id
         self._secret = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
         self._api_url = api_url.rstrip("/")
-        self._http = httpx.AsyncClient(base_url=self._api_url, timeout=timeout, transport=transport)
+        setup = min(timeout, SETUP_TIMEOUT)
+        self._pool = RenewablePool(
+            lambda: httpx.AsyncClient(
+                base_url=self._api_url,
+                timeout=httpx.Timeout(timeout, connect=setup, pool=setup),
+                transport=transport,
+            ),
+            name="Passimpay",
+            renewable=transport is None,
+        )
         self._tls: ssl.SSLContext | None = None
         self._currencies_ttl = currencies_ttl
         self._currencies: list[Currency] | None = None
@@ -105,7 +118,7 @@ class PassimpayClient:
 
     async def aclose(self) -> None:
         """Close pooled connections."""
-        await self._http.aclose()
+        await self._pool.aclose()
 
     async def currencies(self) -> list[Currency]:
         """The currency list, cached for `currencies_ttl` (the provider allows about 1 call/s)."""
@@ -196,7 +209,8 @@ class PassimpayClient:
         """Sign and send one call; return the success envelope or raise by outcome."""
         body, headers = self._signed(fields)
         try:
-            response = await self._http.post(path, content=body, headers=headers)
+            async with self._pool.client() as http:
+                response = await http.post(path, content=body, headers=headers)
         except httpx.TimeoutException as exc:
             raise Transient(f"{path}: timed out ({type(exc).__name__})") from None
         except httpx.HTTPError as exc:
