@@ -18,10 +18,10 @@ from state.passimpay_deposit import DepositLifecycle, DepositStatus
 class DepositEvent(BaseModel):
     """A verified deposit callback, reduced to what the ledger needs (amounts as Decimal)."""
 
-    txhash: str = Field(min_length=1)
+    txhash: str = Field(min_length=1, max_length=200)
     payment_id: int
-    amount: Decimal
-    confirmations: int = Field(ge=0)
+    amount: Decimal = Field(gt=0, allow_inf_nan=False)
+    confirmations: int = Field(ge=0, le=1_000_000)
     address_from: str | None = None
     address_to: str | None = None
     destination_tag: str | None = None
