@@ -99,7 +99,7 @@ async def running_worker(
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
         activities=[
-            *activity_methods(PaymentAssistActivities(paymentassist)),
+            *activity_methods(PaymentAssistActivities(paymentassist, client)),
             *activity_methods(PassimpayActivities(passimpay)),
             *activity_methods(
                 PassimpayWithdrawalActivities(

@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import contextlib
 from collections.abc import Iterator
+from datetime import timedelta
 
 from pydantic import BaseModel
 from temporalio import activity
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from activities.errors import provider_call
@@ -24,9 +26,10 @@ from providers.paymentassist.models import (
     PreapprovalRequest,
     UpdateResult,
 )
+from state.checkout_health import NOT_SENT, SENDING
 
-NOT_SENT = "NotSent"
 MAYBE_SENT = "MaybeSent"
+MARK_TIMEOUT = timedelta(seconds=10)
 
 
 @contextlib.contextmanager
@@ -65,8 +68,24 @@ class InvoiceUpload(BaseModel):
 class PaymentAssistActivities:
     """Activities bound to one dealer's client; registered on the worker."""
 
-    def __init__(self, client: PaymentAssistClient) -> None:
+    def __init__(self, client: PaymentAssistClient, temporal: Client | None = None) -> None:
         self._client = client
+        self._temporal = temporal
+
+    async def _mark_sending(self) -> None:
+        """Have Temporal record that this attempt is about to send, before it sends.
+
+        An attempt that timed out without the mark provably sent nothing (the workflow may
+        resend), and an attempt that runs after its timeout cannot record it, so never sends.
+        Without a Temporal client (tests of the activity alone) there is nothing to record.
+        """
+        if self._temporal is None:
+            return
+        handle = self._temporal.get_async_activity_handle(task_token=activity.info().task_token)
+        try:
+            await handle.heartbeat(SENDING, rpc_timeout=MARK_TIMEOUT)
+        except Exception as error:  # noqa: BLE001 - any failure means: do not send
+            raise NotSent(f"not sent: the send was not recorded ({type(error).__name__})") from None
 
     @activity.defn(name="paymentassist.preapproval")
     async def preapproval(self, request: PreapprovalRequest) -> bool:
@@ -78,6 +97,7 @@ class PaymentAssistActivities:
     async def begin(self, request: BeginRequest) -> BeginResult:
         """Create the application; run once per attempt, resent only when it never left."""
         with sent_once():
+            await self._mark_sending()
             return await self._client.begin(request)
 
     @activity.defn(name="paymentassist.status")
@@ -90,6 +110,7 @@ class PaymentAssistActivities:
     async def capture(self, token: str) -> CaptureResult:
         """Finalise a `pending_capture` application (collects the deposit, can take seconds)."""
         with sent_once():
+            await self._mark_sending()
             return await self._client.capture(token)
 
     @activity.defn(name="paymentassist.update")

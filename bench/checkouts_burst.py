@@ -177,6 +177,8 @@ async def bench(count: int, workers: int, hogs: int, timeout: float) -> bool:
     print(f"needs_attention     {statuses['needs_attention']} (NeedsAttention flag on {flagged})")
     print(f"/begin per order    {dict(sorted(begins.items()))} (requests: orders)")
     print(f"start errors        {dict(errors) or 0}")
+    for view in [v for v in final if v.status == "needs_attention"][:5]:
+        print(f"  {view.order_id}: {view.attention_reason}")
     print(f"simulator calls     {dict(sim.calls)}")
     for name, passed in checks.items():
         print(f"{'PASS' if passed else 'FAIL'}  {name}")

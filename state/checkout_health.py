@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
 
+NOT_SENT = "NotSent"
+SENDING = "sending"
 NOT_SENT_FIRST_DELAY = 1.0
 NOT_SENT_MAX_DELAY = 30.0
 
@@ -41,6 +45,17 @@ class CallHealth(BaseModel):
             f"provider calls failing since {self.failing_since.isoformat()} "
             f"({self.failures} failed): {self.last_error}"
         )
+
+
+def never_sent(failure_type: str | None, timed_out: bool, marks: Sequence[Any]) -> bool:
+    """Whether a failed must-not-repeat attempt provably sent nothing, so it may be resent.
+
+    Either the attempt itself said so (NotSent), or it timed out before Temporal recorded its
+    `sending` mark (the mark is acknowledged before any request leaves).
+    """
+    if failure_type == NOT_SENT:
+        return True
+    return timed_out and SENDING not in marks
 
 
 def not_sent_delay(attempt: int) -> float:

@@ -8,7 +8,13 @@ from typing import Any, Literal, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    TimeoutError as ActivityTimeout,
+    TimeoutType,
+    WorkflowAlreadyStartedError,
+)
 
 with workflow.unsafe.imports_passed_through():
     from activities.errors import NON_RETRYABLE_TYPES, REFUSED
@@ -25,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
         PreapprovalRequest,
     )
     from state.checkout import CheckoutLifecycle, CheckoutStatus
-    from state.checkout_health import CallHealth, not_sent_delay
+    from state.checkout_health import CallHealth, never_sent, not_sent_delay
     from state.checkout_models import (
         CheckoutRequest,
         CheckoutStarted,
@@ -187,9 +193,15 @@ class PaymentAssistCheckout:
             try:
                 result = await call(method, arg, retry_policy=ONE_TRY)
             except ActivityError as error:
-                if failure_type(error) != NOT_SENT:
+                cause = error.cause
+                timed_out = isinstance(cause, ActivityTimeout) and cause.type in (
+                    TimeoutType.START_TO_CLOSE,
+                    TimeoutType.SCHEDULE_TO_CLOSE,
+                )
+                marks = cause.last_heartbeat_details if isinstance(cause, ActivityTimeout) else ()
+                if not never_sent(failure_type(error), timed_out, marks):
                     raise
-                self._call_failed(started, failure_message(error))
+                self._call_failed(started, f"not sent: {failure_message(error)}")
                 if give_up() or (max_attempts is not None and attempt >= max_attempts):
                     raise
                 await workflow.sleep(not_sent_delay(attempt))
