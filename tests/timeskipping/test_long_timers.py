@@ -73,10 +73,14 @@ async def test_checkout_with_production_polling_finds_the_outcome(
         handle = env.client.get_workflow_handle_for(
             PaymentAssistCheckout.run, checkout_workflow_id(request.order_id)
         )
-        view = await handle.result()
+        await env.sleep(timedelta(days=2))  # first polls, then the day-long invoice watch
+        view = await handle.query(PaymentAssistCheckout.state)
     finally:
         sandbox.paymentassist.faults.clear()
     assert view.status == "completed" and view.hints == []
+    assert view.status_checks >= 24  # requires_invoice re-read hourly while watching
+    described = await handle.describe()
+    assert described.status is not None and described.status.name == "COMPLETED"
 
 
 async def test_invoice_top_up_window_and_late_window_pass_in_seconds(
