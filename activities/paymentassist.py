@@ -29,7 +29,7 @@ from providers.paymentassist.models import (
 from state.checkout_health import NOT_SENT, SENDING
 
 MAYBE_SENT = "MaybeSent"
-MARK_TIMEOUT = timedelta(seconds=10)
+MARK_TIMEOUT = timedelta(seconds=5)
 
 
 @contextlib.contextmanager

@@ -165,7 +165,7 @@ async def bench(count: int, workers: int, hogs: int, timeout: float) -> bool:
     duplicates = sum(orders for sent, orders in begins.items() if sent > 1)
     checks = {
         "no checkout in needs_attention": statuses["needs_attention"] == 0 and flagged == 0,
-        "no duplicate /begin for any order": duplicates == 0 and set(begins) == {1},
+        "no duplicate /begin for any order": duplicates == 0,
         "every checkout completed": statuses == Counter({"completed": count}),
     }
     print(f"checkouts           {count} started at once ({workers} worker process(es), "
