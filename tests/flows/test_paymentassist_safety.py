@@ -19,6 +19,7 @@ import pytest_asyncio
 
 from payflow.checkouts import CheckoutNotStarted, PaymentAssistCheckouts, ResolutionRefused
 from payflow.search_attributes import NEEDS_ATTENTION, PAYMENT_STATUS
+from payflow.settings import PayflowSettings
 from payflow.workflow_calls import PaymentNotFound
 from providers.paymentassist import PaymentAssistClient
 from sandbox.paymentassist import FrontDoor, StatusVariants, front_door
@@ -315,3 +316,21 @@ async def test_unknown_token_is_refused_and_the_checkout_can_be_closed(stack: St
         await stack.checkouts.resolve(order_id, OperatorResolution(token=str(uuid.uuid4())))
     view = await stack.checkouts.resolve(order_id, OperatorResolution(close_reason="lost"))
     assert view.status == "failed" and view.failure_reason == "closed by operator: lost"
+
+
+# --- the worker bounds provider calls in flight ----------------------------------------------
+
+
+async def test_worker_bounds_calls_in_flight_from_settings(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PAYFLOW_MAX_CONCURRENT_ACTIVITIES", "7")
+    monkeypatch.setenv("PAYFLOW_MAX_CONCURRENT_WORKFLOW_TASKS", "3")
+    queue = f"bounded-{uuid.uuid4().hex[:8]}"
+    settings = PayflowSettings(task_queue=queue, withdrawal_task_queue=f"{queue}-gate")
+    client = PaymentAssistClient(stack.sandbox.paymentassist_url, KEY, SECRET)
+    async with running_worker(stack.client, settings=settings, paymentassist=client) as worker:
+        config = worker.config()
+    assert config.get("max_concurrent_activities") == 7
+    assert config.get("max_concurrent_workflow_tasks") == 3
+    assert PayflowSettings().max_concurrent_activities == 7
