@@ -155,6 +155,7 @@ class PaymentAssistCheckout:
                 PaymentAssistActivities.begin,
                 self._begin_request(),
                 give_up=lambda: self._cancel_wanted,
+                on_attempt=self._count_begin,
             )
         except ActivityError as error:
             kind, message = failure_type(error), failure_message(error)
@@ -182,13 +183,13 @@ class PaymentAssistCheckout:
         *,
         max_attempts: int | None = None,
         give_up: Callable[[], bool] = lambda: False,
+        on_attempt: Callable[[int], None] = lambda _: None,
     ) -> Result:
         """Run a must-not-repeat call once per attempt; resend only what never left."""
         attempt = 0
         while True:
             attempt += 1
-            if method is PaymentAssistActivities.begin:
-                self._begin_attempts = attempt
+            on_attempt(attempt)
             started = workflow.now()
             try:
                 result = await call(method, arg, retry_policy=ONE_TRY)
@@ -204,10 +205,21 @@ class PaymentAssistCheckout:
                 self._call_failed(started, f"not sent: {failure_message(error)}")
                 if give_up() or (max_attempts is not None and attempt >= max_attempts):
                     raise
-                await workflow.sleep(not_sent_delay(attempt))
+                await workflow.sleep(self._resend_delay(attempt))
                 continue
             self._call_succeeded()
             return result
+
+    def _resend_delay(self, attempt: int) -> float:
+        """Backoff; once an operator has been alerted, no faster than the idle poll (keeps a
+        long outage's history small)."""
+        delay = not_sent_delay(attempt)
+        if self._needs_attention():
+            delay = max(delay, self._request.timing.idle_poll_seconds)
+        return delay
+
+    def _count_begin(self, attempt: int) -> None:
+        self._begin_attempts = attempt
 
     async def _claim(self, token: str) -> str | None:
         """Hold the token for this checkout; the reason when another checkout already holds it."""
@@ -344,6 +356,9 @@ class PaymentAssistCheckout:
             )
         except ActivityError as error:
             kind, message = failure_type(error), failure_message(error)
+            if kind == NOT_SENT:  # nothing happened at the lender: capture again after a poll
+                self._capture_wanted = True
+                await self._wakeup.sleep()
             self._capture_error = (
                 f"capture refused: {message}"
                 if kind == REFUSED
@@ -628,7 +643,7 @@ class PaymentAssistCheckout:
             failure_reason=self._failure_reason,
             status_checks=self._status_checks,
             last_checked_at=self._last_checked_at,
-            needs_attention=self._needs_attention(),
+            needs_attention=self._flagged,
             calls_failing=self._health.describe(),
             begin_attempts=self._begin_attempts,
             claimed_token=self._claimed,

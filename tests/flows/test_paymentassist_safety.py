@@ -107,7 +107,8 @@ async def test_unreachable_lender_begin_is_resent_flagged_then_started(
     sim = stack.sandbox.paymentassist
     begins = sim.calls["begin"]
     await behind_door.door.shut()
-    request = checkout_request(timing=CheckoutTiming(attention_after_seconds=1.5))
+    timing = CheckoutTiming(attention_after_seconds=1.5, idle_poll_seconds=2)
+    request = checkout_request(timing=timing)
     start = asyncio.ensure_future(behind_door.checkouts.start(request))
 
     async def view_once_started() -> CheckoutView | None:
