@@ -52,8 +52,8 @@ from state.withdraw_gate import (
 CONNECT_TIMEOUT = 5.0
 CONNECT_AHEAD = 0.5
 """Open the connection this long before the wait ends, so the write is all that is left."""
-RENEW_BEFORE = 0.5
-"""Renew the grant when less than this would be left of it at the moment of writing."""
+ARM_AHEAD = 0.25
+"""Arm the lease this long before the wait ends, so its round trip costs no throughput."""
 RETRY_PAUSE = 0.05
 
 
@@ -181,7 +181,6 @@ class PassimpayWithdrawalActivities:
         except Transient as error:
             await self._release(attempt.lease_id, Fate.NOT_SENT)
             return WithdrawOutcome(kind="not_sent", reason=str(error))
-        asked = time.monotonic()
         try:
             grant = await self._confirm(attempt.lease_id)
         except BaseException:  # cancelled while waiting: give the turn back, nothing was sent
@@ -196,16 +195,14 @@ class PassimpayWithdrawalActivities:
             ready_at = learned + grant.wait_seconds
             await asyncio.sleep(max(0.0, ready_at - CONNECT_AHEAD - time.monotonic()))
             connection = await prepared.connect(CONNECT_TIMEOUT, self._client.tls)
+            await asyncio.sleep(max(0.0, ready_at - ARM_AHEAD - time.monotonic()))
+            armed_at = time.monotonic()
+            armed = await self._confirm(attempt.lease_id)  # arm: from here a write may happen
+            if armed.answer != "granted":
+                return WithdrawOutcome(kind="not_sent", reason=armed.reason or "lease lost")
             await asyncio.sleep(max(0.0, ready_at - time.monotonic()))
-            deadline = asked + LEASE_LOCAL
-            if time.monotonic() + RENEW_BEFORE >= deadline:
-                asked = time.monotonic()
-                renewed = await self._confirm(attempt.lease_id)
-                if renewed.answer != "granted":
-                    return WithdrawOutcome(kind="not_sent", reason=renewed.reason or "no grant")
-                deadline = asked + LEASE_LOCAL
             fate = Fate.NO_REPLY
-            connection.write_before(deadline)  # nothing but the write follows the last check
+            connection.write_before(armed_at + LEASE_LOCAL)  # the last check, then the write
             status_code, content = await connection.reply(REPLY_TIMEOUT)
             fate = Fate.REPLIED
         except NotSent as error:

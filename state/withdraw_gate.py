@@ -71,7 +71,7 @@ class Fate(StrEnum):
     NO_REPLY = "no_reply"
     """Written (or maybe written), no reply: when and whether it arrived is unknown."""
     EXPIRED = "expired"
-    """The holder never reported: treated like `NO_REPLY`."""
+    """The holder armed its lease and never reported: treated like `NO_REPLY`."""
 
     @property
     def maybe_sent(self) -> bool:
@@ -106,6 +106,9 @@ class Lease(BaseModel):
     called_at: datetime
     confirming: bool = False
     confirmed_at: datetime | None = None
+    armed: bool = Field(
+        default=False, description="the holder renewed its grant right before writing"
+    )
     wait_seconds: float = WAIT_AFTER_DOUBT
 
 
@@ -174,11 +177,25 @@ class GateState(BaseModel):
         return lease
 
     def renew(self, lease_id: int, now: datetime) -> Grant | None:
-        """A renewed grant for the active holder (its expiry starts again); None if not active."""
+        """Arm the active lease: its holder is about to write (the expiry starts again).
+
+        Until a lease is armed its holder cannot have written anything, so a silent holder's
+        lease can be ended as not sent; None if the lease is not the active one.
+        """
         if self.active is None or self.active.lease_id != lease_id:
             return None
         self.active.confirmed_at = now
+        self.active.armed = True
         return Grant(answer="granted", wait_seconds=self.active.wait_seconds)
+
+    def end_unarmed(self, lease_id: int) -> bool:
+        """End the active lease as not sent if its holder never armed it (it cannot write now)."""
+        active = self.active
+        if active is None or active.lease_id != lease_id or active.armed:
+            return False
+        self._end(active, Fate.NOT_SENT)
+        self.active = None
+        return True
 
     def can_promote(self, lease_id: int) -> bool:
         """Whether the called lease may become active now: nobody else holds the platform."""
@@ -192,6 +209,7 @@ class GateState(BaseModel):
         assert self.called is not None and self.active is None
         lease = self.called
         lease.confirming = False
+        lease.armed = False
         lease.confirmed_at = now
         lease.wait_seconds = self.wait_next
         self.active, self.called = lease, None
@@ -247,8 +265,9 @@ class GateState(BaseModel):
             and active.confirmed_at is not None
             and now >= active.confirmed_at + timedelta(seconds=LEASE_EXPIRY)
         ):
-            self._end(active, Fate.EXPIRED)
-            self.wait_next = WAIT_AFTER_DOUBT
+            self._end(active, Fate.EXPIRED if active.armed else Fate.NOT_SENT)
+            if active.armed:
+                self.wait_next = WAIT_AFTER_DOUBT
             self.active = None
             done.append(f"lease {active.lease_id} ({active.ticket.key}) expired")
         called = self.called

@@ -124,9 +124,11 @@ class PassimpayWithdrawGate:
         called.confirming = True
         self._changed()
         await workflow.wait_condition(
-            lambda: self._draining
-            or not self._state.is_called(lease_id)
-            or self._state.can_promote(lease_id)
+            lambda: (
+                self._draining
+                or not self._state.is_called(lease_id)
+                or self._state.can_promote(lease_id)
+            )
         )
         if self._state.can_promote(lease_id) and not self._draining:
             grant = self._state.promote(workflow.now())
@@ -148,12 +150,10 @@ class PassimpayWithdrawGate:
     async def settle(self, lease_id: int) -> Fate:
         """For a payout whose send activity failed: take back an ungranted lease, or wait for the
         granted one to end, and say whether anything may have been sent."""
-        if self._state.revoke(lease_id):
+        if self._state.revoke(lease_id) or self._state.end_unarmed(lease_id):
             self._changed()
             return Fate.NOT_SENT
-        await workflow.wait_condition(
-            lambda: self._draining or not self._state.is_open(lease_id)
-        )
+        await workflow.wait_condition(lambda: self._draining or not self._state.is_open(lease_id))
         if self._state.is_open(lease_id):
             raise ApplicationError("the gate is continuing as new; ask again", type="GateDraining")
         return self._state.fate(lease_id)

@@ -63,7 +63,8 @@ def test_no_reply_and_expiry_make_the_next_wait_longer() -> None:
     gate.release(Release(lease_id=a.lease_id, fate=Fate.NO_REPLY))
     b = gate.call_next(at(1))
     assert b is not None
-    assert gate.promote(at(1)).wait_seconds == WAIT_AFTER_DOUBT
+    assert gate.promote(at(0.5)).wait_seconds == WAIT_AFTER_DOUBT
+    assert gate.renew(b.lease_id, at(1)) is not None  # armed: a write may follow
     assert gate.next_deadline() == at(1 + LEASE_EXPIRY)
     assert gate.expire(at(1 + LEASE_EXPIRY - 0.001)) == []  # not before the gate's own timer
     assert gate.expire(at(1 + LEASE_EXPIRY))
@@ -102,10 +103,27 @@ def test_revoke_only_takes_back_a_lease_that_was_never_granted() -> None:
     a = gate.call_next(at(0))
     assert a is not None
     gate.promote(at(0))
-    assert not gate.revoke(a.lease_id)  # it may be writing: only its end or expiry frees it
-    assert gate.is_open(a.lease_id)
+    assert not gate.revoke(a.lease_id)  # granted: only its holder's end or arming decides
     renewed = gate.renew(a.lease_id, at(4))
     assert renewed is not None and gate.next_deadline() == at(4 + LEASE_EXPIRY)
+    assert not gate.end_unarmed(a.lease_id)  # armed: it may be writing, wait for its end
+    assert gate.is_open(a.lease_id)
+
+
+def test_a_granted_lease_never_armed_ends_as_not_sent() -> None:
+    gate = GateState(platform_id=1, wait_next=WAIT_AFTER_REPLY)
+    for order in ("a", "b"):
+        gate.enqueue(ticket(order))
+    a = gate.call_next(at(0))
+    assert a is not None
+    gate.promote(at(0))
+    assert gate.end_unarmed(a.lease_id)  # its sender died before arming: nothing was written
+    assert gate.fate(a.lease_id) is Fate.NOT_SENT and gate.renew(a.lease_id, at(1)) is None
+    b = gate.call_next(at(1))
+    assert b is not None
+    gate.promote(at(1))
+    assert gate.expire(at(1 + LEASE_EXPIRY))  # silent, never armed: expires as not sent
+    assert gate.fate(b.lease_id) is Fate.NOT_SENT and gate.wait_next == WAIT_AFTER_REPLY
 
 
 def test_an_outcome_too_old_to_remember_counts_as_maybe_sent() -> None:
