@@ -150,6 +150,9 @@ class GateState(BaseModel):
     fates: dict[int, Fate] = Field(default_factory=dict)
     recent: list[LeaseRecord] = Field(default_factory=list)
     leases_total: int = 0
+    leases_per_run: int = Field(
+        default=300, ge=1, description="continue-as-new after this many leases (~15 events each)"
+    )
 
     def enqueue(self, ticket: Ticket) -> bool:
         """Queue a ticket once; a repeat (retried activity) changes nothing."""

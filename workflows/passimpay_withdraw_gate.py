@@ -35,8 +35,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.visibility import publish_identity
 
 PROVIDER = "passimpay"
-LEASES_PER_RUN = 300
-"""Continue-as-new after this many leases (about 15 events each) or when Temporal suggests it."""
 
 
 @workflow.defn(name=GATE_WORKFLOW)
@@ -69,7 +67,7 @@ class PassimpayWithdrawGate:
 
     def _should_continue_as_new(self) -> bool:
         return (
-            self._leases_this_run >= LEASES_PER_RUN
+            self._leases_this_run >= self._state.leases_per_run
             or workflow.info().is_continue_as_new_suggested()
         )
 
