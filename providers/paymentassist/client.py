@@ -6,7 +6,6 @@ import base64
 import datetime as dt
 import logging
 import re
-from collections import Counter
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar
@@ -34,6 +33,7 @@ from providers.paymentassist.models import (
     UpdateResult,
 )
 from providers.paymentassist.signing import signature
+from providers.renewable_pool import RenewablePool
 
 LIVE_API_URL = "https://api.v1.payment-assist.co.uk"
 DEMO_API_URL = "https://api.demo.payassi.st/"
@@ -158,10 +158,14 @@ class PaymentAssistClient:
         self._setup_timeout = min(timeout, setup_timeout)
         self._limits = httpx.Limits(max_connections=max_connections)
         self._transport = transport
-        self._http = self._new_http()
-        self._retired: set[httpx.AsyncClient] = set()
-        self._in_flight: Counter[httpx.AsyncClient] = Counter()
-        self.pools_replaced = 0
+        self._pool = RenewablePool(
+            self._new_http, name="Payment Assist", renewable=transport is None
+        )
+
+    @property
+    def pools_replaced(self) -> int:
+        """How many jammed connection pools were replaced (encode/httpcore#1093)."""
+        return self._pool.replaced
 
     def _new_http(self) -> httpx.AsyncClient:
         setup = self._setup_timeout
@@ -172,18 +176,6 @@ class PaymentAssistClient:
             transport=self._transport,
             headers={"Accept": "application/json", "User-Agent": "payflow-paymentassist/0.1"},
         )
-
-    def _replace_pool(self, jammed: httpx.AsyncClient) -> None:
-        """A pool that timed out may be jammed for good (encode/httpcore#1093): start afresh.
-
-        Calls still running on the old client finish on it; it is closed once they are done.
-        """
-        if jammed is not self._http or self._transport is not None:
-            return  # another call already replaced it, or the transport is not ours to renew
-        self._http = self._new_http()
-        self.pools_replaced += 1
-        self._retired.add(jammed)
-        logging.getLogger(__name__).warning("Payment Assist connection pool replaced after a jam")
 
     async def __aenter__(self) -> Self:
         return self
@@ -198,10 +190,7 @@ class PaymentAssistClient:
 
     async def aclose(self) -> None:
         """Close the pooled connections, including those of replaced pools."""
-        for retired in list(self._retired):
-            await retired.aclose()
-        self._retired.clear()
-        await self._http.aclose()
+        await self._pool.aclose()
 
     async def account(self) -> Account:
         """The account's names and the plans it may offer."""
@@ -284,27 +273,18 @@ class PaymentAssistClient:
             "api_key": self._api_key,
             "signature": signature(params, self._secret.get_secret_value()),
         }
-        http = self._http
-        self._in_flight[http] += 1
         try:
-            if method == "GET":
-                response = await http.get(path, params=signed)
-            else:
-                response = await http.post(path, data=signed)
+            async with self._pool.client() as http:
+                if method == "GET":
+                    response = await http.get(path, params=signed)
+                else:
+                    response = await http.post(path, data=signed)
         except _NOT_SENT as error:
-            if isinstance(error, httpx.PoolTimeout):
-                self._replace_pool(http)
             raise NotSent(f"{path}: not sent ({type(error).__name__})") from None
         except httpx.TimeoutException as error:
             raise Transient(f"{path}: timed out ({type(error).__name__})") from None
         except httpx.HTTPError as error:
             raise Transient(f"{path}: transport error ({type(error).__name__})") from None
-        finally:
-            self._in_flight[http] -= 1
-            if http in self._retired and self._in_flight[http] <= 0:
-                self._retired.discard(http)
-                del self._in_flight[http]
-                await http.aclose()
         return self._data(path, response)
 
     @staticmethod
