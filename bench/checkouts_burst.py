@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +25,7 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
+from harness import cpu_hogs, start_worker, verdict  # bench/ is on sys.path
 from temporalio.client import Client
 
 from payflow.checkouts import PaymentAssistCheckouts
@@ -36,25 +36,10 @@ from payflow.stack import RunningSandbox, running_gateway, running_sandbox
 from payflow.temporal_client import connect
 from state.checkout_models import CheckoutRequest, CheckoutView, Customer
 
-ROOT = Path(__file__).resolve().parents[1]
 SETTLED = frozenset({"completed", "needs_attention", "failed", "expired", "cancelled", "declined"})
 CUSTOMER = Customer(
     email="ada@example.com", f_name="Ada", s_name="Lovelace", addr1="1 Way", postcode="AB1 2CD"
 )
-
-
-def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """`python worker.py` as production runs it."""
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, str(ROOT / "worker.py")], env=env, stdout=out, stderr=out, cwd=ROOT
-        )
-
-
-def start_hogs(count: int, seconds: int) -> list[subprocess.Popen[bytes]]:
-    """Busy loops that compete with every part of the system for the CPU."""
-    loop = ["timeout", str(seconds), "sh", "-c", "while :; do :; done"]
-    return [subprocess.Popen(loop) for _ in range(count)]
 
 
 def worker_env(server: DevServer, sandbox: RunningSandbox, task_queue: str) -> dict[str, str]:
@@ -121,8 +106,7 @@ async def bench(count: int, workers: int, hogs: int, timeout: float) -> bool:
         public_url=f"http://127.0.0.1:{port}",
         gateway_port=port,
     )
-    hog_processes = start_hogs(hogs, int(timeout) + 600) if hogs else []
-    try:
+    with cpu_hogs(hogs):
         async with start_dev_server() as server, running_sandbox() as sandbox:
             client = await connect(server.address)
             env = worker_env(server, sandbox, settings.task_queue)
@@ -154,9 +138,6 @@ async def bench(count: int, workers: int, hogs: int, timeout: float) -> bool:
                 stop_process(process)
             sim = sandbox.paymentassist
             begins = Counter(sim.begins_by_order[r.order_id] for r in requests)
-    finally:
-        for hog in hog_processes:
-            stop_process(hog, grace=2)
 
     statuses = Counter(view.status for view in final)
     flagged = sum(view.needs_attention for view in final)
@@ -180,10 +161,7 @@ async def bench(count: int, workers: int, hogs: int, timeout: float) -> bool:
     for view in [v for v in final if v.status == "needs_attention"][:5]:
         print(f"  {view.order_id}: {view.attention_reason}")
     print(f"simulator calls     {dict(sim.calls)}")
-    for name, passed in checks.items():
-        print(f"{'PASS' if passed else 'FAIL'}  {name}")
-    print(f"worker logs         {logs}")
-    return all(checks.values())
+    return verdict(checks, logs)
 
 
 def main() -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import signal
 import statistics
@@ -27,11 +26,11 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from harness import cores, cpu_hogs, start_worker, verdict  # bench/ is on sys.path
 from temporalio.client import Client
 
 from payflow.devserver import DevServer, start_dev_server, stop_process
@@ -48,7 +47,6 @@ from state.passimpay_withdrawal_models import (
 from worker import passimpay_client
 from workflows.passimpay_withdrawal import PassimpayWithdrawal, withdrawal_workflow_id
 
-ROOT = Path(__file__).resolve().parents[1]
 TRON = "TJRabPrwbZy45sbavfcjinPJC18kjpRTv8"
 USDT_TRC20 = 70
 WITHDRAW = "/v2/withdraw"
@@ -85,24 +83,6 @@ def figures(calls: list[float]) -> Figures:
     return Figures(len(calls), rate, gaps)
 
 
-@contextlib.contextmanager
-def cpu_hogs(enabled: bool) -> Iterator[int]:
-    """A busy loop in its own process on every core, stopped on exit."""
-    hogs = (
-        [
-            subprocess.Popen([sys.executable, "-c", "while True: pass"])
-            for _ in range(os.cpu_count() or 1)
-        ]
-        if enabled
-        else []
-    )
-    try:
-        yield len(hogs)
-    finally:
-        for hog in hogs:
-            stop_process(hog)
-
-
 async def pause_when(
     sim: PassimpaySandbox, first: int, sends: int, worker: subprocess.Popen[bytes]
 ) -> float:
@@ -133,14 +113,6 @@ async def naive_baseline(sandbox: RunningSandbox, run: str) -> Figures:
             )
             await client.withdraw(order)
     return figures(sim.withdraw_calls[first:])
-
-
-def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """`python worker.py` as production runs it."""
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, str(ROOT / "worker.py")], env=env, stdout=out, stderr=out, cwd=ROOT
-        )
 
 
 def worker_env(server: DevServer, sandbox: RunningSandbox, task_queue: str) -> dict[str, str]:
@@ -201,7 +173,7 @@ async def bench(count: int, lose_ratio: float, kill_one_worker: bool, stress: bo
     run = uuid.uuid4().hex[:8]
     logs = Path(tempfile.mkdtemp(prefix="payflow-bench-"))
     async with start_dev_server() as server, running_sandbox() as sandbox:
-        with cpu_hogs(stress) as hogs:
+        with cpu_hogs(cores() if stress else 0) as hogs:
             return await measure(
                 server, sandbox, run, logs, count, lose_ratio, kill_one_worker, hogs
             )
@@ -299,10 +271,7 @@ async def measure(
     print(f"naive baseline      {baseline.rate:.3f}/s over {baseline.sends} requests, "
           f"gaps {baseline.gap_summary()}")  # fmt: skip
     print(f"ratio to baseline   {ratio:.3f}")
-    for name, passed in checks.items():
-        print(f"{'PASS' if passed else 'FAIL'}  {name}")
-    print(f"worker logs         {logs}")
-    return all(checks.values())
+    return verdict(checks, logs)
 
 
 def main() -> None:

@@ -1,0 +1,47 @@
+"""What every benchmark script shares: worker processes, CPU hogs and the verdict lines."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from payflow.devserver import stop_process
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`python worker.py` as production runs it."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, str(ROOT / "worker.py")], env=env, stdout=out, stderr=out, cwd=ROOT
+        )
+
+
+@contextlib.contextmanager
+def cpu_hogs(count: int) -> Iterator[int]:
+    """`count` busy-loop processes competing for the CPU, stopped (by PID) on exit."""
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    try:
+        yield len(hogs)
+    finally:
+        for hog in hogs:
+            stop_process(hog, grace=2)
+
+
+def verdict(checks: dict[str, bool], logs: Path) -> bool:
+    """Print one PASS/FAIL line per check and where the worker logs are; True if all passed."""
+    for name, passed in checks.items():
+        print(f"{'PASS' if passed else 'FAIL'}  {name}")
+    print(f"worker logs         {logs}")
+    sys.stdout.flush()
+    return all(checks.values())
+
+
+def cores() -> int:
+    """Cores of this machine, for hogs on every one."""
+    return os.cpu_count() or 1
