@@ -24,6 +24,22 @@ CALL_RETRY = RetryPolicy(
     non_retryable_error_types=NON_RETRYABLE_TYPES,
 )
 ONE_TRY = RetryPolicy(maximum_attempts=1)
+STATUS_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=3,
+    non_retryable_error_types=NON_RETRYABLE_TYPES,
+)
+"""A status read that the poll loop repeats anyway: fail fast so the attention clock sees it."""
+UNTIL_DONE = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=0,
+    non_retryable_error_types=NON_RETRYABLE_TYPES,
+)
+"""For calls that send nothing to a provider (validation, the withdraw gate): until they answer."""
 CALL_TIMEOUT = timedelta(seconds=60)
 """Start-to-close of a short provider call: far above the client's own HTTP timeout, so a busy
 worker is never cancelled mid-call (no heartbeat timeout either: a loaded event loop misses

@@ -11,15 +11,13 @@ second UTXO callback), the deposit is flagged for an operator, who credits or re
 from __future__ import annotations
 
 import contextlib
-from datetime import timedelta
 from decimal import Decimal
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.errors import NON_RETRYABLE_TYPES, REFUSED
+    from activities.errors import REFUSED
     from activities.passimpay import AddressLookup, PassimpayActivities
     from providers.passimpay.models import OrderStatusV3
     from state.deposit_ledger import DepositEvent, LedgerEntry, RecordOutcome
@@ -31,16 +29,11 @@ with workflow.unsafe.imports_passed_through():
         AddressView,
         DepositResolution,
     )
-    from workflows.calls import call, failure_message, failure_type
+    from workflows.calls import STATUS_RETRY, call, failure_message, failure_type
     from workflows.visibility import publish_identity, publish_status
 
 PROVIDER = "passimpay"
 WORKFLOW_ID_PREFIX = "passimpay-address:"
-STATUS_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_attempts=2,
-    non_retryable_error_types=NON_RETRYABLE_TYPES,
-)
 CHECKS = "status_checks"
 FLAGGED_POLL_SECONDS = 300.0
 """Polling while every unsettled deposit already waits for an operator."""

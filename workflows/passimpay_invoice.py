@@ -10,11 +10,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.errors import NON_RETRYABLE_TYPES, REFUSED
+    from activities.errors import REFUSED
     from activities.passimpay import PassimpayActivities
     from providers.passimpay.models import CreateOrderRequest, OrderStatusV3
     from state.attention import Attention, FailingChecks
@@ -32,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
         InvoiceRequest,
         InvoiceView,
     )
-    from workflows.calls import call, failure_message, failure_type
+    from workflows.calls import STATUS_RETRY, call, failure_message, failure_type
     from workflows.visibility import publish_identity, publish_status
     from workflows.wakeup import Wakeup
 
@@ -40,12 +39,6 @@ PROVIDER = "passimpay"
 WORKFLOW_ID_PREFIX = "passimpay-invoice:"
 NOT_OPEN = frozenset({InvoiceStatus.CREATED})
 INVOICE_CONFIRMATIONS = 1  # the provider decides when an invoice is paid; each callback counts once
-STATUS_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_attempts=2,
-    non_retryable_error_types=NON_RETRYABLE_TYPES,
-)
-"""A status check is retried by the poll loop itself (with backoff), so one quick retry here."""
 CHECKS = "status_checks"
 LOST_URL = "payment_url_lost"
 

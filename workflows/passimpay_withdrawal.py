@@ -6,11 +6,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.errors import INVALID_INPUT, NON_RETRYABLE_TYPES
+    from activities.errors import INVALID_INPUT
     from activities.passimpay_withdrawals import (
         PassimpayWithdrawalActivities,
         WithdrawAttempt,
@@ -27,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
         WithdrawPolicy,
     )
     from state.withdraw_gate import TURN_SIGNAL, Fate, Ticket, Turn
-    from workflows.calls import ONE_TRY, call, failure_message, failure_type
+    from workflows.calls import ONE_TRY, UNTIL_DONE, call, failure_message, failure_type
     from workflows.visibility import publish_identity, publish_status
     from workflows.wakeup import Wakeup
 
@@ -48,14 +47,6 @@ TROUBLE_AFTER = timedelta(minutes=10)
 CALLBACK_LIMIT = 50
 SENDABLE = frozenset({WithdrawalStatus.VALIDATED, WithdrawalStatus.SENDING})
 
-UNTIL_DONE = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=0,
-    non_retryable_error_types=NON_RETRYABLE_TYPES,
-)
-"""For calls that send nothing (validation, the gate): retry until they answer."""
 
 S = WithdrawalStatus
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
@@ -17,7 +17,7 @@ from temporalio.exceptions import (
 from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 with workflow.unsafe.imports_passed_through():
-    from activities.errors import NON_RETRYABLE_TYPES, REFUSED
+    from activities.errors import REFUSED
     from activities.paymentassist import (
         NOT_SENT,
         ApplicationUpdate,
@@ -43,7 +43,7 @@ with workflow.unsafe.imports_passed_through():
         TokenClaim,
         WebhookHint,
     )
-    from workflows.calls import ONE_TRY, call, failure_message, failure_type
+    from workflows.calls import ONE_TRY, STATUS_RETRY, call, failure_message, failure_type
     from workflows.paymentassist_token_claim import PaymentAssistTokenClaim, claim_workflow_id
     from workflows.visibility import publish_identity, publish_status
     from workflows.wakeup import Wakeup
@@ -66,14 +66,6 @@ ENDED = frozenset(
 NOT_STARTED = frozenset({CheckoutStatus.CREATED, CheckoutStatus.PREAPPROVED})
 RESOLUTION_REFUSED = "ResolutionRefused"
 CAPTURE_NOT_SENT_ATTEMPTS = 8
-STATUS_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=10),
-    maximum_attempts=3,
-    non_retryable_error_types=NON_RETRYABLE_TYPES,
-)
-"""`/status` is read again by the poll loop anyway: fail fast so the health clock sees it."""
 
 
 def checkout_workflow_id(order_id: str) -> str:
