@@ -39,6 +39,8 @@ PAUSE_ALLOWANCE = 10.0
 """Assumed: a holder is never frozen longer than this between its last check and its write."""
 LEASE_EXPIRY = LEASE_LOCAL + REPLY_TIMEOUT + PAUSE_ALLOWANCE
 """The gate treats an active lease whose holder went silent this long as ended without reply."""
+ARM_GRACE = 5.0
+"""A granted lease not armed this long after its wait ended is taken back (nothing was sent)."""
 TURN_TIMEOUT = 30.0
 """A called sender that does not ask for its grant within this loses its turn (it sent nothing)."""
 FATES_KEPT = 2000
@@ -110,6 +112,14 @@ class Lease(BaseModel):
         default=False, description="the holder renewed its grant right before writing"
     )
     wait_seconds: float = WAIT_AFTER_DOUBT
+
+    def expires_at(self) -> datetime:
+        """When the gate ends this active lease on its own: an armed one may be writing, so
+        only after `LEASE_EXPIRY`; an unarmed one as soon as its holder is clearly late."""
+        assert self.confirmed_at is not None
+        if self.armed:
+            return self.confirmed_at + timedelta(seconds=LEASE_EXPIRY)
+        return self.confirmed_at + timedelta(seconds=self.wait_seconds + ARM_GRACE)
 
 
 class Grant(BaseModel):
@@ -253,8 +263,8 @@ class GateState(BaseModel):
     def next_deadline(self) -> datetime | None:
         """When the gate must next act on its own: an active lease's expiry or a turn's end."""
         deadlines: list[datetime] = []
-        if self.active is not None and self.active.confirmed_at is not None:
-            deadlines.append(self.active.confirmed_at + timedelta(seconds=LEASE_EXPIRY))
+        if self.active is not None:
+            deadlines.append(self.active.expires_at())
         if self.called is not None and not self.called.confirming:
             deadlines.append(self.called.called_at + timedelta(seconds=TURN_TIMEOUT))
         return min(deadlines) if deadlines else None
@@ -263,11 +273,7 @@ class GateState(BaseModel):
         """End an active lease whose holder went silent and a turn nobody took; what was done."""
         done: list[str] = []
         active = self.active
-        if (
-            active is not None
-            and active.confirmed_at is not None
-            and now >= active.confirmed_at + timedelta(seconds=LEASE_EXPIRY)
-        ):
+        if active is not None and now >= active.expires_at():
             self._end(active, Fate.EXPIRED if active.armed else Fate.NOT_SENT)
             if active.armed:
                 self.wait_next = WAIT_AFTER_DOUBT

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from state.withdraw_gate import (
+    ARM_GRACE,
     LEASE_EXPIRY,
     TURN_TIMEOUT,
     WAIT_AFTER_DOUBT,
@@ -122,7 +123,8 @@ def test_a_granted_lease_never_armed_ends_as_not_sent() -> None:
     b = gate.call_next(at(1))
     assert b is not None
     gate.promote(at(1))
-    assert gate.expire(at(1 + LEASE_EXPIRY))  # silent, never armed: expires as not sent
+    assert gate.next_deadline() == at(1 + WAIT_AFTER_REPLY + ARM_GRACE)  # not LEASE_EXPIRY
+    assert gate.expire(at(1 + WAIT_AFTER_REPLY + ARM_GRACE))  # silent, never armed: not sent
     assert gate.fate(b.lease_id) is Fate.NOT_SENT and gate.wait_next == WAIT_AFTER_REPLY
 
 
