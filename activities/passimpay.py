@@ -10,10 +10,8 @@ from providers.passimpay import (
     CreateOrderRequest,
     DepositAddress,
     InvoiceLink,
-    NotFound,
     OrderStatusV3,
     PassimpayClient,
-    WithdrawStatus,
 )
 from state.passimpay_models import CurrencyFacts
 
@@ -57,12 +55,3 @@ class PassimpayActivities:
         """The H2H deposit address (with its tag on tag networks)."""
         with provider_call():
             return await self._client.address(lookup.payment_id, lookup.order_id)
-
-    @activity.defn(name="passimpay.withdraw_status")
-    async def withdraw_status(self, order_id: str) -> WithdrawStatus | None:
-        """A payout's state by our orderId; None when the provider never received it."""
-        with provider_call():
-            try:
-                return await self._client.withdraw_status(order_id=order_id)
-            except NotFound:
-                return None
