@@ -2,60 +2,19 @@
 
 from __future__ import annotations
 
-import sys
-import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
-import pytest_asyncio
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from payflow.checkouts import PaymentAssistCheckouts
 from payflow.crypto import PassimpayPayments
-from payflow.search_attributes import SEARCH_ATTRIBUTE_TYPES
-from payflow.settings import PayflowSettings
 from payflow.stack import RunningSandbox
 from state.checkout_models import CheckoutTiming
 from state.passimpay_models import InvoiceRequest, InvoiceTiming
 from tests.flows.helpers import checkout_request, new_order_id
-from worker import passimpay_client, paymentassist_client, running_worker
 from workflows.passimpay_invoice import PassimpayInvoice, invoice_workflow_id
 from workflows.paymentassist_checkout import PaymentAssistCheckout, checkout_workflow_id
-
-INDEXED_TYPES = {
-    "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-    "Bool": IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
-}
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def skipping(sandbox: RunningSandbox) -> AsyncIterator[tuple[WorkflowEnvironment, str]]:
-    """A time-skipping server with our search attributes and a worker on it."""
-    server = Path(sys.executable).parent / "temporal-test-server"
-    async with await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter, test_server_existing_path=str(server)
-    ) as env:
-        await env.client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(
-                namespace=env.client.namespace,
-                search_attributes={
-                    name: INDEXED_TYPES[kind] for name, kind in SEARCH_ATTRIBUTE_TYPES.items()
-                },
-            )
-        )
-        settings = PayflowSettings(task_queue=f"payflow-skip-{uuid.uuid4().hex[:8]}")
-        async with running_worker(
-            env.client,
-            settings=settings,
-            paymentassist=paymentassist_client(sandbox.paymentassist_settings()),
-            passimpay=passimpay_client(sandbox.passimpay_settings()),
-        ):
-            yield env, settings.task_queue
 
 
 async def test_checkout_with_production_polling_finds_the_outcome(

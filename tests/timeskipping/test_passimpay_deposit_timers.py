@@ -13,7 +13,6 @@ from payflow.stack import RunningSandbox
 from state.deposit_ledger import DepositEvent
 from state.passimpay_models import AddressRequest, InvoiceRequest
 from tests.flows.helpers import new_order_id
-from tests.timeskipping.test_long_timers import skipping  # noqa: F401 (the shared fixture)
 from workflows.passimpay_address import PassimpayAddress, address_workflow_id
 from workflows.passimpay_invoice import PassimpayInvoice, invoice_workflow_id
 
@@ -21,7 +20,7 @@ BTC = 10
 
 
 async def test_utxo_deposit_stuck_at_one_confirmation_is_flagged_after_the_deadline(
-    skipping: tuple[WorkflowEnvironment, str],  # noqa: F811
+    skipping: tuple[WorkflowEnvironment, str],
     sandbox: RunningSandbox,
 ) -> None:
     env, task_queue = skipping
@@ -44,7 +43,7 @@ async def test_utxo_deposit_stuck_at_one_confirmation_is_flagged_after_the_deadl
 
 
 async def test_invoice_status_checks_failing_for_five_minutes_raise_attention(
-    skipping: tuple[WorkflowEnvironment, str],  # noqa: F811
+    skipping: tuple[WorkflowEnvironment, str],
     sandbox: RunningSandbox,
 ) -> None:
     env, task_queue = skipping
@@ -69,7 +68,7 @@ async def test_invoice_status_checks_failing_for_five_minutes_raise_attention(
 
 
 async def test_day_long_top_up_window_ends_with_production_polling(
-    skipping: tuple[WorkflowEnvironment, str],  # noqa: F811
+    skipping: tuple[WorkflowEnvironment, str],
     sandbox: RunningSandbox,
 ) -> None:
     """Hundreds of polls (every 2 minutes for a day) must not lose when the window began."""

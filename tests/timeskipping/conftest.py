@@ -1,0 +1,57 @@
+"""The time-skipping test server, with payflow's search attributes, for day-long timers."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest_asyncio
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from payflow.search_attributes import SEARCH_ATTRIBUTE_TYPES
+from payflow.settings import PayflowSettings
+from payflow.stack import RunningSandbox
+from worker import passimpay_client, paymentassist_client, running_worker
+
+INDEXED_TYPES = {
+    "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "Bool": IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
+}
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server that knows our search attributes."""
+    server = Path(sys.executable).parent / "temporal-test-server"
+    async with await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter, test_server_existing_path=str(server)
+    ) as env:
+        await env.client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=env.client.namespace,
+                search_attributes={
+                    name: INDEXED_TYPES[kind] for name, kind in SEARCH_ATTRIBUTE_TYPES.items()
+                },
+            )
+        )
+        yield env
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def skipping(
+    time_skipping: WorkflowEnvironment, sandbox: RunningSandbox
+) -> AsyncIterator[tuple[WorkflowEnvironment, str]]:
+    """The time-skipping server with a real worker on it, talking to the simulators."""
+    settings = PayflowSettings(task_queue=f"payflow-skip-{uuid.uuid4().hex[:8]}")
+    async with running_worker(
+        time_skipping.client,
+        settings=settings,
+        paymentassist=paymentassist_client(sandbox.paymentassist_settings()),
+        passimpay=passimpay_client(sandbox.passimpay_settings()),
+    ):
+        yield time_skipping, settings.task_queue

@@ -1,0 +1,157 @@
+"""Production bounds of a payout on the time-skipping server, with its activities replaced by
+test doubles under the same names: a maybe-sent payout that the status API never finds waits
+for an operator after the 10-minute lookup window, and a status API that keeps failing for
+ten minutes raises `NeedsAttention` while the payout keeps asking."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest_asyncio
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.errors import TRANSIENT
+from activities.passimpay_withdrawals import WithdrawAttempt, WithdrawLookup, WithdrawOutcome
+from payflow.withdrawals import PassimpayWithdrawals
+from providers.passimpay import WithdrawResult, WithdrawStatus
+from state.passimpay_models import CurrencyFacts
+from state.passimpay_withdrawal_models import WithdrawalFacts, WithdrawalRequest
+from state.withdraw_gate import TURN_SIGNAL, Fate, Ticket, Turn
+from tests.flows.helpers import new_order_id
+from workflows.passimpay_withdrawal import PassimpayWithdrawal, withdrawal_workflow_id
+
+TRON = "TJRabPrwbZy45sbavfcjinPJC18kjpRTv8"
+
+
+@dataclass
+class Provider:
+    """What the doubles answer: the send's outcome, and how the status API behaves."""
+
+    env: WorkflowEnvironment
+    send: str = "sent"
+    lookup: str = "not_found"  # or "failing", "paid"
+    lookups: int = 0
+
+    @activity.defn(name="passimpay.validate_withdrawal")
+    async def validate_withdrawal(self, request: WithdrawalRequest) -> WithdrawalFacts:
+        currency = CurrencyFacts(payment_id=request.payment_id, ticker="USDT", network="TRC20")
+        return WithdrawalFacts(currency=currency)
+
+    @activity.defn(name="passimpay.enqueue_withdraw")
+    async def enqueue_withdraw(self, ticket: Ticket) -> int:
+        handle = self.env.client.get_workflow_handle(ticket.workflow_id)
+        await handle.signal(TURN_SIGNAL, Turn(attempt=ticket.attempt, lease_id=ticket.attempt))
+        return 0
+
+    @activity.defn(name="passimpay.withdraw")
+    async def withdraw(self, attempt: WithdrawAttempt) -> WithdrawOutcome:
+        if self.send == "maybe_sent":
+            return WithdrawOutcome(kind="maybe_sent", reason="/v2/withdraw: no reply")
+        request = attempt.request
+        result = WithdrawResult(
+            payment_id=request.payment_id,
+            address_to=request.address_to,
+            amount=request.amount,
+            transaction_id="tx-1",
+        )
+        return WithdrawOutcome(kind="sent", result=result)
+
+    @activity.defn(name="passimpay.settle_withdraw_lease")
+    async def settle_withdraw_lease(self, lease_id: int) -> Fate:
+        return Fate.NOT_SENT
+
+    @activity.defn(name="passimpay.withdraw_lookup")
+    async def withdraw_lookup(self, lookup: WithdrawLookup) -> WithdrawStatus | None:
+        self.lookups += 1
+        if self.lookup == "failing":
+            raise ApplicationError("/v2/withdrawstatus: HTTP 503", type=TRANSIENT)
+        if self.lookup == "not_found":
+            return None
+        return WithdrawStatus(
+            approve=1, transaction_id="tx-1", payment_id=70, address_to=TRON, amount=Decimal(12)
+        )
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def doubles(
+    time_skipping: WorkflowEnvironment,
+) -> AsyncIterator[tuple[Provider, PassimpayWithdrawals]]:
+    provider = Provider(time_skipping)
+    task_queue = f"payflow-wd-skip-{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        time_skipping.client,
+        task_queue=task_queue,
+        workflows=[PassimpayWithdrawal],
+        activities=[
+            provider.validate_withdrawal,
+            provider.enqueue_withdraw,
+            provider.withdraw,
+            provider.settle_withdraw_lease,
+            provider.withdraw_lookup,
+        ],
+    ):
+        yield provider, PassimpayWithdrawals(time_skipping.client, task_queue=task_queue)
+
+
+def payout() -> WithdrawalRequest:
+    """A payout with production timing (lookup window 10 minutes, polls 3 s then 60 s)."""
+    return WithdrawalRequest(
+        order_id=new_order_id("skip-wd"),
+        payment_id=70,
+        address_to=TRON,
+        amount=Decimal(12),
+        late_callback_window_seconds=0,
+    )
+
+
+async def test_maybe_sent_and_never_found_waits_for_an_operator_after_ten_minutes(
+    time_skipping: WorkflowEnvironment, doubles: tuple[Provider, PassimpayWithdrawals]
+) -> None:
+    provider, withdrawals = doubles
+    provider.send, provider.lookup = "maybe_sent", "not_found"
+    request = payout()
+    await withdrawals.request(request)
+    handle = time_skipping.client.get_workflow_handle_for(
+        PassimpayWithdrawal.run, withdrawal_workflow_id(request.order_id)
+    )
+    await time_skipping.sleep(timedelta(minutes=9))
+    view = await handle.query(PassimpayWithdrawal.state)
+    assert view.status == "sending" and not view.needs_attention  # still looking it up
+    await time_skipping.sleep(timedelta(minutes=2))
+    view = await handle.query(PassimpayWithdrawal.state)
+    assert view.status == "outcome_unknown" and view.needs_attention
+    assert "within 600 s" in (view.attention_reason or "") and view.send_attempts == 1
+    provider.lookup = "paid"  # the status API finally knows it: followed without an operator
+    await time_skipping.sleep(timedelta(minutes=2))
+    assert (await handle.query(PassimpayWithdrawal.state)).status == "paid"
+
+
+async def test_a_status_api_failing_for_ten_minutes_raises_attention_then_clears(
+    time_skipping: WorkflowEnvironment, doubles: tuple[Provider, PassimpayWithdrawals]
+) -> None:
+    provider, withdrawals = doubles
+    provider.send, provider.lookup = "sent", "failing"
+    request = payout()
+    await withdrawals.request(request)
+    handle = time_skipping.client.get_workflow_handle_for(
+        PassimpayWithdrawal.run, withdrawal_workflow_id(request.order_id)
+    )
+    await time_skipping.sleep(timedelta(minutes=5))
+    view = await handle.query(PassimpayWithdrawal.state)
+    assert view.status == "pending" and not view.needs_attention
+    await time_skipping.sleep(timedelta(minutes=7))
+    view = await handle.query(PassimpayWithdrawal.state)
+    assert view.status == "pending" and view.needs_attention
+    assert "keeps failing" in (view.attention_reason or "")
+    checks = provider.lookups
+    provider.lookup = "paid"
+    result = await handle.result()
+    assert result.status == "paid" and not result.needs_attention
+    assert provider.lookups > checks
