@@ -152,6 +152,7 @@ async def test_a_status_api_failing_for_ten_minutes_raises_attention_then_clears
     assert "keeps failing" in (view.attention_reason or "")
     checks = provider.lookups
     provider.lookup = "paid"
-    result = await handle.result()
+    await time_skipping.sleep(timedelta(minutes=2))
+    result = await handle.query(PassimpayWithdrawal.state)
     assert result.status == "paid" and not result.needs_attention
     assert provider.lookups > checks
