@@ -72,4 +72,4 @@ async def resolve_checkout(
         return await found.checkouts.resolve(order_id, resolution)
     except ResolutionRefused as refused:
         body = {"error": "resolution_refused", "detail": str(refused), "reason": refused.reason}
-        return JSONResponse(body, status_code=status.HTTP_422_UNPROCESSABLE_ENTITY)
+        return JSONResponse(body, status_code=422)
