@@ -142,6 +142,7 @@ async def test_address_orderstatus_counts_utxo_deposits_once_final(
     sandbox: PassimpaySandbox, client: PassimpayClient, receiver: CallbackReceiver
 ) -> None:
     sandbox.faults.utxo_callbacks("lose_second")
+    sandbox.confirmation_gap = 3.0  # room to read the status between the two confirmations
     await client.address(BTC, "h2h-final")
     await sandbox.deposit("h2h-final", Decimal("0.01"))
     await receiver.wait_for(1)

@@ -13,6 +13,7 @@ from payflow.stack import RunningSandbox
 from state.checkout_models import CheckoutTiming
 from state.passimpay_models import InvoiceRequest, InvoiceTiming
 from tests.flows.helpers import checkout_request, new_order_id
+from tests.timeskipping.skip import advance
 from workflows.passimpay_invoice import PassimpayInvoice, invoice_workflow_id
 from workflows.paymentassist_checkout import PaymentAssistCheckout, checkout_workflow_id
 
@@ -32,7 +33,7 @@ async def test_checkout_with_production_polling_finds_the_outcome(
         handle = env.client.get_workflow_handle_for(
             PaymentAssistCheckout.run, checkout_workflow_id(request.order_id)
         )
-        await env.sleep(timedelta(days=2))  # first polls, then the day-long invoice watch
+        await advance(env, timedelta(days=2))  # first polls, then the day-long invoice watch
         view = await handle.query(PaymentAssistCheckout.state)
     finally:
         sandbox.paymentassist.faults.clear()
@@ -61,7 +62,7 @@ async def test_invoice_top_up_window_and_late_window_pass_in_seconds(
     handle = env.client.get_workflow_handle_for(
         PassimpayInvoice.run, invoice_workflow_id(request.order_id)
     )
-    await env.sleep(timedelta(days=3))  # top-up window, then the late-deposit window
+    await advance(env, timedelta(days=3))  # top-up window, then the late-deposit window
     view = await handle.query(PassimpayInvoice.state)
     assert view.status == "credited_partial" and view.amount_paid == Decimal("20.00")
     waited = (view.journal[-1].at - view.journal[0].at).total_seconds()

@@ -13,6 +13,7 @@ from payflow.stack import RunningSandbox
 from state.deposit_ledger import DepositEvent
 from state.passimpay_models import AddressRequest, InvoiceRequest
 from tests.flows.helpers import new_order_id
+from tests.timeskipping.skip import advance
 from workflows.passimpay_address import PassimpayAddress, address_workflow_id
 from workflows.passimpay_invoice import PassimpayInvoice, invoice_workflow_id
 
@@ -32,10 +33,10 @@ async def test_utxo_deposit_stuck_at_one_confirmation_is_flagged_after_the_deadl
     first = DepositEvent(txhash=txhash, payment_id=BTC, amount=Decimal("0.01"), confirmations=1)
     await handle.signal(PassimpayAddress.deposit, first)  # as the gateway would; the second is lost
 
-    await env.sleep(timedelta(minutes=50))
+    await advance(env, timedelta(minutes=50))
     view = await handle.query(PassimpayAddress.state)
     assert view.needs_attention is False and view.status_checks >= 50  # polled meanwhile
-    await env.sleep(timedelta(minutes=20))
+    await advance(env, timedelta(minutes=20))
     view = await handle.query(PassimpayAddress.state)
     [deposit] = view.deposits
     assert view.needs_attention is True and "1 of 2 confirmations" in (deposit.flag or "")
@@ -55,14 +56,14 @@ async def test_invoice_status_checks_failing_for_five_minutes_raise_attention(
     )
     sandbox.passimpay.faults.fail_next("/v3/orderstatus", "503", times=1_000_000)
     try:
-        await env.sleep(timedelta(minutes=4))
+        await advance(env, timedelta(minutes=4))
         assert (await handle.query(PassimpayInvoice.state)).needs_attention is False
-        await env.sleep(timedelta(minutes=3))
+        await advance(env, timedelta(minutes=3))
         view = await handle.query(PassimpayInvoice.state)
         assert view.needs_attention is True and "status_checks" in view.attention
     finally:
         sandbox.passimpay.faults.clear()
-    await env.sleep(timedelta(minutes=2))
+    await advance(env, timedelta(minutes=2))
     view = await handle.query(PassimpayInvoice.state)
     assert view.needs_attention is False and view.status == "awaiting_payment"
 
@@ -87,7 +88,7 @@ async def test_day_long_top_up_window_ends_with_production_polling(
     handle = env.client.get_workflow_handle_for(
         PassimpayInvoice.run, invoice_workflow_id(request.order_id)
     )
-    await env.sleep(timedelta(days=1, hours=1))
+    await advance(env, timedelta(days=1, hours=1))
     view = await handle.query(PassimpayInvoice.state)
     assert view.status == "credited_partial" and view.status_checks > 200
     expired = next(e.at for e in view.journal if e.target == "expired_partial")

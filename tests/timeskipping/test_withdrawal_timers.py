@@ -25,6 +25,7 @@ from state.passimpay_models import CurrencyFacts
 from state.passimpay_withdrawal_models import WithdrawalFacts, WithdrawalRequest
 from state.withdraw_gate import TURN_SIGNAL, Fate, Ticket, Turn
 from tests.flows.helpers import new_order_id
+from tests.timeskipping.skip import advance
 from workflows.passimpay_withdrawal import PassimpayWithdrawal, withdrawal_workflow_id
 
 TRON = "TJRabPrwbZy45sbavfcjinPJC18kjpRTv8"
@@ -121,15 +122,15 @@ async def test_maybe_sent_and_never_found_waits_for_an_operator_after_ten_minute
     handle = time_skipping.client.get_workflow_handle_for(
         PassimpayWithdrawal.run, withdrawal_workflow_id(request.order_id)
     )
-    await time_skipping.sleep(timedelta(minutes=9))
+    await advance(time_skipping, timedelta(minutes=9))
     view = await handle.query(PassimpayWithdrawal.state)
     assert view.status == "sending" and not view.needs_attention  # still looking it up
-    await time_skipping.sleep(timedelta(minutes=2))
+    await advance(time_skipping, timedelta(minutes=2))
     view = await handle.query(PassimpayWithdrawal.state)
     assert view.status == "outcome_unknown" and view.needs_attention
     assert "within 600 s" in (view.attention_reason or "") and view.send_attempts == 1
     provider.lookup = "paid"  # the status API finally knows it: followed without an operator
-    await time_skipping.sleep(timedelta(minutes=2))
+    await advance(time_skipping, timedelta(minutes=2))
     assert (await handle.query(PassimpayWithdrawal.state)).status == "paid"
 
 
@@ -143,16 +144,16 @@ async def test_a_status_api_failing_for_ten_minutes_raises_attention_then_clears
     handle = time_skipping.client.get_workflow_handle_for(
         PassimpayWithdrawal.run, withdrawal_workflow_id(request.order_id)
     )
-    await time_skipping.sleep(timedelta(minutes=5))
+    await advance(time_skipping, timedelta(minutes=5))
     view = await handle.query(PassimpayWithdrawal.state)
     assert view.status == "pending" and not view.needs_attention
-    await time_skipping.sleep(timedelta(minutes=7))
+    await advance(time_skipping, timedelta(minutes=7))
     view = await handle.query(PassimpayWithdrawal.state)
     assert view.status == "pending" and view.needs_attention
     assert "keeps failing" in (view.attention_reason or "")
     checks = provider.lookups
     provider.lookup = "paid"
-    await time_skipping.sleep(timedelta(minutes=2))
+    await advance(time_skipping, timedelta(minutes=2))
     result = await handle.query(PassimpayWithdrawal.state)
     assert result.status == "paid" and not result.needs_attention
     assert provider.lookups > checks
