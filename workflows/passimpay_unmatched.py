@@ -10,6 +10,9 @@ with workflow.unsafe.imports_passed_through():
 
 UNMATCHED_WORKFLOW_ID = "passimpay-unmatched-callbacks"
 SIGNALS_PER_RUN = 200
+ONLY_ON_CHANGE_PATCH = "inbox-publishes-only-on-change"
+"""Visibility is upserted only when the attention flag flips (README: "Changing a running workflow
+safely"); deprecate it once no inbox run from before it is left."""
 
 
 @workflow.defn
@@ -37,20 +40,28 @@ class PassimpayUnmatchedCallbacks:
     def _publish(self) -> None:
         publish_status("inbox", needs_attention=bool(self._items))
 
+    def _publish_if_changed(self, flagged_before: bool) -> None:
+        """Publish on a flip only, so callbacks to a flagged inbox add no events (a patch)."""
+        if workflow.patched(ONLY_ON_CHANGE_PATCH) and flagged_before == bool(self._items):
+            return
+        self._publish()
+
     @workflow.signal
     def record(self, item: UnmatchedCallback) -> None:
         """Keep one callback (a redelivery of the same body is kept once)."""
         self._received_this_run += 1
         if any(existing.key == item.key for existing in self._items):
             return
+        flagged_before = bool(self._items)
         self._items.append(item)
-        self._publish()
+        self._publish_if_changed(flagged_before)
 
     @workflow.update
     def acknowledge(self, key: str) -> list[UnmatchedCallback]:
         """An operator has dealt with one item; returns what is still open."""
+        flagged_before = bool(self._items)
         self._items = [item for item in self._items if item.key != key]
-        self._publish()
+        self._publish_if_changed(flagged_before)
         return list(self._items)
 
     @workflow.query
