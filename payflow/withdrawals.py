@@ -48,6 +48,7 @@ class PassimpayWithdrawals:
                 run=PassimpayWithdrawal.run,
                 update=PassimpayWithdrawal.submit,
                 arg=request,
+                start_args=[request, None],
                 workflow_id=workflow_id,
                 task_queue=self._task_queue,
                 provider=PROVIDER,

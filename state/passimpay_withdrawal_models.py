@@ -6,10 +6,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
-from state.lifecycle import LifecycleEntry
 from state.passimpay_models import PASSIMPAY_ORDER_ID, CurrencyFacts
+from state.passimpay_withdrawal import WithdrawalLifecycle, WithdrawalStatus
 from state.polling import PollTiming
 
 
@@ -19,6 +19,11 @@ class WithdrawalTiming(PollTiming):
     active_poll_seconds: float = Field(default=3.0, gt=0)
     active_window_seconds: float = Field(default=600.0, ge=0)
     idle_poll_seconds: float = Field(default=60.0, gt=0)
+    unknown_poll_max_seconds: float = Field(
+        default=1800.0,
+        ge=1,
+        description="while the outcome is unknown, status checks slow down to this interval",
+    )
     lookup_window_seconds: float = Field(
         default=600.0,
         ge=1,
@@ -99,13 +104,14 @@ class WithdrawCallbackRecord(BaseModel):
     late: bool = False
 
 
-class WithdrawalView(BaseModel):
-    """The whole state of one payout, as the query and the HTTP API show it."""
+class WithdrawalState(BaseModel):
+    """Everything one payout knows: the query returns it, continue-as-new carries it whole."""
 
     order_id: str
-    status: str
     request: WithdrawalRequest
+    lifecycle: WithdrawalLifecycle = Field(default_factory=WithdrawalLifecycle)
     currency: str | None = Field(default=None, description="ticker and network, once validated")
+    policy: WithdrawPolicy = Field(default_factory=WithdrawPolicy)
     transaction_id: str | None = None
     provider_approve: int | None = Field(default=None, description="0 pending, 1 paid, 2 failed")
     txhash: str | None = None
@@ -114,16 +120,59 @@ class WithdrawalView(BaseModel):
     fee_network: Decimal | None = None
     fee_service: Decimal | None = None
     reason: str | None = Field(default=None, description="why it was rejected or failed")
+    doubt: str | None = Field(default=None, description="why nobody can tell the outcome")
+    contradiction: str | None = Field(default=None, description="the provider disagrees")
+    trouble: str | None = Field(default=None, description="provider calls failing for long")
+    trouble_since: datetime | None = None
+    resolution: WithdrawalResolution | None = None
+    attempt: int = Field(default=0, description="send attempts queued at the gate")
     send_attempts: int = Field(default=0, description="withdraw requests that may have left")
     not_sent: int = Field(default=0, description="turns given up before anything was written")
+    not_sent_streak: int = 0
     ambiguous_rounds: int = Field(default=0, description="attempts without a definite outcome")
+    maybe_sent: list[str] = Field(default_factory=list, description="sends that may have arrived")
     status_checks: int = 0
+    status_failures: int = 0
     last_checked_at: datetime | None = None
-    needs_attention: bool = False
-    attention_reason: str | None = None
-    resolution: WithdrawalResolution | None = None
-    unique_order_id: bool | None = Field(
-        default=None, description="whether the platform was known to refuse a reused orderId"
-    )
+    unknown_polls: int = Field(default=0, description="status checks while the outcome is unknown")
+    woke_at: datetime | None = Field(default=None, description="the last hint, for poll pacing")
+    late_until: datetime | None = Field(default=None, description="open for late news until")
+    runs: int = Field(default=1, description="workflow runs so far (continue-as-new)")
     callbacks: list[WithdrawCallbackRecord] = Field(default_factory=list)
-    journal: list[LifecycleEntry] = Field(default_factory=list)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def status(self) -> str:
+        """Where the payout stands; also the `PaymentStatus` search attribute."""
+        return self.lifecycle.state
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def needs_attention(self) -> bool:
+        """Whether an operator should look: unknown outcome, contradiction or failing calls."""
+        unknown = self.status == WithdrawalStatus.OUTCOME_UNKNOWN
+        return unknown or self.contradiction is not None or self.trouble is not None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def attention_reason(self) -> str | None:
+        return self.contradiction or self.doubt or self.trouble
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def unique_order_id(self) -> bool:
+        """Whether the platform was known to refuse a reused orderId."""
+        return self.policy.unique_order_id
+
+    def evidence(self) -> str:
+        """Why nobody can tell: what may have been sent and what the status API said."""
+        return (
+            f"{len(self.maybe_sent)} send(s) may have reached Passimpay "
+            f"({'; '.join(self.maybe_sent[-3:])}); /v2/withdrawstatus did not find orderId "
+            f"{self.order_id} within {self.request.timing.lookup_window_seconds:.0f} s "
+            f"({self.status_checks} checks, {self.status_failures} failed)"
+        )
+
+
+WithdrawalView = WithdrawalState
+"""What the query and the HTTP API return: the state itself."""

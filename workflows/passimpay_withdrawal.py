@@ -21,9 +21,8 @@ with workflow.unsafe.imports_passed_through():
     from state.passimpay_withdrawal_models import (
         WithdrawalRequest,
         WithdrawalResolution,
-        WithdrawalView,
+        WithdrawalState,
         WithdrawCallbackRecord,
-        WithdrawPolicy,
     )
     from state.withdraw_gate import TURN_SIGNAL, Fate, Ticket, Turn
     from workflows.calls import ONE_TRY, UNTIL_DONE, call, failure_message, failure_type
@@ -45,6 +44,8 @@ MAX_NOT_SENT_BACKOFF = 60.0
 TROUBLE_AFTER = timedelta(minutes=10)
 """Provider calls failing this long make the payout visible to operators (it keeps retrying)."""
 CALLBACK_LIMIT = 50
+HISTORY_LIMIT = 5_000
+"""Events after which a waiting loop continues as new (the issue's bound is 10 000 per run)."""
 SENDABLE = frozenset({WithdrawalStatus.VALIDATED, WithdrawalStatus.SENDING})
 
 
@@ -61,46 +62,52 @@ class PassimpayWithdrawal:
     """Carries one payout from validation to paid or failed; never sends it twice."""
 
     @workflow.init
-    def __init__(self, request: WithdrawalRequest) -> None:
-        self._request = request
-        self._lifecycle = WithdrawalLifecycle()
-        self._wakeup = Wakeup(request.timing)
-        self._currency: str | None = None
-        self._policy = WithdrawPolicy()
-        self._provider: WithdrawStatus | None = None
-        self._transaction_id: str | None = None
-        self._reason: str | None = None
-        self._attention_reason: str | None = None
-        self._contradiction: str | None = None
-        self._trouble: str | None = None
-        self._trouble_since: datetime | None = None
-        self._resolution: WithdrawalResolution | None = None
-        self._attempt = 0
+    def __init__(self, request: WithdrawalRequest, carried: WithdrawalState | None = None) -> None:
+        self._s = carried or WithdrawalState(order_id=request.order_id, request=request)
+        self._request = self._s.request
+        self._wakeup = Wakeup(self._request.timing)
+        if self._s.woke_at is not None:
+            self._wakeup.last_activity_at = self._s.woke_at
         self._turn: Turn | None = None
-        self._send_attempts = 0
-        self._not_sent = 0
-        self._not_sent_streak = 0
-        self._ambiguous_rounds = 0
-        self._maybe_sent: list[str] = []
-        self._status_checks = 0
-        self._status_failures = 0
-        self._last_checked_at: datetime | None = None
-        self._callbacks: list[WithdrawCallbackRecord] = []
 
     @workflow.run
-    async def run(self, request: WithdrawalRequest) -> WithdrawalView:
-        publish_identity(PROVIDER, request.order_id, self._status)
-        if await self._validate():
-            while not self._lifecycle.is_final:
-                if self._status in SENDABLE:
-                    await self._deliver()
-                elif self._status == S.PENDING:
-                    await self._follow()
-                else:
-                    await self._await_operator()
+    async def run(
+        self, request: WithdrawalRequest, carried: WithdrawalState | None = None
+    ) -> WithdrawalState:
+        if carried is None:
+            publish_identity(PROVIDER, request.order_id, self._status)
+            await self._validate()
+        else:
+            self._wakeup.nudge()  # a new run asks the provider at once
+        while not self._lifecycle.is_final:
+            if self._status in SENDABLE:
+                await self._deliver()
+            elif self._status == S.PENDING:
+                await self._follow()
+            else:
+                await self._await_operator()
         await self._keep_for_late_news()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.state()
+
+    @property
+    def _lifecycle(self) -> WithdrawalLifecycle:
+        return self._s.lifecycle
+
+    def _late_until(self) -> datetime:
+        return workflow.now() + timedelta(seconds=self._request.late_callback_window_seconds)
+
+    def _continue_as_new_if_long(self) -> None:
+        """Start a fresh run carrying the state once the history is long (never mid-send)."""
+        info = workflow.info()
+        if not (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() >= HISTORY_LIMIT
+        ):
+            return
+        self._s.runs += 1
+        self._s.woke_at = self._wakeup.last_activity_at
+        workflow.continue_as_new(args=[self._request, self._s])
 
     # ---- validation --------------------------------------------------------------------------
 
@@ -113,12 +120,12 @@ class PassimpayWithdrawal:
                 retry_policy=UNTIL_DONE,
             )
         except ActivityError as error:
-            self._reason = failure_message(error)
-            self._move("reject", self._reason)
+            self._s.reason = failure_message(error)
+            self._move("reject", self._s.reason)
             return False
-        self._currency = f"{facts.currency.ticker} ({facts.currency.network})"
-        self._policy = facts.policy
-        self._move("validate", self._currency)
+        self._s.currency = f"{facts.currency.ticker} ({facts.currency.network})"
+        self._s.policy = facts.policy
+        self._move("validate", self._s.currency)
         return True
 
     # ---- sending -----------------------------------------------------------------------------
@@ -131,48 +138,48 @@ class PassimpayWithdrawal:
             if outcome is None:
                 return
             if outcome.kind == "not_sent":
-                self._not_sent += 1
+                self._s.not_sent += 1
                 self._note("not_sent", outcome.reason or "nothing was written")
                 await self._pause_after_not_sent()
                 continue
-            self._not_sent_streak = 0
+            self._s.not_sent_streak = 0
             self._clear_trouble()
-            self._send_attempts += 1
+            self._s.send_attempts += 1
             if outcome.kind == "sent":
                 result = outcome.result
-                self._transaction_id = result.transaction_id if result else None
-                self._move("accept", f"transactionId {self._transaction_id}")
+                self._s.transaction_id = result.transaction_id if result else None
+                self._move("accept", f"transactionId {self._s.transaction_id}")
                 return
-            if outcome.kind == "refused" and not self._maybe_sent:
-                self._reason = f"/v2/withdraw refused: {outcome.reason}"
-                self._move("fail", self._reason)
+            if outcome.kind == "refused" and not self._s.maybe_sent:
+                self._s.reason = f"/v2/withdraw refused: {outcome.reason}"
+                self._move("fail", self._s.reason)
                 return
-            self._ambiguous_rounds += 1
-            self._maybe_sent.append(f"send {self._send_attempts}: {outcome.reason}")
-            self._note("ambiguous", f"send {self._send_attempts}: {outcome.reason}")
+            self._s.ambiguous_rounds += 1
+            self._s.maybe_sent.append(f"send {self._s.send_attempts}: {outcome.reason}")
+            self._note("ambiguous", f"send {self._s.send_attempts}: {outcome.reason}")
             # a resend is only safe where the platform refuses a reused orderId, and only
             # while nothing suggests the first one arrived (a refusal of a resend does)
-            may_resend = self._policy.unique_order_id and outcome.kind != "refused"
+            may_resend = self._s.policy.unique_order_id and outcome.kind != "refused"
             found, answered = await self._look_up(stop_when_not_found=may_resend)
             if found is not None:
                 self._found(found)
                 return
-            if may_resend and answered and self._ambiguous_rounds < MAX_AMBIGUOUS_ROUNDS:
+            if may_resend and answered and self._s.ambiguous_rounds < MAX_AMBIGUOUS_ROUNDS:
                 self._note("resend", "not found; the platform refuses a reused orderId")
                 continue
-            self._doubt(self._evidence())
+            self._doubt(self._s.evidence())
             return
 
     async def _send_once(self) -> WithdrawOutcome | None:
         """Queue at the gate, wait for the turn, send; None when the payout was rejected."""
-        self._attempt += 1
+        self._s.attempt += 1
         ticket = Ticket(
             order_id=self._request.order_id,
             workflow_id=workflow.info().workflow_id,
-            attempt=self._attempt,
+            attempt=self._s.attempt,
         )
         turn = await self._wait_for_turn(ticket)
-        self._move("dispatch", f"attempt {self._attempt}: lease {turn.lease_id}")
+        self._move("dispatch", f"attempt {self._s.attempt}: lease {turn.lease_id}")
         try:
             return await workflow.execute_activity_method(
                 PassimpayWithdrawalActivities.withdraw,
@@ -184,10 +191,10 @@ class PassimpayWithdrawal:
         except ActivityError as error:
             reason = failure_message(error)
             if failure_type(error) == INVALID_INPUT:
-                if self._maybe_sent:
-                    self._doubt(f"refused before sending ({reason}); {self._evidence()}")
+                if self._s.maybe_sent:
+                    self._doubt(f"refused before sending ({reason}); {self._s.evidence()}")
                 else:
-                    self._reason = reason
+                    self._s.reason = reason
                     self._move("reject", f"nothing sent: {reason}")
                 return None
         fate = await call(
@@ -217,10 +224,10 @@ class PassimpayWithdrawal:
 
     async def _pause_after_not_sent(self) -> None:
         """Nothing left: try again at once, then back off while sends keep failing."""
-        self._not_sent_streak += 1
-        self._note_trouble(f"{self._not_sent_streak} sends in a row could not be written")
-        if self._not_sent_streak > 2:
-            await workflow.sleep(min(2.0 ** (self._not_sent_streak - 3), MAX_NOT_SENT_BACKOFF))
+        self._s.not_sent_streak += 1
+        self._note_trouble(f"{self._s.not_sent_streak} sends in a row could not be written")
+        if self._s.not_sent_streak > 2:
+            await workflow.sleep(min(2.0 ** (self._s.not_sent_streak - 3), MAX_NOT_SENT_BACKOFF))
 
     async def _look_up(self, *, stop_when_not_found: bool) -> tuple[WithdrawStatus | None, bool]:
         """Ask `/v2/withdrawstatus` over the lookup window; (found, whether it ever answered)."""
@@ -244,20 +251,12 @@ class PassimpayWithdrawal:
             await workflow.sleep(min(backoff, remaining))
             backoff = min(backoff * 2, MAX_LOOKUP_BACKOFF)
 
-    def _evidence(self) -> str:
-        """Why nobody can tell: what may have been sent and what the status API said."""
-        return (
-            f"{len(self._maybe_sent)} send(s) may have reached Passimpay "
-            f"({'; '.join(self._maybe_sent[-3:])}); /v2/withdrawstatus did not find orderId "
-            f"{self._request.order_id} within {self._request.timing.lookup_window_seconds:.0f} s "
-            f"({self._status_checks} checks, {self._status_failures} failed)"
-        )
-
     # ---- following ---------------------------------------------------------------------------
 
     async def _follow(self) -> None:
         """Poll `/v2/withdrawstatus` on a timer, and at once after a callback, until it ends."""
         while self._status == S.PENDING:
+            self._continue_as_new_if_long()
             await self._wakeup.sleep()
             try:
                 status = await self._check_status()
@@ -270,9 +269,11 @@ class PassimpayWithdrawal:
     async def _await_operator(self) -> None:
         """Wait for an operator's decision; meanwhile the status API may still find the payout."""
         while self._status == S.OUTCOME_UNKNOWN:
-            await self._wakeup.sleep(self._request.timing.idle_poll_seconds)
+            self._continue_as_new_if_long()
+            await self._wakeup.sleep(self._unknown_poll_interval())
             if self._status != S.OUTCOME_UNKNOWN:
                 return
+            self._s.unknown_polls += 1
             try:
                 status = await self._check_status()
             except ActivityError:
@@ -280,24 +281,38 @@ class PassimpayWithdrawal:
             if status is not None:
                 self._found(status)
 
+    def _unknown_poll_interval(self) -> float:
+        """From the idle interval, doubling every ten checks, up to the slow maximum."""
+        timing = self._request.timing
+        doubled = timing.idle_poll_seconds * 2.0 ** min(self._s.unknown_polls // 10, 20)
+        return min(max(doubled, timing.idle_poll_seconds), timing.unknown_poll_max_seconds)
+
     async def _check_status(self) -> WithdrawStatus | None:
         """The provider's truth (by transactionId when known); None while it does not know it."""
         lookup = WithdrawLookup(
-            order_id=self._request.order_id, transaction_id=self._transaction_id
+            order_id=self._request.order_id, transaction_id=self._s.transaction_id
         )
-        self._status_checks += 1
-        self._last_checked_at = workflow.now()
+        self._s.status_checks += 1
+        self._s.last_checked_at = workflow.now()
         try:
             status = await call(PassimpayWithdrawalActivities.withdraw_lookup, lookup)
         except ActivityError:
-            self._status_failures += 1
+            self._s.status_failures += 1
             self._note_trouble("/v2/withdrawstatus keeps failing")
             raise
         self._clear_trouble()
         if status is not None:
-            self._provider = status
-            self._transaction_id = status.transaction_id or self._transaction_id
+            self._record(status)
         return status
+
+    def _record(self, status: WithdrawStatus) -> None:
+        """Keep what the provider's status says (the truth, unlike callbacks)."""
+        state = self._s
+        state.provider_approve = status.approve
+        state.transaction_id = status.transaction_id or state.transaction_id
+        state.txhash, state.confirmations = status.txhash, status.confirmations
+        state.amount_debited = status.amount_debited
+        state.fee_network, state.fee_service = status.fee_network, status.fee_service
 
     def _found(self, status: WithdrawStatus) -> None:
         """The provider has a payout under our orderId: follow it if it is ours."""
@@ -319,15 +334,18 @@ class PassimpayWithdrawal:
         elif status.approve == 1:
             self._move("settle", f"txhash {status.txhash}")
         elif status.approve == 2:
-            self._reason = status.reason or status.message or "the provider reports it failed"
-            self._move("fail", self._reason)
+            self._s.reason = status.reason or status.message or "the provider reports it failed"
+            self._move("fail", self._s.reason)
 
     async def _keep_for_late_news(self) -> None:
         """Stay open a while so late callbacks land here; after an operator's paid or failed,
         keep asking the provider and flag it when the provider says otherwise."""
-        end = workflow.now() + timedelta(seconds=self._request.late_callback_window_seconds)
-        operator_decided = self._resolution is not None and self._resolution.decision != "retry"
+        if self._s.late_until is None:
+            self._s.late_until = self._late_until()
+        end = self._s.late_until
+        operator_decided = self._s.resolution is not None and self._s.resolution.decision != "retry"
         while (remaining := (end - workflow.now()).total_seconds()) > 0:
+            self._continue_as_new_if_long()
             if not operator_decided:
                 await self._wakeup.sleep(remaining)
                 continue
@@ -340,13 +358,13 @@ class PassimpayWithdrawal:
 
     def _cross_check(self, status: WithdrawStatus | None) -> None:
         """Flag an operator's decision that the provider's status contradicts."""
-        if status is None or self._contradiction is not None:
+        if status is None or self._s.contradiction is not None:
             return
         says = {0: "pending", 1: "paid", 2: "failed"}[status.approve]
         if (self._status == S.PAID and status.approve == 2) or (
             self._status == S.FAILED and status.approve in (0, 1)
         ):
-            self._contradiction = (
+            self._s.contradiction = (
                 f"an operator marked the payout {self._status.value} but /v2/withdrawstatus "
                 f"says {says}"
             )
@@ -356,7 +374,7 @@ class PassimpayWithdrawal:
 
     @property
     def _status(self) -> WithdrawalStatus:
-        return WithdrawalStatus(self._lifecycle.state)
+        return WithdrawalStatus(self._s.status)
 
     def _provider_request(self) -> WithdrawRequest:
         request = self._request
@@ -376,38 +394,30 @@ class PassimpayWithdrawal:
         self._lifecycle.offer(event, workflow.now(), note)
 
     def _doubt(self, reason: str) -> None:
-        self._attention_reason = reason
+        self._s.doubt = reason
         self._move("doubt", reason)
 
     def _note_trouble(self, reason: str) -> None:
         """Provider calls are failing; after `TROUBLE_AFTER` of it an operator should know."""
         now = workflow.now()
-        self._trouble_since = self._trouble_since or now
-        if self._trouble is None and now - self._trouble_since >= TROUBLE_AFTER:
-            self._trouble = f"{reason} since {self._trouble_since.isoformat()}"
+        self._s.trouble_since = self._s.trouble_since or now
+        if self._s.trouble is None and now - self._s.trouble_since >= TROUBLE_AFTER:
+            self._s.trouble = f"{reason} since {self._s.trouble_since.isoformat()}"
             self._publish()
 
     def _clear_trouble(self) -> None:
-        self._trouble_since = None
-        if self._trouble is not None:
-            self._trouble = None
+        self._s.trouble_since = None
+        if self._s.trouble is not None:
+            self._s.trouble = None
             self._publish()
 
     def _publish(self) -> None:
-        publish_status(self._status, needs_attention=self._needs_attention)
-
-    @property
-    def _needs_attention(self) -> bool:
-        return (
-            self._status == S.OUTCOME_UNKNOWN
-            or self._contradiction is not None
-            or self._trouble is not None
-        )
+        publish_status(self._status, needs_attention=self._s.needs_attention)
 
     # ---- messages ----------------------------------------------------------------------------
 
     @workflow.update
-    async def submit(self, request: WithdrawalRequest) -> WithdrawalView:
+    async def submit(self, request: WithdrawalRequest) -> WithdrawalState:
         """Answer the caller once the payout is validated or rejected; it then goes on its own."""
         await workflow.wait_condition(lambda: self._status != S.CREATED)
         return self.state()
@@ -422,17 +432,17 @@ class PassimpayWithdrawal:
             )
 
     @workflow.update
-    def resolve(self, resolution: WithdrawalResolution) -> WithdrawalView:
+    def resolve(self, resolution: WithdrawalResolution) -> WithdrawalState:
         """An operator's decision on an unknown outcome: paid, failed, or send again."""
-        self._resolution = resolution
+        self._s.resolution = resolution
         note = f"operator: {resolution.note}"
         if resolution.decision == "paid":
             self._move("settle", note)
         elif resolution.decision == "failed":
-            self._reason = note
+            self._s.reason = note
             self._move("fail", note)
         else:
-            self._ambiguous_rounds = 0
+            self._s.ambiguous_rounds = 0
             self._move("retry", note)
         self._wakeup.nudge()
         return self.state()
@@ -445,7 +455,7 @@ class PassimpayWithdrawal:
     @workflow.signal(name=TURN_SIGNAL)
     def withdraw_turn(self, turn: Turn) -> None:
         """The platform's gate calls this payout's current send attempt."""
-        if turn.attempt == self._attempt:
+        if turn.attempt == self._s.attempt:
             self._turn = turn
 
     @workflow.signal
@@ -459,44 +469,19 @@ class PassimpayWithdrawal:
             late=self._lifecycle.is_final,
         )
         seen = (record.approve, record.transaction_id, record.txhash)
-        if any((r.approve, r.transaction_id, r.txhash) == seen for r in self._callbacks):
+        if any((r.approve, r.transaction_id, r.txhash) == seen for r in self._s.callbacks):
             return
-        self._callbacks.append(record)
-        del self._callbacks[:-CALLBACK_LIMIT]
+        self._s.callbacks.append(record)
+        del self._s.callbacks[:-CALLBACK_LIMIT]
         agrees = {S.PAID: 1, S.FAILED: 2}.get(self._status)
         if record.late and agrees is not None and record.approve not in (0, agrees):
-            self._contradiction = (
+            self._s.contradiction = (
                 f"a late callback says approve {record.approve} but the payout is {self._status}"
             )
             self._publish()
         self._wakeup.hint()
 
     @workflow.query
-    def state(self) -> WithdrawalView:
-        """The whole payout as operators and the API see it."""
-        status = self._provider
-        return WithdrawalView(
-            order_id=self._request.order_id,
-            status=self._status.value,
-            request=self._request,
-            currency=self._currency,
-            transaction_id=self._transaction_id,
-            provider_approve=status.approve if status else None,
-            txhash=status.txhash if status else None,
-            confirmations=status.confirmations if status else None,
-            amount_debited=status.amount_debited if status else None,
-            fee_network=status.fee_network if status else None,
-            fee_service=status.fee_service if status else None,
-            reason=self._reason,
-            send_attempts=self._send_attempts,
-            not_sent=self._not_sent,
-            ambiguous_rounds=self._ambiguous_rounds,
-            status_checks=self._status_checks,
-            last_checked_at=self._last_checked_at,
-            needs_attention=self._needs_attention,
-            attention_reason=self._contradiction or self._attention_reason or self._trouble,
-            resolution=self._resolution,
-            unique_order_id=self._policy.unique_order_id,
-            callbacks=list(self._callbacks),
-            journal=list(self._lifecycle.journal),
-        )
+    def state(self) -> WithdrawalState:
+        """The whole payout as operators and the API see it: the workflow's one state."""
+        return self._s

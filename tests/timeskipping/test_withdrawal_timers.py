@@ -1,7 +1,8 @@
 """Production bounds of a payout on the time-skipping server, with its activities replaced by
 test doubles under the same names: a maybe-sent payout that the status API never finds waits
 for an operator after the 10-minute lookup window, and a status API that keeps failing for
-ten minutes raises `NeedsAttention` while the payout keeps asking."""
+ten minutes raises `NeedsAttention` while the payout keeps asking, and thirty days in
+`outcome_unknown` keep every run's history short."""
 
 from __future__ import annotations
 
@@ -157,3 +158,25 @@ async def test_a_status_api_failing_for_ten_minutes_raises_attention_then_clears
     result = await handle.query(PassimpayWithdrawal.state)
     assert result.status == "paid" and not result.needs_attention
     assert provider.lookups > checks
+
+
+async def test_thirty_days_in_outcome_unknown_stay_short_and_still_end_right(
+    time_skipping: WorkflowEnvironment, doubles: tuple[Provider, PassimpayWithdrawals]
+) -> None:
+    provider, withdrawals = doubles
+    provider.send, provider.lookup = "maybe_sent", "not_found"
+    request = payout()
+    await withdrawals.request(request)
+    handle = time_skipping.client.get_workflow_handle_for(
+        PassimpayWithdrawal.run, withdrawal_workflow_id(request.order_id)
+    )
+    await advance(time_skipping, timedelta(days=30), step=timedelta(hours=12))
+    view = await handle.query(PassimpayWithdrawal.state)
+    assert view.status == "outcome_unknown" and view.needs_attention
+    assert view.runs >= 2 and view.unknown_polls > 1000  # asked all along, in fresh runs
+    described = await handle.describe()
+    assert described.raw_description.workflow_execution_info.history_length < 10_000
+    provider.lookup = "paid"  # the dashboard's payout finally shows in the status API
+    await advance(time_skipping, timedelta(hours=1))
+    view = await handle.query(PassimpayWithdrawal.state)
+    assert view.status == "paid" and view.send_attempts == 1 and not view.needs_attention
