@@ -79,6 +79,7 @@ class PaymentAssistCheckouts:
                 order_id=request.order_id,
                 initial_status=CheckoutStatus.CREATED.value,
                 memo=request.summary(),
+                start_args=[request, None],
             )
         except WorkflowAlreadyStartedError:
             return await self._started_from_view(request.order_id)

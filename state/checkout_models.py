@@ -9,6 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
+from state.checkout import CheckoutLifecycle
+from state.checkout_health import CallHealth
 from state.lifecycle import LifecycleEntry
 from state.polling import PollTiming
 
@@ -141,12 +143,12 @@ class TokenClaim(BaseModel):
 
 
 class HintRecord(BaseModel):
-    """A return or webhook as received, kept for operators."""
+    """A return or webhook as received, kept for operators (only hints for this checkout)."""
 
     at: datetime
     kind: Literal["return", "webhook"]
     detail: str
-    matched: bool
+    matched: bool = True
 
 
 class CheckoutView(BaseModel):
@@ -175,4 +177,87 @@ class CheckoutView(BaseModel):
     begin_attempts: int = 0
     claimed_token: str | None = None
     hints: list[HintRecord] = Field(default_factory=list)
+    hints_coalesced: int = Field(
+        default=0, description="hints that arrived while a status check was already due"
+    )
+    runs: int = Field(default=0, description="continue-as-new runs so far (history kept short)")
     journal: list[LifecycleEntry] = Field(default_factory=list)
+
+
+HINT_LIMIT = 50
+HintEffect = Literal["ignore", "count", "record"]
+PROVIDER_EVENTS = {
+    "pending_capture": "await_capture",
+    "completed": "complete",
+    "failed": "fail",
+    "expired": "expire",
+}
+
+
+class CheckoutState(CheckoutView):
+    """The whole checkout as its workflow keeps it and continue-as-new carries it; the query
+    shows its public part (`view`)."""
+
+    request: CheckoutRequest
+    lifecycle: CheckoutLifecycle = Field(default_factory=CheckoutLifecycle)
+    health: CallHealth = Field(default_factory=CallHealth)
+    capture_wanted: bool = False
+    cancel_wanted: bool = False
+    cancel_sent: bool = False
+    invoice: InvoiceDocument | None = None
+    renamed: bool = Field(default=False, description="the rename after completion was tried")
+    watch_until: datetime | None = None
+    last_activity_at: datetime
+    check_due: bool = Field(default=False, description="a hint or request asks for action now")
+
+    @classmethod
+    def start(cls, request: CheckoutRequest, now: datetime) -> CheckoutState:
+        """A fresh checkout for `request`, active from `now`."""
+        return cls(
+            order_id=request.order_id,
+            status=CheckoutLifecycle().state,
+            amount=request.amount,
+            request=request,
+            capture_wanted=request.capture == "automatic",
+            last_activity_at=now,
+        )
+
+    def move(self, event: str, at: datetime, note: str | None = None) -> bool:
+        """Offer `event` to the lifecycle; True when it moved (status kept in step)."""
+        moved = self.lifecycle.offer(event, at, note)
+        self.status = self.lifecycle.state
+        return moved
+
+    def hint_effect(self, token: str) -> HintEffect:
+        """Another checkout's hint is dropped; one while a check is already due only counted."""
+        if self.token is not None and token != self.token:
+            return "ignore"
+        return "count" if self.check_due else "record"
+
+    def record_hint(self, hint: HintRecord) -> None:
+        """Keep the hint for operators (the latest few) and make a status check due."""
+        self.hints.append(hint)
+        del self.hints[:-HINT_LIMIT]
+        self.last_activity_at = hint.at
+        self.check_due = True
+
+    def invoice_outstanding(self) -> bool:
+        """The lender requires an invoice that it neither has nor got from us."""
+        return bool(self.requires_invoice) and not (self.has_invoice or self.invoice_uploaded)
+
+    def invoice_done(self) -> bool:
+        """The lender required an invoice and now has it."""
+        return bool(self.requires_invoice) and not self.invoice_outstanding()
+
+    def view(self) -> CheckoutView:
+        """What operators and the API see: no request, invoice bytes or internal flags."""
+        public = self.model_dump(include=set(CheckoutView.model_fields))
+        public["journal"] = self.lifecycle.journal
+        public["calls_failing"] = self.health.describe()
+        return CheckoutView.model_validate(public)
+
+
+def provider_event(provider_status: str, *, cancel_sent: bool) -> str | None:
+    """The lifecycle event a `/status` answer asks for (None while the customer is busy)."""
+    event = PROVIDER_EVENTS.get(provider_status)
+    return "cancel" if event == "expire" and cancel_sent else event

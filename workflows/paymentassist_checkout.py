@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
@@ -30,11 +31,12 @@ with workflow.unsafe.imports_passed_through():
         BeginRequest,
         PreapprovalRequest,
     )
-    from state.checkout import CheckoutLifecycle, CheckoutStatus
-    from state.checkout_health import CallHealth, never_sent, not_sent_delay
+    from state.checkout import CheckoutStatus
+    from state.checkout_health import never_sent, not_sent_delay
     from state.checkout_models import (
         CheckoutRequest,
         CheckoutStarted,
+        CheckoutState,
         CheckoutView,
         CustomerReturn,
         HintRecord,
@@ -42,18 +44,19 @@ with workflow.unsafe.imports_passed_through():
         OperatorResolution,
         TokenClaim,
         WebhookHint,
+        provider_event,
     )
     from workflows.calls import ONE_TRY, STATUS_RETRY, call, failure_message, failure_type
     from workflows.paymentassist_token_claim import PaymentAssistTokenClaim, claim_workflow_id
     from workflows.visibility import publish_identity, publish_status
-    from workflows.wakeup import Wakeup
 
 Arg = TypeVar("Arg")
 Result = TypeVar("Result")
 
 PROVIDER = "paymentassist"
 WORKFLOW_ID_PREFIX = "paymentassist-checkout:"
-HINT_LIMIT = 50
+HISTORY_LIMIT = 5_000
+"""Events after which a waiting loop continues as new (the issue's bound is 10 000 per run)."""
 ENDED = frozenset(
     {
         CheckoutStatus.DECLINED,
@@ -78,41 +81,32 @@ class PaymentAssistCheckout:
     """Carries one order from `/begin` to a confirmed, captured and invoiced end."""
 
     @workflow.init
-    def __init__(self, request: CheckoutRequest) -> None:
-        self._request = request
-        self._lifecycle = CheckoutLifecycle()
-        self._token: str | None = None
-        self._url: str | None = None
-        self._provider: ApplicationStatus | None = None
-        self._status_checks = 0
-        self._wakeup = Wakeup(request.timing)
-        self._capture_wanted = request.capture == "automatic"
-        self._capture_attempts = 0
-        self._capture_error: str | None = None
-        self._cancel_wanted = False
-        self._cancel_sent = False
-        self._invoice: InvoiceDocument | None = None
-        self._invoice_uploaded = False
-        self._invoice_error: str | None = None
-        self._renamed_to: str | None = None
-        self._attention_reason: str | None = None
-        self._failure_reason: str | None = None
+    def __init__(self, request: CheckoutRequest, carried: CheckoutState | None = None) -> None:
+        # runs started with the request alone get it undecoded (the SDK types only full args)
+        request = CheckoutRequest.model_validate(request)
+        self._s = carried or CheckoutState.start(request, workflow.now())
+        self._request = self._s.request
         self._resolving = False
-        self._claimed: str | None = None
-        self._health = CallHealth()
-        self._begin_attempts = 0
-        self._flagged = False
-        self._hints: list[HintRecord] = []
-        self._last_checked_at: datetime | None = None
+        self._ending_run = False
 
     # ---- the flow -------------------------------------------------------------------------
 
     @workflow.run
-    async def run(self, request: CheckoutRequest) -> CheckoutView:
-        publish_identity(PROVIDER, request.order_id, self._status)
-        if request.preapproval and not await self._preapproved():
+    async def run(
+        self, request: CheckoutRequest, carried: CheckoutState | None = None
+    ) -> CheckoutView:
+        if carried is not None:  # a fresh run of a long wait: pick up where the last one was
+            if self._status == CheckoutStatus.COMPLETED:
+                await self._after_completion()
+                return self.state()
+            await self._follow_application()
+            if self._status == CheckoutStatus.COMPLETED:
+                await self._after_completion()
             return self.state()
-        if self._cancel_wanted:
+        publish_identity(PROVIDER, self._request.order_id, self._status)
+        if self._request.preapproval and not await self._preapproved():
+            return self.state()
+        if self._s.cancel_wanted:
             self._move("cancel", "cancelled before the application was created")
             return self.state()
         if not await self._begin() and not await self._await_operator():
@@ -121,6 +115,35 @@ class PaymentAssistCheckout:
         if self._status == CheckoutStatus.COMPLETED:
             await self._after_completion()
         return self.state()
+
+    def _continue_as_new_due(self) -> bool:
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() >= HISTORY_LIMIT
+        )
+
+    async def _continue_as_new_if_long(self) -> None:
+        """Start a fresh run carrying the state once the history is long; waiting updates are
+        answered with the state so far, the requests they made are carried."""
+        if not self._continue_as_new_due():
+            return
+        self._ending_run = True
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        self._s.runs += 1
+        workflow.continue_as_new(args=[self._request, self._s])
+
+    async def _sleep(self, seconds: float | None = None) -> None:
+        """Until a hint or request makes a check due, `seconds` pass (default: the poll
+        interval), or the history is long enough to continue as new."""
+        if seconds is None:
+            idle = (workflow.now() - self._s.last_activity_at).total_seconds()
+            seconds = self._request.timing.interval(idle)
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: self._s.check_due or self._continue_as_new_due(), timeout=seconds
+            )
+        self._s.check_due = False
 
     async def _preapproved(self) -> bool:
         """Pre-approval; a declined customer is never retried and never sent to `/begin`."""
@@ -134,8 +157,10 @@ class PaymentAssistCheckout:
         try:
             approved = await call(PaymentAssistActivities.preapproval, applicant)
         except ActivityError as error:
-            self._failure_reason = f"pre-approval could not be completed: {failure_message(error)}"
-            self._move("fail", self._failure_reason)
+            self._s.failure_reason = (
+                f"pre-approval could not be completed: {failure_message(error)}"
+            )
+            self._move("fail", self._s.failure_reason)
             return False
         self._move("preapprove" if approved else "decline")
         return approved
@@ -146,24 +171,24 @@ class PaymentAssistCheckout:
             result = await self._until_sent(
                 PaymentAssistActivities.begin,
                 self._begin_request(),
-                give_up=lambda: self._cancel_wanted,
+                give_up=lambda: self._s.cancel_wanted,
                 on_attempt=self._count_begin,
             )
         except ActivityError as error:
             kind, message = failure_type(error), failure_message(error)
             if kind == REFUSED:
-                self._failure_reason = f"/begin refused: {message}"
-                self._move("fail", self._failure_reason)
+                self._s.failure_reason = f"/begin refused: {message}"
+                self._move("fail", self._s.failure_reason)
             elif kind == NOT_SENT:  # given up on a cancellation: nothing reached the lender
                 self._move("cancel", "cancelled while the lender was unreachable")
             else:
-                self._attention_reason = (
+                self._s.attention_reason = (
                     f"/begin outcome unknown ({message}): the lender may hold an application "
                     f"for order {self._request.order_id} whose token we never received"
                 )
-                self._move("flag", self._attention_reason)
+                self._move("flag", self._s.attention_reason)
             return False
-        self._token, self._url = result.token, result.url
+        self._s.token, self._s.url = result.token, result.url
         self._move("begin")
         await self._claim(result.token)
         return True
@@ -211,11 +236,11 @@ class PaymentAssistCheckout:
         return delay
 
     def _count_begin(self, attempt: int) -> None:
-        self._begin_attempts = attempt
+        self._s.begin_attempts = attempt
 
     async def _claim(self, token: str) -> str | None:
         """Hold the token for this checkout; the reason when another checkout already holds it."""
-        if self._claimed == token:
+        if self._s.claimed_token == token:
             return None
         try:
             await workflow.start_child_workflow(
@@ -227,7 +252,7 @@ class PaymentAssistCheckout:
             )
         except WorkflowAlreadyStartedError:
             return f"token {token} is already held by another checkout ({claim_workflow_id(token)})"
-        self._claimed = token
+        self._s.claimed_token = token
         return None
 
     def _begin_request(self) -> BeginRequest:
@@ -250,7 +275,13 @@ class PaymentAssistCheckout:
         """In needs attention, wait for an operator to attach a confirmed token or close it."""
         if self._status != CheckoutStatus.NEEDS_ATTENTION:
             return False
-        await workflow.wait_condition(lambda: self._status != CheckoutStatus.NEEDS_ATTENTION)
+        while self._status == CheckoutStatus.NEEDS_ATTENTION:
+            await self._continue_as_new_if_long()
+            await workflow.wait_condition(
+                lambda: (
+                    self._status != CheckoutStatus.NEEDS_ATTENTION or self._continue_as_new_due()
+                )
+            )
         return self._status not in ENDED  # attached (the application may even have completed)
 
     async def _confirm_token(self, token: str) -> ApplicationStatus:
@@ -294,64 +325,66 @@ class PaymentAssistCheckout:
                 return
             if self._status in ENDED or self._status == CheckoutStatus.COMPLETED:
                 return
-            if self._cancel_wanted and not self._cancel_sent:
+            if self._s.cancel_wanted and not self._s.cancel_sent:
                 await self._send_cancel()
                 continue
-            if self._status == CheckoutStatus.PENDING_CAPTURE and self._capture_wanted:
+            if self._status == CheckoutStatus.PENDING_CAPTURE and self._s.capture_wanted:
                 await self._capture()
                 continue
-            await self._wakeup.sleep()
+            await self._continue_as_new_if_long()
+            await self._sleep()
 
     async def _check_status(self) -> bool:
         """Ask `/status` and move the lifecycle to match; False when the call failed."""
-        assert self._token is not None
+        assert self._s.token is not None
         started = workflow.now()
         try:
             status = await call(
-                PaymentAssistActivities.status, self._token, retry_policy=STATUS_RETRY
+                PaymentAssistActivities.status, self._s.token, retry_policy=STATUS_RETRY
             )
         except ActivityError as error:
             if failure_type(error) == REFUSED:
-                self._attention_reason = f"/status refused for our token: {failure_message(error)}"
-                self._move("flag", self._attention_reason)
+                self._s.attention_reason = (
+                    f"/status refused for our token: {failure_message(error)}"
+                )
+                self._move("flag", self._s.attention_reason)
             self._call_failed(started, f"/status: {failure_message(error)}")
             workflow.logger.warning("status check failed: %s", failure_message(error))
             return False
         self._call_succeeded()
-        self._provider = status
-        self._status_checks += 1
-        self._last_checked_at = workflow.now()
+        self._s.status_checks += 1
+        self._s.last_checked_at = workflow.now()
         self._apply(status)
         return True
 
     def _apply(self, status: ApplicationStatus) -> None:
-        match status.status:
-            case AppStatus.PENDING_CAPTURE:
-                self._move("await_capture")
-            case AppStatus.COMPLETED:
-                self._move("complete")
-            case AppStatus.FAILED:
-                self._failure_reason = self._failure_reason or "the lender declined the application"
-                self._move("fail")
-            case AppStatus.EXPIRED:
-                self._move("cancel" if self._cancel_sent else "expire")
+        """Keep what `/status` says and move the lifecycle to match."""
+        state = self._s
+        state.provider_status, state.pa_ref = status.status.value, status.pa_ref
+        state.requires_invoice, state.has_invoice = status.requires_invoice, status.has_invoice
+        event = provider_event(status.status.value, cancel_sent=state.cancel_sent)
+        if event == "fail":
+            state.failure_reason = state.failure_reason or "the lender declined the application"
+        if event is not None:
+            self._move(event)
 
     async def _capture(self) -> None:
         """Send `/capture` once (resent only if it never left); `/status` decides the outcome."""
-        assert self._token is not None
-        self._capture_wanted = False
+        assert self._s.token is not None
+        self._s.capture_wanted = False
         try:
             result = await self._until_sent(
                 PaymentAssistActivities.capture,
-                self._token,
+                self._s.token,
                 max_attempts=CAPTURE_NOT_SENT_ATTEMPTS,
             )
         except ActivityError as error:
             kind, message = failure_type(error), failure_message(error)
             if kind == NOT_SENT:  # nothing happened at the lender: capture again after a poll
-                self._capture_wanted = True
-                await self._wakeup.sleep()
-            self._capture_error = (
+                self._s.capture_wanted = True
+                await self._continue_as_new_if_long()
+                await self._sleep()
+            self._s.capture_error = (
                 f"capture refused: {message}"
                 if kind == REFUSED
                 else f"capture not sent: {message}"
@@ -359,23 +392,23 @@ class PaymentAssistCheckout:
                 else f"capture outcome unknown ({message}); /status decides"
             )
         else:
-            self._capture_error = (
+            self._s.capture_error = (
                 f"deposit not captured: {result.deposit_reason or 'no reason given'}"
                 if result.deposit_captured is False
                 else None
             )
         await self._check_status()
         if self._status == CheckoutStatus.COMPLETED:
-            self._capture_error = None
-        self._capture_attempts += 1
+            self._s.capture_error = None
+        self._s.capture_attempts += 1
 
     async def _send_cancel(self) -> None:
         """Expire the application at the provider (`/update expiry=0`); `/status` confirms."""
-        assert self._token is not None
-        self._cancel_sent = True
+        assert self._s.token is not None
+        self._s.cancel_sent = True
         try:
             await call(
-                PaymentAssistActivities.update, ApplicationUpdate(token=self._token, expiry=0)
+                PaymentAssistActivities.update, ApplicationUpdate(token=self._s.token, expiry=0)
             )
         except ActivityError as error:
             workflow.logger.warning("cancel refused: %s", failure_message(error))
@@ -386,102 +419,103 @@ class PaymentAssistCheckout:
         The lender may ask for an invoice after completion, so `/status` is re-read for
         `invoice_watch_seconds`; a required invoice is uploaded once, and waited for if needed.
         """
-        timing = self._request.timing
-        if self._request.rename_order_to:
+        timing, state = self._request.timing, self._s
+        if self._request.rename_order_to and not state.renamed:
             await self._rename(self._request.rename_order_to)
-        watch_until = workflow.now() + timedelta(seconds=timing.invoice_watch_seconds)
-        while not self._invoice_done():
-            outstanding = self._invoice_outstanding()
-            if outstanding and self._invoice is not None and self._invoice_error is None:
+        state.renamed = True
+        if state.watch_until is None:
+            state.watch_until = workflow.now() + timedelta(seconds=timing.invoice_watch_seconds)
+        while not state.invoice_done():
+            outstanding = state.invoice_outstanding()
+            if outstanding and state.invoice is not None and state.invoice_error is None:
                 await self._upload_invoice()
                 continue
-            remaining = (watch_until - workflow.now()).total_seconds()
+            remaining = (state.watch_until - workflow.now()).total_seconds()
             if not outstanding and remaining <= 0:
                 break
+            await self._continue_as_new_if_long()
             pause = timing.invoice_poll_seconds
-            await self._wakeup.sleep(pause if outstanding else min(pause, remaining))
+            await self._sleep(pause if outstanding else min(pause, remaining))
             await self._check_status()
-        if self._invoice_done():
+        if state.invoice_done():
             self._move("upload_invoice")
-
-    def _invoice_outstanding(self) -> bool:
-        status = self._provider
-        if status is None or not status.requires_invoice:
-            return False
-        return not (status.has_invoice or self._invoice_uploaded)
-
-    def _invoice_done(self) -> bool:
-        status = self._provider
-        return bool(status and status.requires_invoice) and not self._invoice_outstanding()
 
     async def _upload_invoice(self) -> None:
         """Upload once: a failed or ambiguous try is re-checked with `/status` before another."""
-        assert self._token is not None and self._invoice is not None
+        assert self._s.token is not None and self._s.invoice is not None
         upload = InvoiceUpload(
-            token=self._token,
-            filetype=self._invoice.filetype,
-            data_base64=self._invoice.data_base64,
+            token=self._s.token,
+            filetype=self._s.invoice.filetype,
+            data_base64=self._s.invoice.data_base64,
         )
         try:
             result = await call(PaymentAssistActivities.invoice, upload, retry_policy=ONE_TRY)
         except ActivityError as error:
-            self._invoice_error = f"invoice upload failed: {failure_message(error)}"
+            self._s.invoice_error = f"invoice upload failed: {failure_message(error)}"
             await self._check_status()
             return
         if result.upload_status == "success":
-            self._invoice_uploaded = True
+            self._s.invoice_uploaded = True
+            self._s.invoice = None  # the lender has it; no need to carry the bytes
         else:
-            self._invoice_error = "the lender did not accept the invoice document"
+            self._s.invoice_error = "the lender did not accept the invoice document"
 
     async def _rename(self, new_order_id: str) -> None:
-        assert self._token is not None
+        assert self._s.token is not None
         try:
             await call(
                 PaymentAssistActivities.update,
-                ApplicationUpdate(token=self._token, order_id=new_order_id),
+                ApplicationUpdate(token=self._s.token, order_id=new_order_id),
             )
         except ActivityError as error:
             workflow.logger.warning("rename failed: %s", failure_message(error))
             return
-        self._renamed_to = new_order_id
+        self._s.renamed_to = new_order_id
 
     # ---- lifecycle bookkeeping ------------------------------------------------------------
 
     @property
     def _status(self) -> CheckoutStatus:
-        return CheckoutStatus(self._lifecycle.state)
+        return CheckoutStatus(self._s.lifecycle.state)
 
     def _move(self, event: str, note: str | None = None) -> None:
-        if self._lifecycle.offer(event, workflow.now(), note):
+        if self._s.move(event, workflow.now(), note):
             self._publish(force=True)
 
     def _needs_attention(self) -> bool:
         timing = self._request.timing
-        return self._status == CheckoutStatus.NEEDS_ATTENTION or self._health.overdue(
+        return self._status == CheckoutStatus.NEEDS_ATTENTION or self._s.health.overdue(
             workflow.now(), timing.attention_after_seconds
         )
 
     def _publish(self, *, force: bool = False) -> None:
         """Mirror status and attention into search attributes when either changed."""
         flagged = self._needs_attention()
-        if force or flagged != self._flagged:
-            self._flagged = flagged
+        if force or flagged != self._s.needs_attention:
+            self._s.needs_attention = flagged
             publish_status(self._status, needs_attention=flagged)
 
     def _call_failed(self, started: datetime, error: str) -> None:
-        self._health.failed(started, error)
+        self._s.health.failed(started, error)
         self._publish()
 
     def _call_succeeded(self) -> None:
-        self._health.succeeded()
+        self._s.health.succeeded()
         self._publish()
 
-    def _record_hint(self, kind: Literal["return", "webhook"], token: str, detail: str) -> None:
-        matched = self._token is None or token == self._token
-        self._hints.append(HintRecord(at=workflow.now(), kind=kind, detail=detail, matched=matched))
-        del self._hints[:-HINT_LIMIT]
-        if matched:
-            self._wakeup.hint()
+    def _hint(self, kind: Literal["return", "webhook"], token: str, detail: str) -> None:
+        """Another checkout's hint leaves no trace; one while a check is due is only counted."""
+        effect = self._s.hint_effect(token)
+        if effect == "ignore":
+            workflow.logger.info("ignored a %s hint for another token", kind)
+        elif effect == "count":
+            self._s.hints_coalesced += 1
+        else:
+            self._s.record_hint(HintRecord(at=workflow.now(), kind=kind, detail=detail))
+
+    def _nudge(self) -> None:
+        """A merchant's request to act on now; keeps the polling pace."""
+        self._s.check_due = True
 
     # ---- messages ---------------------------------------------------------------------------
 
@@ -489,10 +523,10 @@ class PaymentAssistCheckout:
     async def begin(self, request: CheckoutRequest) -> CheckoutStarted:
         """Answer the starter with the token and continuation URL once `/begin` has run."""
         await workflow.wait_condition(
-            lambda: self._url is not None or self._status not in NOT_STARTED
+            lambda: self._s.url is not None or self._status not in NOT_STARTED
         )
-        if self._token is None or self._url is None:
-            reason = self._failure_reason or self._attention_reason or self._status.value
+        if self._s.token is None or self._s.url is None:
+            reason = self._s.failure_reason or self._s.attention_reason or self._status.value
             raise ApplicationError(
                 f"checkout {self._request.order_id} did not start: {reason}",
                 self._status.value,
@@ -500,8 +534,8 @@ class PaymentAssistCheckout:
             )
         return CheckoutStarted(
             order_id=self._request.order_id,
-            token=self._token,
-            url=self._url,
+            token=self._s.token,
+            url=self._s.url,
             status=self._status.value,
         )
 
@@ -516,24 +550,25 @@ class PaymentAssistCheckout:
     @workflow.signal
     def customer_returned(self, hint: CustomerReturn) -> None:
         """The customer came back through the signed redirect: check `/status` now."""
-        self._record_hint("return", hint.token, f"status={hint.status}")
+        self._hint("return", hint.token, f"status={hint.status}")
 
     @workflow.signal
     def webhook_received(self, hint: WebhookHint) -> None:
         """A signed webhook arrived: check `/status` now."""
-        self._record_hint("webhook", hint.token, hint.event_name)
+        self._hint("webhook", hint.token, hint.event_name)
 
     @workflow.update
     async def request_capture(self) -> CheckoutView:
         """The merchant asks to capture a `pending_capture` application."""
-        attempts = self._capture_attempts
-        self._capture_wanted = True
-        self._wakeup.nudge()
+        attempts = self._s.capture_attempts
+        self._s.capture_wanted = True
+        self._nudge()
         if self._status == CheckoutStatus.PENDING_CAPTURE:
             await workflow.wait_condition(
                 lambda: (
-                    self._capture_attempts > attempts
+                    self._s.capture_attempts > attempts
                     or self._status != CheckoutStatus.PENDING_CAPTURE
+                    or self._ending_run
                 )
             )
         return self.state()
@@ -546,12 +581,13 @@ class PaymentAssistCheckout:
     @workflow.update
     async def cancel(self) -> CheckoutView:
         """Cancel before completion: the provider expires the application, `/status` confirms."""
-        self._cancel_wanted = True
-        self._wakeup.nudge()
+        self._s.cancel_wanted = True
+        self._nudge()
         await workflow.wait_condition(
             lambda: (
                 self._status in ENDED
                 or self._status in (CheckoutStatus.COMPLETED, CheckoutStatus.NEEDS_ATTENTION)
+                or self._ending_run
             )
         )
         return self.state()
@@ -564,22 +600,23 @@ class PaymentAssistCheckout:
     @workflow.update
     async def upload_invoice(self, document: InvoiceDocument) -> CheckoutView:
         """Keep the merchant's invoice and upload it once the lender requires it."""
-        self._invoice = document
-        self._invoice_error = None
-        self._wakeup.nudge()
-        if self._status == CheckoutStatus.COMPLETED and self._invoice_outstanding():
+        self._s.invoice = document
+        self._s.invoice_error = None
+        self._nudge()
+        if self._status == CheckoutStatus.COMPLETED and self._s.invoice_outstanding():
             await workflow.wait_condition(
                 lambda: (
-                    self._invoice_uploaded
-                    or self._invoice_error is not None
+                    self._s.invoice_uploaded
+                    or self._s.invoice_error is not None
                     or self._status != CheckoutStatus.COMPLETED
+                    or self._ending_run
                 )
             )
         return self.state()
 
     @upload_invoice.validator
     def _validate_invoice(self, document: InvoiceDocument) -> None:
-        if self._invoice_uploaded or self._status == CheckoutStatus.INVOICED:
+        if self._s.invoice_uploaded or self._status == CheckoutStatus.INVOICED:
             raise ValueError("the invoice was already uploaded")
         if self._status in ENDED:
             raise ValueError(f"no invoice for a checkout that is {self._status.value}")
@@ -589,8 +626,8 @@ class PaymentAssistCheckout:
         """An operator attaches the lost application's token (confirmed with `/status` and
         claimed for this checkout alone), or closes the checkout."""
         if resolution.close_reason:
-            self._failure_reason = f"closed by operator: {resolution.close_reason}"
-            self._move("fail", self._failure_reason)
+            self._s.failure_reason = f"closed by operator: {resolution.close_reason}"
+            self._move("fail", self._s.failure_reason)
             return self.state()
         assert resolution.token is not None
         self._resolving = True
@@ -598,7 +635,7 @@ class PaymentAssistCheckout:
             status = await self._confirm_token(resolution.token)
         finally:
             self._resolving = False
-        self._token, self._provider = resolution.token, status
+        self._s.token = resolution.token
         self._move("attach", "operator attached the application, confirmed by /status")
         self._apply(status)
         return self.state()
@@ -615,30 +652,4 @@ class PaymentAssistCheckout:
     @workflow.query
     def state(self) -> CheckoutView:
         """The whole checkout as operators and the API see it."""
-        provider = self._provider
-        return CheckoutView(
-            order_id=self._request.order_id,
-            status=self._status.value,
-            amount=self._request.amount,
-            token=self._token,
-            url=self._url,
-            provider_status=provider.status.value if provider else None,
-            pa_ref=provider.pa_ref if provider else None,
-            requires_invoice=provider.requires_invoice if provider else None,
-            has_invoice=provider.has_invoice if provider else None,
-            invoice_uploaded=self._invoice_uploaded,
-            capture_attempts=self._capture_attempts,
-            capture_error=self._capture_error,
-            invoice_error=self._invoice_error,
-            renamed_to=self._renamed_to,
-            attention_reason=self._attention_reason,
-            failure_reason=self._failure_reason,
-            status_checks=self._status_checks,
-            last_checked_at=self._last_checked_at,
-            needs_attention=self._flagged,
-            calls_failing=self._health.describe(),
-            begin_attempts=self._begin_attempts,
-            claimed_token=self._claimed,
-            hints=list(self._hints),
-            journal=list(self._lifecycle.journal),
-        )
+        return self._s.view()
