@@ -23,10 +23,10 @@ from activities.passimpay_withdrawals import WithdrawAttempt, WithdrawLookup, Wi
 from payflow.withdrawals import PassimpayWithdrawals
 from providers.passimpay import WithdrawResult, WithdrawStatus
 from state.passimpay_models import CurrencyFacts
-from state.passimpay_withdrawal_models import WithdrawalFacts, WithdrawalRequest
+from state.passimpay_withdrawal_models import WithdrawalFacts, WithdrawalRequest, WithdrawalState
 from state.withdraw_gate import TURN_SIGNAL, Fate, Ticket, Turn
 from tests.flows.helpers import new_order_id
-from tests.timeskipping.skip import advance
+from tests.timeskipping.skip import STEP, advance
 from workflows.passimpay_withdrawal import PassimpayWithdrawal, withdrawal_workflow_id
 
 TRON = "TJRabPrwbZy45sbavfcjinPJC18kjpRTv8"
@@ -102,81 +102,78 @@ async def doubles(
         yield provider, PassimpayWithdrawals(time_skipping.client, task_queue=task_queue)
 
 
-def payout() -> WithdrawalRequest:
-    """A payout with production timing (lookup window 10 minutes, polls 3 s then 60 s)."""
-    return WithdrawalRequest(
+@dataclass
+class Payout:
+    """One payout under way on the time-skipping server, read through its query."""
+
+    env: WorkflowEnvironment
+    order_id: str
+
+    async def after(self, duration: timedelta, step: timedelta = STEP) -> WithdrawalState:
+        """The payout's state once `duration` has passed."""
+        await advance(self.env, duration, step)
+        handle = self.env.client.get_workflow_handle_for(
+            PassimpayWithdrawal.run, withdrawal_workflow_id(self.order_id)
+        )
+        return await handle.query(PassimpayWithdrawal.state)
+
+
+async def start(
+    doubles: tuple[Provider, PassimpayWithdrawals], *, send: str, lookup: str
+) -> Payout:
+    """Request a payout with production timing (lookup window 10 minutes, polls 3 s then 60 s)."""
+    provider, withdrawals = doubles
+    provider.send, provider.lookup = send, lookup
+    request = WithdrawalRequest(
         order_id=new_order_id("skip-wd"),
         payment_id=70,
         address_to=TRON,
         amount=Decimal(12),
         late_callback_window_seconds=0,
     )
+    await withdrawals.request(request)
+    return Payout(provider.env, request.order_id)
 
 
 async def test_maybe_sent_and_never_found_waits_for_an_operator_after_ten_minutes(
-    time_skipping: WorkflowEnvironment, doubles: tuple[Provider, PassimpayWithdrawals]
+    doubles: tuple[Provider, PassimpayWithdrawals],
 ) -> None:
-    provider, withdrawals = doubles
-    provider.send, provider.lookup = "maybe_sent", "not_found"
-    request = payout()
-    await withdrawals.request(request)
-    handle = time_skipping.client.get_workflow_handle_for(
-        PassimpayWithdrawal.run, withdrawal_workflow_id(request.order_id)
-    )
-    await advance(time_skipping, timedelta(minutes=9))
-    view = await handle.query(PassimpayWithdrawal.state)
+    payout = await start(doubles, send="maybe_sent", lookup="not_found")
+    view = await payout.after(timedelta(minutes=9))
     assert view.status == "sending" and not view.needs_attention  # still looking it up
-    await advance(time_skipping, timedelta(minutes=2))
-    view = await handle.query(PassimpayWithdrawal.state)
+    view = await payout.after(timedelta(minutes=2))
     assert view.status == "outcome_unknown" and view.needs_attention
     assert "within 600 s" in (view.attention_reason or "") and view.send_attempts == 1
-    provider.lookup = "paid"  # the status API finally knows it: followed without an operator
-    await advance(time_skipping, timedelta(minutes=2))
-    assert (await handle.query(PassimpayWithdrawal.state)).status == "paid"
+    doubles[0].lookup = "paid"  # the status API finally knows it: followed without an operator
+    assert (await payout.after(timedelta(minutes=2))).status == "paid"
 
 
 async def test_a_status_api_failing_for_ten_minutes_raises_attention_then_clears(
-    time_skipping: WorkflowEnvironment, doubles: tuple[Provider, PassimpayWithdrawals]
+    doubles: tuple[Provider, PassimpayWithdrawals],
 ) -> None:
-    provider, withdrawals = doubles
-    provider.send, provider.lookup = "sent", "failing"
-    request = payout()
-    await withdrawals.request(request)
-    handle = time_skipping.client.get_workflow_handle_for(
-        PassimpayWithdrawal.run, withdrawal_workflow_id(request.order_id)
-    )
-    await advance(time_skipping, timedelta(minutes=5))
-    view = await handle.query(PassimpayWithdrawal.state)
+    provider = doubles[0]
+    payout = await start(doubles, send="sent", lookup="failing")
+    view = await payout.after(timedelta(minutes=5))
     assert view.status == "pending" and not view.needs_attention
-    await advance(time_skipping, timedelta(minutes=7))
-    view = await handle.query(PassimpayWithdrawal.state)
+    view = await payout.after(timedelta(minutes=7))
     assert view.status == "pending" and view.needs_attention
     assert "keeps failing" in (view.attention_reason or "")
     checks = provider.lookups
     provider.lookup = "paid"
-    await advance(time_skipping, timedelta(minutes=2))
-    result = await handle.query(PassimpayWithdrawal.state)
-    assert result.status == "paid" and not result.needs_attention
-    assert provider.lookups > checks
+    view = await payout.after(timedelta(minutes=2))
+    assert view.status == "paid" and not view.needs_attention and provider.lookups > checks
 
 
 async def test_thirty_days_in_outcome_unknown_stay_short_and_still_end_right(
-    time_skipping: WorkflowEnvironment, doubles: tuple[Provider, PassimpayWithdrawals]
+    doubles: tuple[Provider, PassimpayWithdrawals],
 ) -> None:
-    provider, withdrawals = doubles
-    provider.send, provider.lookup = "maybe_sent", "not_found"
-    request = payout()
-    await withdrawals.request(request)
-    handle = time_skipping.client.get_workflow_handle_for(
-        PassimpayWithdrawal.run, withdrawal_workflow_id(request.order_id)
-    )
-    await advance(time_skipping, timedelta(days=30), step=timedelta(hours=12))
-    view = await handle.query(PassimpayWithdrawal.state)
+    payout = await start(doubles, send="maybe_sent", lookup="not_found")
+    view = await payout.after(timedelta(days=30), step=timedelta(hours=12))
     assert view.status == "outcome_unknown" and view.needs_attention
     assert view.runs >= 2 and view.unknown_polls > 1000  # asked all along, in fresh runs
+    handle = payout.env.client.get_workflow_handle(withdrawal_workflow_id(payout.order_id))
     described = await handle.describe()
     assert described.raw_description.workflow_execution_info.history_length < 10_000
-    provider.lookup = "paid"  # the dashboard's payout finally shows in the status API
-    await advance(time_skipping, timedelta(hours=1))
-    view = await handle.query(PassimpayWithdrawal.state)
+    doubles[0].lookup = "paid"  # the dashboard's payout finally shows in the status API
+    view = await payout.after(timedelta(hours=1))
     assert view.status == "paid" and view.send_attempts == 1 and not view.needs_attention
