@@ -251,7 +251,7 @@ async def test_invoice_required_after_completion_is_noticed(stack: Stack) -> Non
 async def test_without_invoice_the_watch_ends_completed(stack: Stack) -> None:
     sim = stack.sandbox.paymentassist
     timing = FAST_POLLING.model_copy(
-        update={"invoice_poll_seconds": 0.3, "invoice_watch_seconds": 1}
+        update={"invoice_poll_seconds": 0.3, "invoice_watch_seconds": 2}
     )
     request = checkout_request(timing=timing)
     started = await stack.checkouts.start(request)
@@ -260,7 +260,8 @@ async def test_without_invoice_the_watch_ends_completed(stack: Stack) -> None:
         PaymentAssistCheckout.run, checkout_workflow_id(request.order_id)
     )
     view = await asyncio.wait_for(handle.result(), timeout=30)
-    assert view.status == "completed" and view.status_checks >= 3  # re-read during the watch
+    # one read saw it completed; any more were re-reads during the watch
+    assert view.status == "completed" and view.status_checks >= 2
 
 
 # --- operator resolution checked against the lender --------------------------------------------
