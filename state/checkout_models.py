@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 from state.checkout import CheckoutLifecycle
 from state.checkout_health import CallHealth
 from state.lifecycle import LifecycleEntry
-from state.polling import PollTiming
+from state.polling import MIN_POLL_SECONDS, PollTiming
 
 ORDER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/=+\-]{0,254}$"
 MAX_INVOICE_BYTES = 1_500_000
@@ -40,7 +40,7 @@ class Customer(BaseModel):
 class CheckoutTiming(PollTiming):
     """Polling of `/status` (every 30 s while the customer is active, then every 5 minutes)."""
 
-    invoice_poll_seconds: float = Field(default=3600.0, gt=0)
+    invoice_poll_seconds: float = Field(default=3600.0, ge=MIN_POLL_SECONDS)
     invoice_watch_seconds: float = Field(
         default=86_400.0,
         ge=0,

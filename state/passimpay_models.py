@@ -12,7 +12,7 @@ from state.attention import Attention, FailingChecks
 from state.deposit_ledger import DepositEvent, DepositLedger, LedgerEntry
 from state.lifecycle import LifecycleEntry
 from state.passimpay_address import AddressLifecycle
-from state.polling import PollTiming
+from state.polling import MIN_POLL_SECONDS, PollTiming
 
 PASSIMPAY_ORDER_ID = r"^[A-Za-z0-9+/=\-:.,_]{1,64}$"
 UTXO_TICKERS = frozenset({"BTC", "LTC", "DASH", "DOGE", "BCH"})
@@ -43,9 +43,9 @@ class CurrencyFacts(BaseModel):
 class InvoiceTiming(PollTiming):
     """Invoice polling: fast right after the start or a callback, slower after."""
 
-    active_poll_seconds: float = Field(default=15.0, gt=0)
+    active_poll_seconds: float = Field(default=15.0, ge=MIN_POLL_SECONDS)
     active_window_seconds: float = Field(default=600.0, ge=0)
-    idle_poll_seconds: float = Field(default=120.0, gt=0)
+    idle_poll_seconds: float = Field(default=120.0, ge=MIN_POLL_SECONDS)
     attention_after_seconds: float = Field(
         default=300.0, gt=0, description="status checks failing this long raise NeedsAttention"
     )
@@ -55,7 +55,7 @@ class AddressTiming(BaseModel):
     """How an address confirms its deposits with the provider."""
 
     confirm_poll_seconds: float = Field(
-        default=30.0, ge=0.1, description="status polling while a deposit is unsettled"
+        default=30.0, ge=MIN_POLL_SECONDS, description="status polling while a deposit is unsettled"
     )
     confirm_deadline_seconds: float = Field(
         default=3600.0,

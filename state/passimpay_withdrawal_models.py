@@ -10,15 +10,15 @@ from pydantic import BaseModel, Field, computed_field
 
 from state.passimpay_models import PASSIMPAY_ORDER_ID, CurrencyFacts
 from state.passimpay_withdrawal import WithdrawalLifecycle, WithdrawalStatus
-from state.polling import PollTiming
+from state.polling import MIN_POLL_SECONDS, PollTiming
 
 
 class WithdrawalTiming(PollTiming):
     """`/v2/withdrawstatus` polling: every few seconds right after the send, slower after."""
 
-    active_poll_seconds: float = Field(default=3.0, gt=0)
+    active_poll_seconds: float = Field(default=3.0, ge=MIN_POLL_SECONDS)
     active_window_seconds: float = Field(default=600.0, ge=0)
-    idle_poll_seconds: float = Field(default=60.0, gt=0)
+    idle_poll_seconds: float = Field(default=60.0, ge=MIN_POLL_SECONDS)
     unknown_poll_max_seconds: float = Field(
         default=1800.0,
         ge=1,

@@ -16,6 +16,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from fastapi import FastAPI, Request, Response
+from temporalio.service import RPCError
 
 from payflow.devserver import DevServer, stop_process
 from payflow.http_server import RunningServer, serve
@@ -463,3 +464,14 @@ async def test_worker_killed_between_sending_and_recording(
     assert sim.calls[WITHDRAW] - sends_before == 1
     assert sim.payouts[request.order_id] == 1
     assert SANDBOX_PASSIMPAY_KEY not in log.read_text(errors="replace")
+
+
+async def test_nonsense_polling_is_refused_before_anything_starts(stack: Stack) -> None:
+    body = payout().model_dump(mode="json")
+    body["timing"]["active_poll_seconds"] = 1e-9
+    async with httpx.AsyncClient(base_url=stack.gateway.url) as http:
+        refused = await http.post("/v1/crypto/withdrawals", json=body)
+    assert refused.status_code == 422 and "active_poll_seconds" in refused.text
+    handle = stack.client.get_workflow_handle(withdrawal_workflow_id(body["order_id"]))
+    with pytest.raises(RPCError):
+        await handle.describe()  # no workflow was started
