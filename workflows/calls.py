@@ -73,3 +73,13 @@ def failure_type(error: ActivityError) -> str | None:
     """The failed activity's error type (Refused, Transient, ...), if it raised one of ours."""
     cause = error.cause
     return cause.type if isinstance(cause, ApplicationError) else None
+
+
+HISTORY_LIMIT = 5_000
+"""Events after which a waiting loop continues as new (well under 10 000 per run)."""
+
+
+def history_is_long() -> bool:
+    """Whether this run should continue as new: Temporal suggests it, or our own bound."""
+    info = workflow.info()
+    return info.is_continue_as_new_suggested() or info.get_current_history_length() >= HISTORY_LIMIT

@@ -25,7 +25,14 @@ with workflow.unsafe.imports_passed_through():
         WithdrawCallbackRecord,
     )
     from state.withdraw_gate import TURN_SIGNAL, Fate, Ticket, Turn
-    from workflows.calls import ONE_TRY, UNTIL_DONE, call, failure_message, failure_type
+    from workflows.calls import (
+        ONE_TRY,
+        UNTIL_DONE,
+        call,
+        failure_message,
+        failure_type,
+        history_is_long,
+    )
     from workflows.visibility import publish_identity, publish_status
     from workflows.wakeup import Wakeup
 
@@ -44,8 +51,6 @@ MAX_NOT_SENT_BACKOFF = 60.0
 TROUBLE_AFTER = timedelta(minutes=10)
 """Provider calls failing this long make the payout visible to operators (it keeps retrying)."""
 CALLBACK_LIMIT = 50
-HISTORY_LIMIT = 5_000
-"""Events after which a waiting loop continues as new (the issue's bound is 10 000 per run)."""
 SENDABLE = frozenset({WithdrawalStatus.VALIDATED, WithdrawalStatus.SENDING})
 
 
@@ -99,11 +104,7 @@ class PassimpayWithdrawal:
 
     def _continue_as_new_if_long(self) -> None:
         """Start a fresh run carrying the state once the history is long (never mid-send)."""
-        info = workflow.info()
-        if not (
-            info.is_continue_as_new_suggested()
-            or info.get_current_history_length() >= HISTORY_LIMIT
-        ):
+        if not history_is_long():
             return
         self._s.runs += 1
         self._s.woke_at = self._wakeup.last_activity_at

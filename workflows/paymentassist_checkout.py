@@ -46,7 +46,14 @@ with workflow.unsafe.imports_passed_through():
         WebhookHint,
         provider_event,
     )
-    from workflows.calls import ONE_TRY, STATUS_RETRY, call, failure_message, failure_type
+    from workflows.calls import (
+        ONE_TRY,
+        STATUS_RETRY,
+        call,
+        failure_message,
+        failure_type,
+        history_is_long,
+    )
     from workflows.paymentassist_token_claim import PaymentAssistTokenClaim, claim_workflow_id
     from workflows.visibility import publish_identity, publish_status
 
@@ -55,8 +62,6 @@ Result = TypeVar("Result")
 
 PROVIDER = "paymentassist"
 WORKFLOW_ID_PREFIX = "paymentassist-checkout:"
-HISTORY_LIMIT = 5_000
-"""Events after which a waiting loop continues as new (the issue's bound is 10 000 per run)."""
 ENDED = frozenset(
     {
         CheckoutStatus.DECLINED,
@@ -116,17 +121,10 @@ class PaymentAssistCheckout:
             await self._after_completion()
         return self.state()
 
-    def _continue_as_new_due(self) -> bool:
-        info = workflow.info()
-        return (
-            info.is_continue_as_new_suggested()
-            or info.get_current_history_length() >= HISTORY_LIMIT
-        )
-
     async def _continue_as_new_if_long(self) -> None:
         """Start a fresh run carrying the state once the history is long; waiting updates are
         answered with the state so far, the requests they made are carried."""
-        if not self._continue_as_new_due():
+        if not history_is_long():
             return
         self._ending_run = True
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -141,7 +139,7 @@ class PaymentAssistCheckout:
             seconds = self._request.timing.interval(idle)
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(
-                lambda: self._s.check_due or self._continue_as_new_due(), timeout=seconds
+                lambda: self._s.check_due or history_is_long(), timeout=seconds
             )
         self._s.check_due = False
 
@@ -278,9 +276,7 @@ class PaymentAssistCheckout:
         while self._status == CheckoutStatus.NEEDS_ATTENTION:
             await self._continue_as_new_if_long()
             await workflow.wait_condition(
-                lambda: (
-                    self._status != CheckoutStatus.NEEDS_ATTENTION or self._continue_as_new_due()
-                )
+                lambda: self._status != CheckoutStatus.NEEDS_ATTENTION or history_is_long()
             )
         return self._status not in ENDED  # attached (the application may even have completed)
 
