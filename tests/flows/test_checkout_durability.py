@@ -71,7 +71,9 @@ async def test_worker_killed_mid_flow_and_restarted(
 
         second = start_worker_process(worker_env, log)
         view = await wait_for_status(checkouts, request.order_id, "completed", timeout=60)
-        assert "return" in [hint.kind for hint in view.hints]
+        # the return and the webhook both reached the workflow while no worker ran; one of
+        # them may have been only counted, as a hint that arrives while a check is due is
+        assert len(view.hints) + view.hints_coalesced >= 2
     finally:
         stop_process(first)
         if second is not None:
