@@ -12,7 +12,7 @@ import pytest
 import pytest_asyncio
 from fastapi import FastAPI, Request, Response
 
-from providers.passimpay import PassimpayClient
+from providers.passimpay import DepositCallback, PassimpayClient, parse_callback
 from sandbox.passimpay import PassimpaySandbox
 from tests.app_slot import AppSlot, served_slot
 
@@ -121,3 +121,15 @@ async def sandbox(
 async def client(sandbox: PassimpaySandbox) -> AsyncIterator[PassimpayClient]:
     async with PassimpayClient(sandbox.base_url, PLATFORM_ID, SECRET, timeout=5.0) as client:
         yield client
+
+
+def deposits(received: list[Received]) -> list[DepositCallback]:
+    """Parse deposit callbacks (verifying each signature over the raw body)."""
+    parsed = []
+    for callback in received:
+        item = parse_callback(
+            callback.body, callback.headers["x-signature"], platform_id=PLATFORM_ID, secret=SECRET
+        )
+        assert isinstance(item, DepositCallback)
+        parsed.append(item)
+    return parsed

@@ -15,31 +15,17 @@ from providers.errors import InvalidInput, Transient
 from providers.passimpay import (
     CreateOrderRequest,
     Currency,
-    DepositCallback,
     NotFound,
     OrderStatus,
     PassimpayClient,
-    parse_callback,
 )
 from providers.passimpay.signing import encode_body
 from sandbox.passimpay import PassimpaySandbox
 from sandbox.passimpay.faults import CurrencyListStyle
 
-from .conftest import PLATFORM_ID, SECRET, CallbackReceiver, Received
+from .conftest import PLATFORM_ID, SECRET, CallbackReceiver, deposits
 
 BTC, DOGE, ETH, USDT_TRC20, XRP, TON = 10, 30, 60, 70, 80, 90
-
-
-def deposits(received: list[Received]) -> list[DepositCallback]:
-    """Verify and parse deposit callbacks."""
-    parsed = []
-    for callback in received:
-        item = parse_callback(
-            callback.body, callback.headers["x-signature"], platform_id=PLATFORM_ID, secret=SECRET
-        )
-        assert isinstance(item, DepositCallback)
-        parsed.append(item)
-    return parsed
 
 
 # --- /v2/currencies field variants --------------------------------------------------------

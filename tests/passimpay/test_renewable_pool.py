@@ -43,7 +43,7 @@ async def test_a_pool_timeout_renews_the_client() -> None:
                 clients.append(http)
                 return await http.get("/slow")
 
-        slow = asyncio.create_task(held_call())  # takes the only connection
+        holding = asyncio.create_task(held_call())  # takes the only connection
         await asyncio.wait_for(entered.wait(), 10)
         with pytest.raises(httpx.PoolTimeout):
             async with pool.client() as http:
@@ -52,6 +52,6 @@ async def test_a_pool_timeout_renews_the_client() -> None:
         async with pool.client() as http:
             assert (await http.get("/fast")).json() == {"fast": "done"}  # a fresh pool
         held.set()
-        assert (await asyncio.wait_for(slow, 10)).json() == {"slow": "done"}
+        assert (await asyncio.wait_for(holding, 10)).json() == {"slow": "done"}
         assert clients[0].is_closed  # the jammed client closed once its last call ended
         await pool.aclose()

@@ -15,31 +15,24 @@ from payflow.http_server import serve
 from providers.errors import Refused, Transient
 from providers.passimpay import (
     CreateOrderRequest,
-    DepositCallback,
     NotFound,
     PassimpayClient,
     WithdrawRequest,
-    parse_callback,
     signature,
 )
 from providers.passimpay.signing import encode_body
 from sandbox.passimpay import PassimpayFaults, PassimpaySandbox
 
-from .conftest import PLATFORM_ID, SECRET, CallbackReceiver, Eventually, Received, approve_is
+from .conftest import (
+    PLATFORM_ID,
+    SECRET,
+    CallbackReceiver,
+    Eventually,
+    approve_is,
+    deposits,
+)
 
 TRON = "TJRabPrwbZy45sbavfcjinPJC18kjpRTv8"
-
-
-def deposits(received: list[Received]) -> list[DepositCallback]:
-    """Parse deposit callbacks (verifying each signature over the raw body)."""
-    parsed = []
-    for callback in received:
-        item = parse_callback(
-            callback.body, callback.headers["x-signature"], platform_id=PLATFORM_ID, secret=SECRET
-        )
-        assert isinstance(item, DepositCallback)
-        parsed.append(item)
-    return parsed
 
 
 async def invoice(client: PassimpayClient, order_id: str, amount: str = "100.00", **kw: Any) -> str:
