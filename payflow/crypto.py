@@ -66,6 +66,7 @@ class PassimpayPayments:
                 order_id=request.order_id,
                 initial_status=InvoiceStatus.CREATED.value,
                 memo=request.summary(),
+                start_args=[request, None],
             )
         except WorkflowAlreadyStartedError:
             view = await self.get_invoice(request.order_id)

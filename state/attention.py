@@ -4,13 +4,24 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, RootModel
 
 
-class Attention(BaseModel):
+class Attention(RootModel[dict[str, str]]):
     """Open reasons by key; `NeedsAttention` is true while any is open."""
 
-    reasons: dict[str, str] = Field(default_factory=dict)
+    root: dict[str, str] = {}
+
+    @property
+    def reasons(self) -> dict[str, str]:
+        """The open reasons, by key."""
+        return self.root
+
+    def __getitem__(self, key: str) -> str:
+        return self.root[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.root
 
     @property
     def needed(self) -> bool:

@@ -6,13 +6,22 @@ API confirms it (or an operator does), never from a callback body alone.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from state.passimpay_deposit import DepositLifecycle, DepositStatus
+
+SETTLED_KEPT = 100
+"""Settled deposits kept in full; older ones leave only a digest (for deduplication) and their
+amount in the credited totals, so a ledger of thousands stays small enough to carry."""
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
 class DepositEvent(BaseModel):
@@ -79,6 +88,13 @@ class DepositLedger(BaseModel):
     """
 
     entries: dict[str, LedgerEntry] = Field(default_factory=dict)
+    archived: list[str] = Field(
+        default_factory=list, description="digests of settled deposits no longer kept in full"
+    )
+    archived_credited: dict[int, Decimal] = Field(
+        default_factory=dict, description="credited amounts of archived deposits, by paymentId"
+    )
+    _archived_set: set[str] | None = PrivateAttr(default=None)
 
     @staticmethod
     def entry_key(event: DepositEvent) -> str:
@@ -90,6 +106,8 @@ class DepositLedger(BaseModel):
         """Apply one callback: duplicates change nothing, confirmations only go up."""
         key = self.entry_key(event)
         entry = self.entries.get(key)
+        if entry is None and self.was_archived(key):
+            return RecordOutcome.DUPLICATE  # settled long ago: nothing left to do
         if entry is None:
             entry = self.entries[key] = LedgerEntry(
                 txhash=event.txhash,
@@ -123,6 +141,7 @@ class DepositLedger(BaseModel):
             return False
         entry.credited_at = at
         entry.flag = None
+        self._archive_old()
         return True
 
     def reject(self, key: str, at: datetime, note: str) -> bool:
@@ -131,7 +150,26 @@ class DepositLedger(BaseModel):
         if entry is None or not entry.lifecycle.offer("reject", at, note):
             return False
         entry.flag = None
+        self._archive_old()
         return True
+
+    def was_archived(self, key: str) -> bool:
+        """Whether this deposit was settled and archived."""
+        if self._archived_set is None:
+            self._archived_set = set(self.archived)
+        return _digest(key) in self._archived_set
+
+    def _archive_old(self) -> None:
+        """Keep the newest `SETTLED_KEPT` settled deposits in full; archive the older ones."""
+        settled = [key for key, entry in self.entries.items() if entry.final]
+        for key in settled[: max(0, len(settled) - SETTLED_KEPT)]:
+            entry = self.entries.pop(key)
+            if entry.credited:
+                total = self.archived_credited.get(entry.payment_id, Decimal(0))
+                self.archived_credited[entry.payment_id] = total + entry.amount
+            self.archived.append(_digest(key))
+            if self._archived_set is not None:
+                self._archived_set.add(self.archived[-1])
 
     def covered(self, payment_id: int, provider_total: Decimal) -> list[str]:
         """Deposits that reached their confirmations and fit in what the provider reports as
@@ -164,8 +202,16 @@ class DepositLedger(BaseModel):
         return [e for e in self.entries.values() if not e.final]
 
     def credited_amount(self, payment_id: int | None = None) -> Decimal:
-        """Sum of credited deposits, optionally for one currency."""
-        return sum(
+        """Sum of credited deposits (archived ones included), optionally for one currency."""
+        archived = sum(
+            (
+                amount
+                for paid_in, amount in self.archived_credited.items()
+                if payment_id is None or paid_in == payment_id
+            ),
+            Decimal(0),
+        )
+        return archived + sum(
             (
                 e.amount
                 for e in self.entries.values()

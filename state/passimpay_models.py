@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, computed_field
 
-from state.attention import Attention, FailingChecks
 from state.deposit_ledger import DepositEvent, DepositLedger, LedgerEntry
-from state.lifecycle import LifecycleEntry
 from state.passimpay_address import AddressLifecycle
+from state.passimpay_invoice import InvoiceLifecycle
 from state.polling import MIN_POLL_SECONDS, PollTiming
+from state.tracked import TrackedState
 
 PASSIMPAY_ORDER_ID = r"^[A-Za-z0-9+/=\-:.,_]{1,64}$"
 UTXO_TICKERS = frozenset({"BTC", "LTC", "DASH", "DOGE", "BCH"})
@@ -104,32 +104,70 @@ class InvoiceOpened(BaseModel):
     status: str
 
 
-class InvoiceView(BaseModel):
-    """The whole state of one invoice."""
+class OrderReading(BaseModel):
+    """The latest `/v3/orderstatus` answer, as the provider gave it (a reading, not our verdict)."""
 
-    order_id: str
     status: str
-    amount: Decimal
-    symbol: str
-    url: str | None = None
-    provider_status: str | None = None
-    amount_paid: Decimal | None = Field(
-        default=None, description="as the provider reports it, in `amount_paid_currency`"
-    )
-    amount_paid_currency: str | None = None
+    amount_paid: Decimal | None = Field(default=None, description="in `currency`, as reported")
+    currency: str | None = None
     amount_credited_merchant: Decimal | None = None
     amount_credited_user: Decimal | None = None
     fee_service: Decimal | None = None
     fee_network: Decimal | None = None
-    status_checks: int = 0
-    last_checked_at: datetime | None = None
-    failure_reason: str | None = None
-    needs_attention: bool = False
-    attention: dict[str, str] = Field(default_factory=dict)
-    deposits: list[LedgerEntry] = Field(
-        default_factory=list, description="callbacks received: hints, the provider's status rules"
+
+
+class PassimpayState(TrackedState):
+    """What an invoice and an address share: the order's deposits and the provider's reading."""
+
+    ledger: DepositLedger = Field(
+        default_factory=DepositLedger,
+        description="callbacks received: hints, checked with the provider",
     )
-    journal: list[LifecycleEntry] = Field(default_factory=list)
+    provider: OrderReading | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def deposits(self) -> list[LedgerEntry]:
+        """The deposits kept in full: every unsettled one and the latest settled ones."""
+        return list(self.ledger.entries.values())
+
+
+class InvoiceState(PassimpayState):
+    """Everything one invoice knows: the query returns it, continue-as-new carries it whole."""
+
+    request: InvoiceRequest
+    lifecycle: InvoiceLifecycle = Field(default_factory=InvoiceLifecycle)
+    url: str | None = None
+    opened_at: datetime
+    last_activity_at: datetime = Field(description="the latest callback, for poll pacing")
+    expired_partial_at: datetime | None = None
+    ended_with: OrderReading | None = Field(
+        default=None, description="the provider's reading when the invoice ended"
+    )
+    late_until: datetime | None = Field(default=None, description="open for late coins until")
+    late_keys: list[str] = Field(
+        default_factory=list, description="late deposits still to be judged"
+    )
+
+    @classmethod
+    def start(cls, request: InvoiceRequest, now: datetime) -> InvoiceState:
+        """A fresh invoice for `request`, opened `now`."""
+        return cls(order_id=request.order_id, request=request, opened_at=now, last_activity_at=now)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def amount(self) -> Decimal:
+        return self.request.amount
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def symbol(self) -> str:
+        return self.request.symbol or "USD"
+
+    @property
+    def deadline(self) -> datetime:
+        """When the provider expires the invoice."""
+        return self.opened_at + timedelta(seconds=self.request.expiry_seconds)
 
 
 class AddressRequest(BaseModel):
@@ -156,22 +194,32 @@ class AddressOpened(BaseModel):
     status: str
 
 
-class AddressView(AddressOpened):
-    """The whole state of one deposit address, with its ledger."""
+class AddressState(PassimpayState):
+    """Everything one address knows: the query returns it, continue-as-new carries it whole."""
 
-    address: str | None = None  # type: ignore[assignment]
-    required_confirmations: int | None = None
-    credited_total: Decimal = Decimal(0)
-    deposits: list[LedgerEntry] = Field(default_factory=list)
-    runs: int = 1
-    needs_attention: bool = False
-    attention: dict[str, str] = Field(default_factory=dict)
-    failure_reason: str | None = None
-    provider_amount_paid: Decimal | None = None
-    provider_currency: str | None = None
-    status_checks: int = 0
-    last_checked_at: datetime | None = None
-    journal: list[LifecycleEntry] = Field(default_factory=list)
+    payment_id: int
+    lifecycle: AddressLifecycle = Field(default_factory=AddressLifecycle)
+    address: str | None = None
+    destination_tag: str | None = None
+    required_confirmations: int = 1
+    ticker: str | None = None
+
+    @classmethod
+    def start(cls, request: AddressRequest) -> AddressState:
+        """A fresh address for `request`, before the provider assigned one."""
+        return cls(order_id=request.order_id, payment_id=request.payment_id)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def credited_total(self) -> Decimal:
+        """What was credited in the address's own currency."""
+        return self.ledger.credited_amount(self.payment_id)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def deposits_settled(self) -> int:
+        """Deposits credited or rejected, archived ones included."""
+        return len(self.ledger.archived) + sum(e.final for e in self.ledger.entries.values())
 
 
 class DepositResolution(BaseModel):
@@ -194,20 +242,7 @@ class UnmatchedCallback(BaseModel):
     raw: str = Field(max_length=16_384)
 
 
-class AddressCarry(BaseModel):
-    """Everything an address workflow hands to its next run at continue-as-new."""
-
-    address: str | None = None
-    destination_tag: str | None = None
-    required_confirmations: int = 1
-    lifecycle: AddressLifecycle = Field(default_factory=AddressLifecycle)
-    ledger: DepositLedger = Field(default_factory=DepositLedger)
-    runs: int = 1
-    failure_reason: str | None = None
-    ticker: str | None = None
-    attention: Attention = Field(default_factory=Attention)
-    checks: FailingChecks = Field(default_factory=FailingChecks)
-    status_checks: int = 0
-    last_checked_at: datetime | None = None
-    provider_amount_paid: Decimal | None = None
-    provider_currency: str | None = None
+InvoiceView = InvoiceState
+"""What the query and the HTTP API return: the state itself."""
+AddressView = AddressState
+"""What the query and the HTTP API return: the state itself."""

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, computed_field
 from state.passimpay_models import PASSIMPAY_ORDER_ID, CurrencyFacts
 from state.passimpay_withdrawal import WithdrawalLifecycle, WithdrawalStatus
 from state.polling import MIN_POLL_SECONDS, PollTiming
+from state.tracked import LifecycleState
 
 
 class WithdrawalTiming(PollTiming):
@@ -104,10 +105,9 @@ class WithdrawCallbackRecord(BaseModel):
     late: bool = False
 
 
-class WithdrawalState(BaseModel):
+class WithdrawalState(LifecycleState):
     """Everything one payout knows: the query returns it, continue-as-new carries it whole."""
 
-    order_id: str
     request: WithdrawalRequest
     lifecycle: WithdrawalLifecycle = Field(default_factory=WithdrawalLifecycle)
     currency: str | None = Field(default=None, description="ticker and network, once validated")
@@ -137,14 +137,7 @@ class WithdrawalState(BaseModel):
     unknown_polls: int = Field(default=0, description="status checks while the outcome is unknown")
     woke_at: datetime | None = Field(default=None, description="the last hint, for poll pacing")
     late_until: datetime | None = Field(default=None, description="open for late news until")
-    runs: int = Field(default=1, description="workflow runs so far (continue-as-new)")
     callbacks: list[WithdrawCallbackRecord] = Field(default_factory=list)
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def status(self) -> str:
-        """Where the payout stands; also the `PaymentStatus` search attribute."""
-        return self.lifecycle.state
 
     @computed_field  # type: ignore[prop-decorator]
     @property

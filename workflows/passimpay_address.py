@@ -19,22 +19,26 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.errors import REFUSED
     from activities.passimpay import AddressLookup, PassimpayActivities
-    from providers.passimpay.models import OrderStatusV3
     from state.deposit_ledger import DepositEvent, LedgerEntry, RecordOutcome
     from state.passimpay_address import AddressStatus, unconfirmed_reason
     from state.passimpay_models import (
-        AddressCarry,
         AddressOpened,
         AddressRequest,
-        AddressView,
+        AddressState,
         DepositResolution,
+        OrderReading,
     )
-    from workflows.calls import STATUS_RETRY, call, failure_message, failure_type
-    from workflows.visibility import publish_identity, publish_status
+    from workflows.calls import (
+        STATUS_RETRY,
+        call,
+        failure_message,
+        failure_type,
+        history_is_long,
+    )
+    from workflows.visibility import Tracked
 
 PROVIDER = "passimpay"
 WORKFLOW_ID_PREFIX = "passimpay-address:"
-CHECKS = "status_checks"
 FLAGGED_POLL_SECONDS = 300.0
 """Polling while every unsettled deposit already waits for an operator."""
 TAG = "destination_tag"
@@ -50,24 +54,22 @@ def _deposit_key(key: str) -> str:
 
 
 @workflow.defn
-class PassimpayAddress:
+class PassimpayAddress(Tracked[AddressState]):
     """Keeps one address's ledger; continue-as-new keeps the history short, the ledger whole."""
 
     @workflow.init
-    def __init__(self, request: AddressRequest, carried: AddressCarry | None = None) -> None:
+    def __init__(self, request: AddressRequest, carried: AddressState | None = None) -> None:
         self._request = request
-        self._carry = carried or AddressCarry()
-        self._events_this_run = 0
+        self._s = carried or AddressState.start(request)
+        self._signals_this_run = 0
         self._close_requested = False
         self._hinted = False
 
     @workflow.run
     async def run(
-        self, request: AddressRequest, carried: AddressCarry | None = None
-    ) -> AddressView:
-        publish_identity(PROVIDER, request.order_id, self._status)
-        if carried is not None and self._carry.attention.needed:
-            self._publish()
+        self, request: AddressRequest, carried: AddressState | None = None
+    ) -> AddressState:
+        self._publish_identity(PROVIDER)
         if carried is None and not await self._assign():
             return self.state()
         while not self._time_to_continue_as_new():
@@ -84,14 +86,12 @@ class PassimpayAddress:
         await workflow.wait_condition(workflow.all_handlers_finished)
         if self._status == AddressStatus.CLOSED and not self._unsettled():
             return self.state()
-        self._carry.runs += 1
-        workflow.continue_as_new(args=[request, self._carry])
+        self._s.runs += 1
+        workflow.continue_as_new(args=[request, self._s])
 
     def _time_to_continue_as_new(self) -> bool:
-        return (
-            self._events_this_run >= self._request.continue_as_new_after
-            or workflow.info().is_continue_as_new_suggested()
-        )
+        """Every callback counts, repeats included: each one is an event in this run."""
+        return self._signals_this_run >= self._request.continue_as_new_after or history_is_long()
 
     async def _sleep(self, checked: bool) -> None:
         """Until a callback, a close or an operator wakes us; poll while deposits are unsettled."""
@@ -102,7 +102,7 @@ class PassimpayAddress:
             if all(entry.flag for entry in unsettled):  # an operator's turn: poll slowly
                 timeout = max(timeout, FLAGGED_POLL_SECONDS)
             if not checked:
-                timeout = self._carry.checks.retry_after(timeout)
+                timeout = self._s.checks.retry_after(timeout)
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(
                 lambda: (
@@ -124,40 +124,38 @@ class PassimpayAddress:
                 AddressLookup(payment_id=request.payment_id, order_id=request.order_id),
             )
         except ActivityError as error:
-            self._carry.failure_reason = f"no address: {failure_message(error)}"
-            self._move("reject", self._carry.failure_reason)
+            self._s.failure_reason = f"no address: {failure_message(error)}"
+            self._move("reject", self._s.failure_reason)
             return False
-        self._carry.required_confirmations = request.required_confirmations or (
-            2 if facts.utxo else 1
-        )
-        for entry in self._carry.ledger.unsettled():  # callbacks that came before the address
-            entry.required_confirmations = self._carry.required_confirmations
-        self._carry.ticker = facts.ticker
-        self._carry.address = assigned.address
-        self._carry.destination_tag = assigned.destination_tag
+        self._s.required_confirmations = request.required_confirmations or (2 if facts.utxo else 1)
+        for entry in self._s.ledger.unsettled():  # callbacks that came before the address
+            entry.required_confirmations = self._s.required_confirmations
+        self._s.ticker = facts.ticker
+        self._s.address = assigned.address
+        self._s.destination_tag = assigned.destination_tag
         if facts.tag and not assigned.destination_tag:
             reason = f"{facts.ticker} needs a destination tag but none came"
-            self._carry.failure_reason = reason
-            self._carry.attention.raise_(TAG, reason)
+            self._s.failure_reason = reason
+            self._s.attention.raise_(TAG, reason)
         self._move("assign")
         return True
 
     # ---- confirmation with the provider ------------------------------------------------------
 
     def _unsettled(self) -> list[LedgerEntry]:
-        return self._carry.ledger.unsettled()
+        return self._s.ledger.unsettled()
 
     async def _confirm_with_provider(self) -> bool:
         """Credit what the provider confirms; flag what it cannot, or not in time."""
-        carry = self._carry
+        state = self._s
         try:
-            if carry.ticker is None:  # a ledger carried from a run that did not keep it
+            if state.ticker is None:  # a ledger carried from a run that did not keep it
                 facts = await call(
                     PassimpayActivities.currency,
                     self._request.payment_id,
                     retry_policy=STATUS_RETRY,
                 )
-                carry.ticker = facts.ticker
+                state.ticker = facts.ticker
             status = await call(
                 PassimpayActivities.order_status,
                 self._request.order_id,
@@ -166,44 +164,34 @@ class PassimpayAddress:
         except ActivityError as error:
             message = failure_message(error)
             if failure_type(error) == REFUSED:
-                self._checks_answered()
+                self._check_answered()
                 self._flag_waiting(f"the provider cannot confirm it: {message}", all_reached=True)
                 return True
-            carry.checks.failed(workflow.now(), message)
-            if carry.checks.overdue(workflow.now(), self._request.timing.attention_after_seconds):
-                self._flag(CHECKS, carry.checks.reason())
+            self._check_failed(message, self._request.timing.attention_after_seconds)
             self._flag_waiting("not confirmed in time; status checks are failing")
             return False
-        self._checks_answered()
-        carry.provider_amount_paid = status.amount_paid
-        carry.provider_currency = status.currency
-        self._credit_covered(status)
+        self._check_answered()
+        state.provider = OrderReading.model_validate(status, from_attributes=True)
+        self._credit_covered(state.provider)
         return True
 
-    def _checks_answered(self) -> None:
-        carry = self._carry
-        carry.checks.succeeded()
-        carry.status_checks += 1
-        carry.last_checked_at = workflow.now()
-        self._unflag(CHECKS)
-
-    def _credit_covered(self, status: OrderStatusV3) -> None:
-        carry = self._carry
-        ticker = carry.ticker or ""
-        unit = (status.currency or "").strip().upper()
+    def _credit_covered(self, reading: OrderReading) -> None:
+        ledger = self._s.ledger
+        ticker = self._s.ticker or ""
+        unit = (reading.currency or "").strip().upper()
         if unit != ticker.upper():
             self._flag_waiting(
-                f"the provider reports amountPaid in {status.currency!r}, not {ticker}: "
+                f"the provider reports amountPaid in {reading.currency!r}, not {ticker}: "
                 "the amounts cannot be compared",
                 all_reached=True,
             )
             return
-        paid = status.amount_paid or Decimal(0)
-        for key in carry.ledger.covered(self._request.payment_id, paid):
-            note = f"/v3/orderstatus amountPaid {paid} {status.currency} covers it"
-            if carry.ledger.credit(key, workflow.now(), note):
+        paid = reading.amount_paid or Decimal(0)
+        for key in ledger.covered(self._request.payment_id, paid):
+            note = f"/v3/orderstatus amountPaid {paid} {reading.currency} covers it"
+            if ledger.credit(key, workflow.now(), note):
                 self._unflag(_deposit_key(key))
-        self._flag_waiting(f"the provider reports only {paid} {status.currency} received")
+        self._flag_waiting(f"the provider reports only {paid} {reading.currency} received")
 
     def _flag_waiting(self, why: str, *, all_reached: bool = False) -> None:
         """Flag deposits the provider has not confirmed: at once when it cannot (`all_reached`),
@@ -222,22 +210,7 @@ class PassimpayAddress:
 
     @property
     def _status(self) -> AddressStatus:
-        return AddressStatus(self._carry.lifecycle.state)
-
-    def _move(self, event: str, note: str | None = None) -> None:
-        if self._carry.lifecycle.offer(event, workflow.now(), note):
-            self._publish()
-
-    def _flag(self, key: str, reason: str) -> None:
-        if self._carry.attention.raise_(key, reason):
-            self._publish()
-
-    def _unflag(self, key: str) -> None:
-        if self._carry.attention.clear(key):
-            self._publish()
-
-    def _publish(self) -> None:
-        publish_status(self._status, needs_attention=self._carry.attention.needed)
+        return AddressStatus(self._s.lifecycle.state)
 
     # ---- messages ----------------------------------------------------------------------------
 
@@ -245,16 +218,16 @@ class PassimpayAddress:
     async def open(self, request: AddressRequest) -> AddressOpened:
         """Answer the starter with the address (and tag) once assigned."""
         await workflow.wait_condition(lambda: self._status != AddressStatus.REQUESTED)
-        if self._carry.address is None:
+        if self._s.address is None:
             raise ApplicationError(
-                f"no address for {request.order_id}: {self._carry.failure_reason}",
+                f"no address for {request.order_id}: {self._s.failure_reason}",
                 type="AddressNotAssigned",
             )
         return AddressOpened(
             order_id=self._request.order_id,
             payment_id=self._request.payment_id,
-            address=self._carry.address,
-            destination_tag=self._carry.destination_tag,
+            address=self._s.address,
+            destination_tag=self._s.destination_tag,
             status=self._status,
         )
 
@@ -269,19 +242,19 @@ class PassimpayAddress:
     @workflow.signal
     def deposit(self, event: DepositEvent) -> None:
         """A verified deposit callback: recorded, then confirmed with the provider."""
+        self._signals_this_run += 1
         late = self._status == AddressStatus.CLOSED
-        outcome = self._carry.ledger.record(
+        outcome = self._s.ledger.record(
             event,
             at=workflow.now(),
-            required_confirmations=self._carry.required_confirmations,
+            required_confirmations=self._s.required_confirmations,
             late=late,
         )
         if outcome == RecordOutcome.DUPLICATE:
             return
-        self._events_this_run += 1
         self._hinted = True
-        key = self._carry.ledger.entry_key(event)
-        entry = self._carry.ledger.entries[key]
+        key = self._s.ledger.entry_key(event)
+        entry = self._s.ledger.entries[key]
         if event.payment_id != self._request.payment_id or entry.late:
             why = "after the address was closed" if entry.late else "in another currency"
             reason = f"deposit {event.amount} (paymentId {event.payment_id}) {why}"
@@ -289,9 +262,9 @@ class PassimpayAddress:
             self._flag(_deposit_key(key), reason)
 
     @workflow.update
-    def resolve_deposit(self, resolution: DepositResolution) -> AddressView:
+    def resolve_deposit(self, resolution: DepositResolution) -> AddressState:
         """An operator credits or rejects a deposit the provider did not confirm."""
-        ledger, now = self._carry.ledger, workflow.now()
+        ledger, now = self._s.ledger, workflow.now()
         note = f"operator: {resolution.note}"
         done = (
             ledger.credit(resolution.key, now, note)
@@ -305,14 +278,14 @@ class PassimpayAddress:
 
     @resolve_deposit.validator
     def _validate_resolve(self, resolution: DepositResolution) -> None:
-        entry = self._carry.ledger.entries.get(resolution.key)
+        entry = self._s.ledger.entries.get(resolution.key)
         if entry is None:
             raise ValueError(f"no deposit {resolution.key!r} at this address")
         if entry.final:
             raise ValueError(f"deposit {resolution.key!r} is already {entry.lifecycle.state}")
 
     @workflow.update
-    async def close(self) -> AddressView:
+    async def close(self) -> AddressState:
         """The merchant no longer expects deposits here (unsettled ones are still confirmed)."""
         self._close_requested = True
         await workflow.wait_condition(lambda: self._status == AddressStatus.CLOSED)
@@ -320,29 +293,10 @@ class PassimpayAddress:
 
     @close.validator
     def _validate_close(self) -> None:
-        if self._carry.lifecycle.is_final:
+        if self._s.lifecycle.is_final:
             raise ValueError(f"the address is already {self._status.value}")
 
     @workflow.query
-    def state(self) -> AddressView:
-        """The address and its whole ledger."""
-        carry = self._carry
-        return AddressView(
-            order_id=self._request.order_id,
-            payment_id=self._request.payment_id,
-            address=carry.address,
-            destination_tag=carry.destination_tag,
-            status=self._status,
-            required_confirmations=carry.required_confirmations,
-            credited_total=carry.ledger.credited_amount(self._request.payment_id),
-            deposits=list(carry.ledger.entries.values()),
-            runs=carry.runs,
-            needs_attention=carry.attention.needed,
-            attention=dict(carry.attention.reasons),
-            failure_reason=carry.failure_reason,
-            provider_amount_paid=carry.provider_amount_paid,
-            provider_currency=carry.provider_currency,
-            status_checks=carry.status_checks,
-            last_checked_at=carry.last_checked_at,
-            journal=list(carry.lifecycle.journal),
-        )
+    def state(self) -> AddressState:
+        """The address and its ledger (settled deposits beyond the latest are archived)."""
+        return self._s

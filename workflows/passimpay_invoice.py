@@ -7,7 +7,7 @@ only when the provider reports it in the invoice's own currency. Callbacks are h
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -15,31 +15,30 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.errors import REFUSED
     from activities.passimpay import PassimpayActivities
-    from providers.passimpay.models import CreateOrderRequest, OrderStatusV3
-    from state.attention import Attention, FailingChecks
-    from state.deposit_ledger import DepositEvent, DepositLedger, RecordOutcome
+    from providers.passimpay.models import CreateOrderRequest
+    from state.deposit_ledger import DepositEvent, RecordOutcome
     from state.passimpay_invoice import (
-        InvoiceLifecycle,
         InvoiceStatus,
         late_money_grew,
         partial_settled,
         status_event,
         top_up_reached,
     )
-    from state.passimpay_models import (
-        InvoiceOpened,
-        InvoiceRequest,
-        InvoiceView,
+    from state.passimpay_models import InvoiceOpened, InvoiceRequest, InvoiceState, OrderReading
+    from workflows.calls import (
+        STATUS_RETRY,
+        call,
+        failure_message,
+        failure_type,
+        history_is_long,
     )
-    from workflows.calls import STATUS_RETRY, call, failure_message, failure_type
-    from workflows.visibility import publish_identity, publish_status
+    from workflows.visibility import Tracked
     from workflows.wakeup import Wakeup
 
 PROVIDER = "passimpay"
 WORKFLOW_ID_PREFIX = "passimpay-invoice:"
 NOT_OPEN = frozenset({InvoiceStatus.CREATED})
 INVOICE_CONFIRMATIONS = 1  # the provider decides when an invoice is paid; each callback counts once
-CHECKS = "status_checks"
 LOST_URL = "payment_url_lost"
 
 
@@ -49,35 +48,37 @@ def invoice_workflow_id(order_id: str) -> str:
 
 
 @workflow.defn
-class PassimpayInvoice:
+class PassimpayInvoice(Tracked[InvoiceState]):
     """Carries one invoice from creation to paid, expired or credited; late coins are flagged."""
 
     @workflow.init
-    def __init__(self, request: InvoiceRequest) -> None:
-        self._request = request
-        self._lifecycle = InvoiceLifecycle()
-        self._url: str | None = None
-        self._ledger = DepositLedger()
-        self._provider: OrderStatusV3 | None = None
-        self._ended_with: OrderStatusV3 | None = None
-        self._wakeup = Wakeup(request.timing)
-        self._status_checks = 0
-        self._last_checked_at: datetime | None = None
-        self._failure_reason: str | None = None
-        self._attention = Attention()
-        self._checks = FailingChecks()
-        self._late_keys: list[str] = []
-        self._expired_partial_at: datetime | None = None
-        self._opened_at = workflow.now()
+    def __init__(self, request: InvoiceRequest, carried: InvoiceState | None = None) -> None:
+        # runs started with the request alone get it undecoded (the SDK types only full args)
+        request = InvoiceRequest.model_validate(request)
+        self._s = carried or InvoiceState.start(request, workflow.now())
+        self._request = self._s.request
+        self._wakeup = Wakeup(self._request.timing, self._s.last_activity_at)
 
     @workflow.run
-    async def run(self, request: InvoiceRequest) -> InvoiceView:
-        publish_identity(PROVIDER, request.order_id, self._status)
-        if not await self._create():
+    async def run(
+        self, request: InvoiceRequest, carried: InvoiceState | None = None
+    ) -> InvoiceState:
+        self._publish_identity(PROVIDER)
+        if carried is None and not await self._create():
             return self.state()
-        await self._follow_until_final()
+        if not self._s.lifecycle.is_final:
+            await self._follow_until_final()
         await self._keep_for_late_deposits()
         return self.state()
+
+    async def _continue_as_new_if_long(self) -> None:
+        """Start a fresh run carrying the state once the history is long (handlers finished)."""
+        if not history_is_long():
+            return
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        self._s.runs += 1
+        self._s.last_activity_at = self._wakeup.last_activity_at
+        workflow.continue_as_new(args=[self._request, self._s])
 
     async def _create(self) -> bool:
         request = self._request
@@ -101,7 +102,7 @@ class PassimpayInvoice:
                 f"/v2/createorder {'refused' if refused else 'failed'}: {failure_message(error)}"
             )
             return await self._adopt_if_it_exists(failure)
-        self._url = link.url
+        self._s.url = link.url
         self._move("open")
         return True
 
@@ -111,25 +112,25 @@ class PassimpayInvoice:
         try:
             await call(PassimpayActivities.order_status, self._request.order_id)
         except ActivityError:
-            self._failure_reason = failure
+            self._s.failure_reason = failure
             self._move("reject", failure)
             return False
-        self._failure_reason = f"{failure}; the invoice exists but its payment URL was lost"
-        self._attention.raise_(LOST_URL, self._failure_reason)
-        self._move("open", self._failure_reason)
+        self._s.failure_reason = f"{failure}; the invoice exists but its payment URL was lost"
+        self._s.attention.raise_(LOST_URL, self._s.failure_reason)
+        self._move("open", self._s.failure_reason)
         return True
 
     async def _follow_until_final(self) -> None:
         """Act on `/v3/orderstatus` after every callback, on the poll timer and at expiry."""
-        deadline = self._opened_at + timedelta(seconds=self._request.expiry_seconds)
-        while not self._lifecycle.is_final:
+        while not self._s.lifecycle.is_final:
             checked = await self._check_status()
             if checked and self._status == InvoiceStatus.EXPIRED_PARTIAL:
                 self._apply_partial_policy()
-            if self._lifecycle.is_final:
+            if self._s.lifecycle.is_final:
                 return
+            await self._continue_as_new_if_long()
             pause = self._pause(checked)
-            until_deadline = (deadline - workflow.now()).total_seconds()
+            until_deadline = (self._s.deadline - workflow.now()).total_seconds()
             if until_deadline > 0:
                 pause = min(pause, until_deadline + 1)
             await self._wakeup.sleep(pause)
@@ -137,17 +138,17 @@ class PassimpayInvoice:
     def _pause(self, checked: bool) -> float:
         """The poll interval, or a shorter backoff while checks fail."""
         pause = self._wakeup.next_interval()
-        return pause if checked else self._checks.retry_after(pause)
+        return pause if checked else self._s.checks.retry_after(pause)
 
     def _apply_partial_policy(self) -> None:
         """Credit what arrived now, once topped up (same unit only), or after the top-up window."""
-        status = self._provider
-        expired_at = self._expired_partial_at or workflow.now()
-        topped_up = status is not None and top_up_reached(
-            status.amount_paid,
-            status.currency,
+        reading = self._s.provider
+        expired_at = self._s.expired_partial_at or workflow.now()
+        topped_up = reading is not None and top_up_reached(
+            reading.amount_paid,
+            reading.currency,
             amount=self._request.amount,
-            symbol=self._symbol,
+            symbol=self._s.symbol,
         )
         if partial_settled(
             self._request.partial_policy,
@@ -156,25 +157,25 @@ class PassimpayInvoice:
             topped_up=topped_up,
         ):
             note = f"policy {self._request.partial_policy}"
-            if topped_up and status is not None:
-                note += f"; topped up to {status.amount_paid} {status.currency} after expiry"
+            if topped_up and reading is not None:
+                note += f"; topped up to {reading.amount_paid} {reading.currency} after expiry"
             self._move("credit_partial", note)
 
     async def _check_status(self) -> bool:
         """Ask the provider; True when it answered. Failing checks raise attention after a bound."""
-        status = await self._ask_provider()
-        if status is None:
+        reading = await self._ask_provider()
+        if reading is None:
             return False
         event, note = status_event(
-            status.status, status.amount_paid, callbacks_seen=bool(self._ledger.entries)
+            reading.status, reading.amount_paid, callbacks_seen=bool(self._s.ledger.entries)
         )
-        if event is not None and self._lifecycle.can(event):  # a repeated reading is no event
-            self._move(event, f"{note} {status.currency or ''}".strip())
-            if self._status == InvoiceStatus.EXPIRED_PARTIAL and self._expired_partial_at is None:
-                self._expired_partial_at = workflow.now()
+        if event is not None and self._s.lifecycle.can(event):  # a repeated reading is no event
+            self._move(event, f"{note} {reading.currency or ''}".strip())
+            if self._status == InvoiceStatus.EXPIRED_PARTIAL and self._s.expired_partial_at is None:
+                self._s.expired_partial_at = workflow.now()
         return True
 
-    async def _ask_provider(self) -> OrderStatusV3 | None:
+    async def _ask_provider(self) -> OrderReading | None:
         try:
             status = await call(
                 PassimpayActivities.order_status,
@@ -184,43 +185,41 @@ class PassimpayInvoice:
         except ActivityError as error:
             message = failure_message(error)
             workflow.logger.warning("order status failed: %s", message)
-            self._checks.failed(workflow.now(), message)
-            if self._checks.overdue(workflow.now(), self._request.timing.attention_after_seconds):
-                self._flag(CHECKS, self._checks.reason())
+            self._check_failed(message, self._request.timing.attention_after_seconds)
             return None
-        self._checks.succeeded()
-        self._unflag(CHECKS)
-        self._provider = status
-        self._status_checks += 1
-        self._last_checked_at = workflow.now()
-        return status
+        self._check_answered()
+        self._s.provider = OrderReading.model_validate(status, from_attributes=True)
+        return self._s.provider
 
     async def _keep_for_late_deposits(self) -> None:
         """Stay a while after the end so coins sent late land in this ledger; each late callback
         is checked with the provider and flagged unless the provider shows no new money and it
         repeats what arrived before (the expiry notice of a partial payment)."""
-        self._ended_with = self._provider
-        end = workflow.now() + timedelta(seconds=self._request.late_deposit_window_seconds)
-        while (remaining := (end - workflow.now()).total_seconds()) > 0:
+        if self._s.late_until is None:
+            self._s.ended_with = self._s.provider
+            window = timedelta(seconds=self._request.late_deposit_window_seconds)
+            self._s.late_until = workflow.now() + window
+        while (remaining := (self._s.late_until - workflow.now()).total_seconds()) > 0:
             await self._wakeup.sleep(remaining)
-            if self._late_keys:
+            if self._s.late_keys:
                 await self._judge_late_deposits()
+            await self._continue_as_new_if_long()
 
     async def _judge_late_deposits(self) -> None:
-        status = await self._ask_provider()
-        keys, self._late_keys = self._late_keys, []
-        before = self._ended_with
+        reading = await self._ask_provider()
+        keys, self._s.late_keys = self._s.late_keys, []
+        before = self._s.ended_with
         grew = (
             None
-            if status is None
+            if reading is None
             else late_money_grew(
                 (before.amount_paid, before.currency) if before else (None, None),
-                (status.amount_paid, status.currency),
+                (reading.amount_paid, reading.currency),
             )
         )
         for key in keys:
-            entry = self._ledger.entries[key]
-            if grew is False and self._ledger.repeats_earlier(key):
+            entry = self._s.ledger.entries[key]
+            if grew is False and self._s.ledger.repeats_earlier(key):
                 entry.lifecycle.offer("reject", workflow.now(), "repeats earlier deposits")
                 continue
             reason = (
@@ -230,46 +229,27 @@ class PassimpayInvoice:
                 reason += "; the provider's amountPaid could not be compared"
             entry.flag = reason
             self._flag(f"late:{key}", reason)
-        if status is not None:
-            self._ended_with = status
-
-    # ---- bookkeeping -------------------------------------------------------------------------
+        if reading is not None:
+            self._s.ended_with = reading
 
     @property
     def _status(self) -> InvoiceStatus:
-        return InvoiceStatus(self._lifecycle.state)
-
-    @property
-    def _symbol(self) -> str:
-        return self._request.symbol or "USD"
-
-    def _move(self, event: str, note: str | None = None) -> None:
-        if self._lifecycle.offer(event, workflow.now(), note):
-            self._publish()
-
-    def _flag(self, key: str, reason: str) -> None:
-        if self._attention.raise_(key, reason):
-            self._publish()
-
-    def _unflag(self, key: str) -> None:
-        if self._attention.clear(key):
-            self._publish()
-
-    def _publish(self) -> None:
-        publish_status(self._status, needs_attention=self._attention.needed)
+        return InvoiceStatus(self._s.status)
 
     # ---- messages ----------------------------------------------------------------------------
 
     @workflow.update
     async def open(self, request: InvoiceRequest) -> InvoiceOpened:
         """Answer the starter with the hosted payment URL once the invoice exists."""
-        await workflow.wait_condition(lambda: self._url is not None or self._status not in NOT_OPEN)
-        if self._url is None:
+        await workflow.wait_condition(
+            lambda: self._s.url is not None or self._status not in NOT_OPEN
+        )
+        if self._s.url is None:
             raise ApplicationError(
-                f"invoice {self._request.order_id} has no payment URL: {self._failure_reason}",
+                f"invoice {self._request.order_id} has no payment URL: {self._s.failure_reason}",
                 type="InvoiceNotCreated",
             )
-        return InvoiceOpened(order_id=self._request.order_id, url=self._url, status=self._status)
+        return InvoiceOpened(order_id=self._request.order_id, url=self._s.url, status=self._status)
 
     @open.validator
     def _validate_open(self, request: InvoiceRequest) -> None:
@@ -281,39 +261,19 @@ class PassimpayInvoice:
     @workflow.signal
     def deposit(self, event: DepositEvent) -> None:
         """A verified deposit callback: recorded once per (txhash, confirmations), then checked."""
-        late = self._lifecycle.is_final
-        outcome = self._ledger.record(
+        ledger = self._s.ledger
+        late = self._s.lifecycle.is_final
+        outcome = ledger.record(
             event, at=workflow.now(), required_confirmations=INVOICE_CONFIRMATIONS, late=late
         )
         if outcome == RecordOutcome.DUPLICATE:
             return
-        key = self._ledger.entry_key(event)
-        if self._ledger.entries[key].late and key not in self._late_keys:
-            self._late_keys.append(key)
+        key = ledger.entry_key(event)
+        if ledger.entries[key].late and key not in self._s.late_keys:
+            self._s.late_keys.append(key)
         self._wakeup.hint()
 
     @workflow.query
-    def state(self) -> InvoiceView:
+    def state(self) -> InvoiceState:
         """The whole invoice as operators and the API see it."""
-        status = self._provider
-        return InvoiceView(
-            order_id=self._request.order_id,
-            status=self._status,
-            amount=self._request.amount,
-            symbol=self._symbol,
-            url=self._url,
-            provider_status=status.status if status else None,
-            amount_paid=status.amount_paid if status else None,
-            amount_paid_currency=status.currency if status else None,
-            amount_credited_merchant=status.amount_credited_merchant if status else None,
-            amount_credited_user=status.amount_credited_user if status else None,
-            fee_service=status.fee_service if status else None,
-            fee_network=status.fee_network if status else None,
-            status_checks=self._status_checks,
-            last_checked_at=self._last_checked_at,
-            failure_reason=self._failure_reason,
-            needs_attention=self._attention.needed,
-            attention=dict(self._attention.reasons),
-            deposits=list(self._ledger.entries.values()),
-            journal=list(self._lifecycle.journal),
-        )
+        return self._s

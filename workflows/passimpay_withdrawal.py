@@ -33,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
         failure_type,
         history_is_long,
     )
-    from workflows.visibility import publish_identity, publish_status
+    from workflows.visibility import Published
     from workflows.wakeup import Wakeup
 
 PROVIDER = "passimpay"
@@ -63,8 +63,10 @@ def withdrawal_workflow_id(order_id: str) -> str:
 
 
 @workflow.defn
-class PassimpayWithdrawal:
+class PassimpayWithdrawal(Published[WithdrawalState]):
     """Carries one payout from validation to paid or failed; never sends it twice."""
+
+    publish_every_move = True
 
     @workflow.init
     def __init__(self, request: WithdrawalRequest, carried: WithdrawalState | None = None) -> None:
@@ -80,7 +82,7 @@ class PassimpayWithdrawal:
         self, request: WithdrawalRequest, carried: WithdrawalState | None = None
     ) -> WithdrawalState:
         if carried is None:
-            publish_identity(PROVIDER, request.order_id, self._status)
+            self._publish_identity(PROVIDER)
             await self._validate()
         else:
             self._wakeup.nudge()  # a new run asks the provider at once
@@ -369,7 +371,7 @@ class PassimpayWithdrawal:
                 f"an operator marked the payout {self._status.value} but /v2/withdrawstatus "
                 f"says {says}"
             )
-            self._publish()
+            self._publish(force=True)
 
     # ---- bookkeeping -------------------------------------------------------------------------
 
@@ -386,10 +388,6 @@ class PassimpayWithdrawal:
             order_id=request.order_id,
         )
 
-    def _move(self, event: str, note: str | None = None) -> None:
-        if self._lifecycle.offer(event, workflow.now(), note):
-            self._publish()
-
     def _note(self, event: str, note: str) -> None:
         """Journal something that is not a move (an ambiguous send, a turn given up)."""
         self._lifecycle.offer(event, workflow.now(), note)
@@ -404,16 +402,13 @@ class PassimpayWithdrawal:
         self._s.trouble_since = self._s.trouble_since or now
         if self._s.trouble is None and now - self._s.trouble_since >= TROUBLE_AFTER:
             self._s.trouble = f"{reason} since {self._s.trouble_since.isoformat()}"
-            self._publish()
+            self._publish(force=True)
 
     def _clear_trouble(self) -> None:
         self._s.trouble_since = None
         if self._s.trouble is not None:
             self._s.trouble = None
-            self._publish()
-
-    def _publish(self) -> None:
-        publish_status(self._status, needs_attention=self._s.needs_attention)
+            self._publish(force=True)
 
     # ---- messages ----------------------------------------------------------------------------
 
@@ -479,7 +474,7 @@ class PassimpayWithdrawal:
             self._s.contradiction = (
                 f"a late callback says approve {record.approve} but the payout is {self._status}"
             )
-            self._publish()
+            self._publish(force=True)
         self._wakeup.hint()
 
     @workflow.query

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar, Generic, TypeVar
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -11,6 +13,13 @@ with workflow.unsafe.imports_passed_through():
         PAYMENT_PROVIDER,
         PAYMENT_STATUS,
     )
+    from state.tracked import LifecycleState, TrackedState
+
+CHECKS = "status_checks"
+"""The attention reason raised while status checks keep failing."""
+
+StateT = TypeVar("StateT", bound=LifecycleState)
+TrackedT = TypeVar("TrackedT", bound=TrackedState)
 
 
 def publish_identity(provider: str, order_id: str, status: str) -> None:
@@ -31,3 +40,58 @@ def publish_status(status: str, *, needs_attention: bool = False) -> None:
         [PAYMENT_STATUS.value_set(status), NEEDS_ATTENTION.value_set(needs_attention)]
     )
     workflow.upsert_memo({"status": status, "needs_attention": needs_attention})
+
+
+class Published(Generic[StateT]):
+    """The bookkeeping of a workflow with one `LifecycleState`: moves are journaled and the
+    Temporal UI updated once per change of status or attention."""
+
+    _s: StateT
+    _shown: tuple[str, bool] | None = None
+    publish_every_move: ClassVar[bool] = False
+    """Upsert on every move, self-moves included (what histories recorded before expect)."""
+
+    def _publish_identity(self, provider: str) -> None:
+        """Name the workflow in visibility, then show what a carried state already knows."""
+        publish_identity(provider, self._s.order_id, self._s.status)
+        self._shown = (self._s.status, False)
+        self._publish()
+
+    def _publish(self, *, force: bool = False) -> None:
+        """Upsert status and attention when either differs from what was last shown."""
+        shown = (self._s.status, self._s.needs_attention)
+        if force or shown != self._shown:
+            self._shown = shown
+            publish_status(shown[0], needs_attention=shown[1])
+
+    def _move(self, event: str, note: str | None = None) -> bool:
+        """Offer `event` to the lifecycle (journaled either way); True when it moved."""
+        moved = self._s.lifecycle.offer(event, workflow.now(), note)
+        self._publish(force=moved and self.publish_every_move)
+        return moved
+
+
+class Tracked(Published[TrackedT]):
+    """`Published`, plus named attention reasons and the health of status checks."""
+
+    def _flag(self, key: str, reason: str) -> None:
+        """Open (or reword) one reason for an operator to look."""
+        self._s.attention.raise_(key, reason)
+        self._publish()
+
+    def _unflag(self, key: str) -> None:
+        """Close one reason."""
+        self._s.attention.clear(key)
+        self._publish()
+
+    def _check_failed(self, message: str, bound_seconds: float) -> None:
+        """A status check failed; after `bound_seconds` of failures an operator is told."""
+        checks, now = self._s.checks, workflow.now()
+        checks.failed(now, message)
+        if checks.overdue(now, bound_seconds):
+            self._flag(CHECKS, checks.reason())
+
+    def _check_answered(self) -> None:
+        """The provider answered a status check."""
+        self._s.check_answered(workflow.now())
+        self._unflag(CHECKS)

@@ -14,10 +14,10 @@ with workflow.unsafe.imports_passed_through():
 class Wakeup:
     """A flag that callbacks set and the workflow's poll loop waits on."""
 
-    def __init__(self, timing: PollTiming) -> None:
+    def __init__(self, timing: PollTiming, last_activity_at: datetime | None = None) -> None:
         self._timing = timing
         self._pending = False
-        self.last_activity_at: datetime = workflow.now()
+        self.last_activity_at: datetime = last_activity_at or workflow.now()
 
     def hint(self) -> None:
         """A callback or return arrived: check now, and poll fast for a while."""

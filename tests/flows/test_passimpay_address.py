@@ -291,7 +291,7 @@ async def test_lost_second_utxo_callback_is_flagged_then_resolved_by_an_operator
     assert deposit.lifecycle.state == "confirming" and "1 of 2 confirmations" in (
         deposit.flag or ""
     )
-    assert view.credited_total == 0 and view.provider_amount_paid == Decimal("0.01")
+    assert view.credited_total == 0 and view.provider.amount_paid == Decimal("0.01")
 
     async with httpx.AsyncClient(base_url=stack.gateway.url, timeout=10) as http:
         resolved = await http.post(
@@ -319,7 +319,7 @@ async def test_provider_counting_seen_deposits_does_not_skip_confirmations(stack
     await stack.crypto.open_address(AddressRequest(order_id=order_id, payment_id=BTC, timing=QUICK))
     await sim.deposit(order_id, Decimal("0.02"))
     view = await eventually(lambda: stack.crypto.get_address(order_id), lambda v: v.needs_attention)
-    assert view.provider_amount_paid == Decimal("0.02") and view.credited_total == 0
+    assert view.provider.amount_paid == Decimal("0.02") and view.credited_total == 0
     assert [d.lifecycle.state for d in view.deposits] == ["confirming"]
 
 
@@ -367,7 +367,7 @@ async def test_callback_claiming_more_than_arrived_is_never_credited(stack: Stac
     async with httpx.AsyncClient(base_url=stack.gateway.url, timeout=10) as http:
         assert (await http.post("/webhooks/passimpay", content=body, headers=headers)).is_success
     view = await eventually(lambda: stack.crypto.get_address(order_id), lambda v: v.needs_attention)
-    assert view.credited_total == Decimal("10") and view.provider_amount_paid == Decimal("10")
+    assert view.credited_total == Decimal("10") and view.provider.amount_paid == Decimal("10")
     [claimed] = flagged(view)
     assert claimed.txhash == "0xnever-on-chain" and claimed.lifecycle.state == "awaiting_provider"
 
@@ -390,7 +390,7 @@ async def test_failing_address_status_checks_raise_and_clear_attention(stack: St
         lambda: stack.crypto.get_address(order_id),
         lambda v: not v.needs_attention and v.credited_total == Decimal("5"),
     )
-    assert view.attention == {}
+    assert view.attention.reasons == {}
 
 
 async def test_close_waits_for_unsettled_deposits(stack: Stack) -> None:

@@ -68,9 +68,11 @@ async def test_invoice_paid_in_full(stack: Stack, unit: AmountPaidUnit) -> None:
     await sim.pay(request.order_id)
     view = await wait_for_invoice(stack.crypto, request.order_id, "paid")
     expected = (Decimal("100.00"), "USDT") if unit == "coin" else (Decimal("100.00"), "USD")
-    assert (view.amount_paid, view.amount_paid_currency) == expected
-    assert view.provider_status == "paid"
-    assert view.fee_service is not None and view.amount_credited_merchant is not None
+    assert (view.provider.amount_paid, view.provider.currency) == expected
+    assert view.provider.status == "paid"
+    assert (
+        view.provider.fee_service is not None and view.provider.amount_credited_merchant is not None
+    )
     assert len(view.deposits) == 1 and view.deposits[0].payment_id == USDT_TRC20
 
 
@@ -82,10 +84,10 @@ async def test_partial_then_topped_up(stack: Stack, unit: AmountPaidUnit) -> Non
     await stack.crypto.create_invoice(request)
     await sim.pay(request.order_id, amount=Decimal("40.00"))
     view = await wait_for_invoice(stack.crypto, request.order_id, "partially_paid")
-    assert view.amount_paid == Decimal("40.00")
+    assert view.provider.amount_paid == Decimal("40.00")
     await sim.pay(request.order_id)
     view = await wait_for_invoice(stack.crypto, request.order_id, "paid")
-    assert view.amount_paid == Decimal("100.00") and len(view.deposits) == 2
+    assert view.provider.amount_paid == Decimal("100.00") and len(view.deposits) == 2
 
 
 async def test_partial_then_expired_credits_what_arrived(stack: Stack) -> None:
@@ -96,8 +98,8 @@ async def test_partial_then_expired_credits_what_arrived(stack: Stack) -> None:
     await wait_for_invoice(stack.crypto, request.order_id, "partially_paid")
     sim.expire_invoice(request.order_id)
     view = await wait_for_invoice(stack.crypto, request.order_id, "credited_partial")
-    assert view.provider_status == "error" and view.amount_paid == Decimal("25.00")
-    assert [e.target for e in view.journal if e.target][-2:] == [
+    assert view.provider.status == "error" and view.provider.amount_paid == Decimal("25.00")
+    assert [e.target for e in view.lifecycle.journal if e.target][-2:] == [
         "expired_partial",
         "credited_partial",
     ]
@@ -115,9 +117,9 @@ async def test_top_up_after_expiry_is_credited_never_paid(stack: Stack) -> None:
 
     await sim.deposit(request.order_id, Decimal("40"), payment_id=USDT_TRC20)
     view = await wait_for_invoice(stack.crypto, request.order_id, "credited_partial")
-    assert view.provider_status == "error"  # the provider never said paid: neither do we
-    assert (view.amount_paid, view.amount_paid_currency) == (Decimal("100.00"), "USD")
-    assert "topped up" in (view.journal[-1].note or "")
+    assert view.provider.status == "error"  # the provider never said paid: neither do we
+    assert (view.provider.amount_paid, view.provider.currency) == (Decimal("100.00"), "USD")
+    assert "topped up" in (view.lifecycle.journal[-1].note or "")
 
 
 async def test_top_up_window_ends_in_credit(stack: Stack) -> None:
@@ -128,7 +130,7 @@ async def test_top_up_window_ends_in_credit(stack: Stack) -> None:
     await wait_for_invoice(stack.crypto, request.order_id, "partially_paid")
     sim.expire_invoice(request.order_id)
     view = await wait_for_invoice(stack.crypto, request.order_id, "credited_partial")
-    assert view.amount_paid == Decimal("10.00")
+    assert view.provider.amount_paid == Decimal("10.00")
 
 
 @pytest.mark.parametrize("unit", ["fiat", "coin"])
@@ -161,7 +163,7 @@ async def test_every_callback_dropped_polling_reaches_expiry(stack: Stack) -> No
     await stack.crypto.create_invoice(request)
     sim.expire_invoice(request.order_id)
     view = await wait_for_invoice(stack.crypto, request.order_id, "expired")
-    assert view.amount_paid in (None, Decimal("0"), Decimal("0.00"))
+    assert view.provider.amount_paid in (None, Decimal("0"), Decimal("0.00"))
 
 
 async def test_status_lagging_callbacks_is_waited_for(stack: Stack) -> None:
@@ -263,10 +265,10 @@ async def test_partial_payment_in_a_cheap_coin_is_never_paid(
     await wait_for_invoice(stack.crypto, request.order_id, "partially_paid")
     sim.expire_invoice(request.order_id)
     view = await wait_for_invoice(stack.crypto, request.order_id, "credited_partial")
-    assert view.provider_status == "error"
+    assert view.provider.status == "error"
     expected = (Decimal("60"), "DOGE") if unit == "coin" else (Decimal("7.20"), "USD")
-    assert (view.amount_paid, view.amount_paid_currency) == expected
-    assert "paid" not in [e.target for e in view.journal]
+    assert (view.provider.amount_paid, view.provider.currency) == expected
+    assert "paid" not in [e.target for e in view.lifecycle.journal]
 
 
 async def test_top_up_in_coin_unit_waits_for_the_policy_window(stack: Stack) -> None:
@@ -288,11 +290,11 @@ async def test_top_up_in_coin_unit_waits_for_the_policy_window(stack: Stack) -> 
     await sim.deposit(request.order_id, Decimal("1000"), payment_id=USDT_TRC20)
     view = await wait_for_invoice(stack.crypto, request.order_id, "credited_partial")
     expired_at, credited_at = (
-        next(e.at for e in view.journal if e.target == target)
+        next(e.at for e in view.lifecycle.journal if e.target == target)
         for target in ("expired_partial", "credited_partial")
     )
     assert (credited_at - expired_at).total_seconds() >= 2
-    assert view.amount_paid_currency == "USDT" and view.amount_paid == Decimal("1020.000000")
+    assert view.provider.currency == "USDT" and view.provider.amount_paid == Decimal("1020.000000")
 
 
 @pytest.mark.parametrize("notice", ["new_txhash", "repeat"])
@@ -316,8 +318,8 @@ async def test_expiry_notice_of_a_partial_payment_adds_no_money(
             and all(not d.late or d.lifecycle.state == "rejected" or d.flag for d in v.deposits)
         ),
     )
-    assert view.amount_paid == Decimal("25.00") and view.needs_attention is False
-    assert view.attention == {}
+    assert view.provider.amount_paid == Decimal("25.00") and view.needs_attention is False
+    assert view.attention.reasons == {}
 
 
 # --- failing status checks are visible ----------------------------------------------------
@@ -344,4 +346,4 @@ async def test_failing_status_checks_raise_attention_until_they_work_again(stack
     view = await eventually(
         lambda: stack.crypto.get_invoice(request.order_id), lambda v: not v.needs_attention
     )
-    assert view.attention == {} and await needs_attention_attribute(handle) is False
+    assert view.attention.reasons == {} and await needs_attention_attribute(handle) is False

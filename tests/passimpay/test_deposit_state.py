@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from state.attention import Attention, FailingChecks
-from state.deposit_ledger import DepositEvent, DepositLedger, RecordOutcome
+from state.deposit_ledger import SETTLED_KEPT, DepositEvent, DepositLedger, RecordOutcome
 from state.passimpay_invoice import late_money_grew, status_event, top_up_reached
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -111,3 +111,22 @@ def test_failing_checks_back_off_and_become_overdue() -> None:
     assert checks.retry_after(15) == 15
     checks.succeeded()
     assert not checks.overdue(T0 + timedelta(days=1), 300)
+
+
+def test_settled_deposits_beyond_the_latest_are_archived_yet_still_deduplicated() -> None:
+    ledger = DepositLedger()
+    total = SETTLED_KEPT + 50
+    for n in range(total):
+        assert ledger.record(_event(f"tx{n}", "1", 1), at=T0, required_confirmations=1) == (
+            RecordOutcome.REACHED
+        )
+        assert ledger.credit(f"70:tx{n}", T0, "covered")
+    assert len(ledger.entries) == SETTLED_KEPT and len(ledger.archived) == 50
+    assert "70:tx0" not in ledger.entries and "70:tx149" in ledger.entries
+    assert ledger.credited_amount(70) == D(total) and ledger.credited_amount(71) == 0
+    replayed = ledger.record(_event("tx0", "1", 2), at=T0, required_confirmations=1)
+    assert replayed == RecordOutcome.DUPLICATE and "70:tx0" not in ledger.entries
+    carried = DepositLedger.model_validate(ledger.model_dump(mode="json"))
+    assert carried.was_archived("70:tx0") and not carried.was_archived("70:tx149")
+    assert carried.credited_amount() == D(total)
+    assert carried.covered(70, D(total)) == []  # archived credits still use up the budget

@@ -64,8 +64,8 @@ async def test_invoice_top_up_window_and_late_window_pass_in_seconds(
     )
     await advance(env, timedelta(days=3))  # top-up window, then the late-deposit window
     view = await handle.query(PassimpayInvoice.state)
-    assert view.status == "credited_partial" and view.amount_paid == Decimal("20.00")
-    waited = (view.journal[-1].at - view.journal[0].at).total_seconds()
+    assert view.status == "credited_partial" and view.provider.amount_paid == Decimal("20.00")
+    waited = (view.lifecycle.journal[-1].at - view.lifecycle.journal[0].at).total_seconds()
     assert waited >= 86_400
     described = await handle.describe()
     assert described.status is not None and described.status.name == "COMPLETED"

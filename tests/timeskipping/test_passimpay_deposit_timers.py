@@ -91,5 +91,5 @@ async def test_day_long_top_up_window_ends_with_production_polling(
     await advance(env, timedelta(days=1, hours=1))
     view = await handle.query(PassimpayInvoice.state)
     assert view.status == "credited_partial" and view.status_checks > 200
-    expired = next(e.at for e in view.journal if e.target == "expired_partial")
-    assert (view.journal[-1].at - expired).total_seconds() >= 86_400
+    expired = next(e.at for e in view.lifecycle.journal if e.target == "expired_partial")
+    assert (view.lifecycle.journal[-1].at - expired).total_seconds() >= 86_400
