@@ -2,21 +2,28 @@
 doubles under the same names: sends that give their turn up without writing anything (a missed
 slot, a lost grant, a crashed send whose lease the gate declares unsent) are queued again as new
 attempts, late turns of given-up attempts are ignored, exactly one send is made, and the payout
-ends paid with its history bounded."""
+ends paid with its history bounded; and the platform's real gate, continuing as new while a
+settle waits on a lost holder's lease, answers it and carries the lease into the next run."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import random
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any, TypeVar
 
 import pytest
 import pytest_asyncio
 from temporalio import activity
-from temporalio.client import WorkflowHandle
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError, WorkflowUpdateStage
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -25,10 +32,26 @@ from payflow.withdrawals import PassimpayWithdrawals
 from providers.passimpay import WithdrawResult, WithdrawStatus
 from state.passimpay_models import CurrencyFacts
 from state.passimpay_withdrawal_models import WithdrawalFacts, WithdrawalRequest, WithdrawalState
-from state.withdraw_gate import TURN_SIGNAL, Fate, Ticket, Turn
-from tests.flows.helpers import new_order_id
+from state.withdraw_gate import (
+    CONFIRM_UPDATE,
+    ENQUEUE_UPDATE,
+    GATE_WORKFLOW,
+    RELEASE_SIGNAL,
+    SETTLE_UPDATE,
+    TURN_SIGNAL,
+    WAIT_AFTER_REPLY,
+    Fate,
+    GateState,
+    Grant,
+    Release,
+    Ticket,
+    Turn,
+    gate_workflow_id,
+)
+from tests.flows.helpers import eventually, new_order_id
 from tests.timeskipping.skip import advance
 from workflows.calls import HISTORY_LIMIT
+from workflows.passimpay_withdraw_gate import PassimpayWithdrawGate
 from workflows.passimpay_withdrawal import PassimpayWithdrawal, withdrawal_workflow_id
 
 TRON = "TJRabPrwbZy45sbavfcjinPJC18kjpRTv8"
@@ -38,6 +61,7 @@ STALE_LEASE = 999_999
 EVENTS_PER_ROUND = 30
 """Generous events of one given-up round: queue, turn, send, backoff, and their tasks."""
 
+T = TypeVar("T")
 Payout = WorkflowHandle[PassimpayWithdrawal, WithdrawalState]
 
 
@@ -115,10 +139,10 @@ class Payouts:
     platform: Platform
     withdrawals: PassimpayWithdrawals
 
-    async def request(self) -> Payout:
+    async def request(self, order_id: str | None = None) -> Payout:
         """A payout with production timing that ends as soon as it is paid."""
         request = WithdrawalRequest(
-            order_id=new_order_id("race-wd"),
+            order_id=order_id or new_order_id("race-wd"),
             payment_id=70,
             address_to=TRON,
             amount=AMOUNT,
@@ -148,6 +172,11 @@ async def payouts(time_skipping: WorkflowEnvironment) -> AsyncIterator[Payouts]:
         ],
     ):
         yield Payouts(platform, PassimpayWithdrawals(time_skipping.client, task_queue=task_queue))
+
+
+async def at(value: T) -> T:
+    """`value` as an awaitable, for `eventually` on what a double recorded."""
+    return value
 
 
 async def history_length(handle: Payout) -> int:
@@ -205,3 +234,162 @@ async def test_a_long_run_of_turns_given_up_keeps_each_run_short(payouts: Payout
     assert final.status == "paid" and final.send_attempts == 1 and final.not_sent > 100
     assert longest < HISTORY_LIMIT + 10 * EVENTS_PER_ROUND  # a fresh run before it grows on
     assert final.runs >= 2
+
+
+# ---- the platform's gate continuing as new with a settle still waiting ------------------------
+
+
+@dataclass
+class GatedPlatform:
+    """Doubles that queue, confirm, release and settle at the REAL gate workflow, as the real
+    activities do, without any HTTP. A send of an order in `crash` arms its lease and then fails
+    without reporting the lease's end (a worker lost mid-send)."""
+
+    env: WorkflowEnvironment
+    gate_id: str
+    crash: set[str] = field(default_factory=set)
+    log: list[str] = field(default_factory=list)
+    grants: dict[str, Grant] = field(default_factory=dict)
+    settles: list[str] = field(default_factory=list)
+    settle_waiting: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def gate(self) -> WorkflowHandle[Any, Any]:
+        return self.env.client.get_workflow_handle(self.gate_id)
+
+    async def confirm(self, lease_id: int) -> Grant:
+        while True:
+            grant: Grant = await self.gate().execute_update(
+                CONFIRM_UPDATE, lease_id, result_type=Grant
+            )
+            if grant.answer != "retry":
+                return grant
+            await asyncio.sleep(0.05)
+
+    @activity.defn(name="passimpay.validate_withdrawal")
+    async def validate_withdrawal(self, request: WithdrawalRequest) -> WithdrawalFacts:
+        currency = CurrencyFacts(payment_id=request.payment_id, ticker="USDT", network="TRC20")
+        return WithdrawalFacts(currency=currency)
+
+    @activity.defn(name="passimpay.enqueue_withdraw")
+    async def enqueue_withdraw(self, ticket: Ticket) -> int:
+        ahead: int = await self.gate().execute_update(ENQUEUE_UPDATE, ticket, result_type=int)
+        return ahead
+
+    @activity.defn(name="passimpay.withdraw")
+    async def withdraw(self, attempt: WithdrawAttempt) -> WithdrawOutcome:
+        order, lease = attempt.request.order_id, attempt.lease_id
+        grant = await self.confirm(lease)
+        self.grants[order] = grant
+        self.log.append(f"granted {lease}")
+        if grant.answer != "granted":
+            return WithdrawOutcome(kind="not_sent", reason=grant.reason)
+        await self.confirm(lease)  # armed: from here a write may happen
+        if order in self.crash:
+            raise ApplicationError("worker lost mid-send", type="WorkerLost", non_retryable=True)
+        await self.gate().signal(RELEASE_SIGNAL, Release(lease_id=lease, fate=Fate.REPLIED))
+        request = attempt.request
+        result = WithdrawResult(
+            payment_id=request.payment_id,
+            address_to=request.address_to,
+            amount=request.amount,
+            transaction_id=f"tx-{order}",
+        )
+        return WithdrawOutcome(kind="sent", result=result)
+
+    @activity.defn(name="passimpay.settle_withdraw_lease")
+    async def settle_withdraw_lease(self, lease_id: int) -> Fate:
+        update = await self.gate().start_update(
+            SETTLE_UPDATE, lease_id, wait_for_stage=WorkflowUpdateStage.ACCEPTED, result_type=Fate
+        )
+        self.settle_waiting.set()
+        try:
+            fate: Fate = await update.result()
+        except WorkflowUpdateFailedError as error:
+            cause = error.cause
+            self.settles.append(
+                str(cause.type) if isinstance(cause, ApplicationError) else repr(cause)
+            )
+            raise
+        self.settles.append(fate.value)
+        return fate
+
+    @activity.defn(name="passimpay.withdraw_lookup")
+    async def withdraw_lookup(self, lookup: WithdrawLookup) -> WithdrawStatus | None:
+        return WithdrawStatus(  # the provider has every payout that was sent, paid
+            approve=1,
+            transaction_id=f"tx-{lookup.order_id}",
+            payment_id=70,
+            address_to=TRON,
+            amount=AMOUNT,
+        )
+
+
+async def test_the_gate_continues_as_new_with_a_settle_waiting_and_answers_it(
+    time_skipping: WorkflowEnvironment,
+) -> None:
+    platform_id = random.randrange(10**6, 10**9)
+    platform = GatedPlatform(time_skipping, gate_workflow_id(platform_id))
+    task_queue = f"payflow-gate-race-{uuid.uuid4().hex[:8]}"
+    client = time_skipping.client
+    async with Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[PassimpayWithdrawal, PassimpayWithdrawGate],
+        activities=[
+            platform.validate_withdrawal,
+            platform.enqueue_withdraw,
+            platform.withdraw,
+            platform.settle_withdraw_lease,
+            platform.withdraw_lookup,
+        ],
+    ):
+        gate = await client.start_workflow(
+            GATE_WORKFLOW,
+            GateState(platform_id=platform_id, leases_per_run=2),  # a fresh run every 2 leases
+            id=platform.gate_id,
+            task_queue=task_queue,
+        )
+        first_run = gate.first_execution_run_id
+        latest = client.get_workflow_handle(platform.gate_id)
+        payouts = Payouts(
+            Platform(time_skipping), PassimpayWithdrawals(client, task_queue=task_queue)
+        )
+        try:
+            crashed_order = new_order_id("race-wd")
+            platform.crash.add(crashed_order)
+            crashed = await payouts.request(crashed_order)  # lease 1: armed, then its worker dies
+            await asyncio.wait_for(platform.settle_waiting.wait(), 15)  # its settle waits
+            waiting = await payouts.request()  # lease 2: the run's last; the gate drains
+            await eventually(latest.describe, lambda described: described.run_id != first_run)
+            await eventually(lambda: at(platform.settles), lambda settles: len(settles) >= 1)
+            assert platform.settles == ["GateDraining"]  # answered at the drain: ask again
+            assert "granted 2" not in platform.log  # lease 1 may still be writing
+            platform.log.append("released 1")  # the lost holder's report arrives at last
+            await latest.signal(RELEASE_SIGNAL, Release(lease_id=1, fate=Fate.REPLIED))
+            await eventually(lambda: at(platform.settles), lambda settles: len(settles) >= 2)
+            await eventually(
+                lambda: waiting.query(PassimpayWithdrawal.state),
+                lambda view: view.status != "sending",
+            )
+            await advance(time_skipping, timedelta(minutes=1))  # the payouts' status polls
+            first, second = await crashed.result(), await waiting.result()
+            state = await latest.query(PassimpayWithdrawGate.state)  # carried across the runs
+        finally:
+            with contextlib.suppress(RPCError):
+                await latest.terminate("test over")
+    assert platform.settles == ["GateDraining", "replied"]  # the retry, in the next run
+    assert first.status == "paid" and first.send_attempts == 1  # looked up, never resent
+    assert first.maybe_sent and "lease replied" in first.maybe_sent[0]
+    assert second.status == "paid" and second.send_attempts == 1 and second.not_sent == 0
+    # one lease at a time: the second was granted only after the first one's report
+    assert platform.log.index("released 1") < platform.log.index("granted 2")
+    assert platform.grants[second.order_id].wait_seconds == WAIT_AFTER_REPLY
+    assert state.leases_total == 2 and state.next_lease_id == 3
+    assert state.active is None and state.called is None and state.queue == []
+    assert [(r.lease_id, r.fate) for r in state.recent] == [
+        (1, Fate.REPLIED),
+        (2, Fate.REPLIED),
+    ]
+    history = await client.get_workflow_handle(gate.id, run_id=first_run).fetch_history()
+    kinds = [event.event_type for event in history.events]
+    assert kinds[-1] == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
