@@ -144,6 +144,7 @@ class PassimpayWithdrawal(Published[WithdrawalState]):
                 self._s.not_sent += 1
                 self._note("not_sent", outcome.reason or "nothing was written")
                 await self._pause_after_not_sent()
+                self._continue_as_new_if_long()  # nothing is outstanding between attempts
                 continue
             self._s.not_sent_streak = 0
             self._clear_trouble()
@@ -221,6 +222,9 @@ class PassimpayWithdrawal(Published[WithdrawalState]):
                     lambda: self._turn is not None, timeout=REENQUEUE_AFTER
                 )
             except TimeoutError:
+                # a fresh run queues a new attempt; a turn for this one goes unarmed and the
+                # gate takes it back, so nothing can be sent under it
+                self._continue_as_new_if_long()
                 continue
             assert self._turn is not None
             return self._turn

@@ -93,6 +93,7 @@ class PaymentAssistCheckout:
         self._request = self._s.request
         self._resolving = False
         self._ending_run = False
+        self._capturing = False
 
     # ---- the flow -------------------------------------------------------------------------
 
@@ -368,6 +369,14 @@ class PaymentAssistCheckout:
         """Send `/capture` once (resent only if it never left); `/status` decides the outcome."""
         assert self._s.token is not None
         self._s.capture_wanted = False
+        self._capturing = True
+        try:
+            await self._capture_once()
+        finally:
+            self._capturing = False
+
+    async def _capture_once(self) -> None:
+        assert self._s.token is not None
         try:
             result = await self._until_sent(
                 PaymentAssistActivities.capture,
@@ -557,7 +566,8 @@ class PaymentAssistCheckout:
     async def request_capture(self) -> CheckoutView:
         """The merchant asks to capture a `pending_capture` application."""
         attempts = self._s.capture_attempts
-        self._s.capture_wanted = True
+        if not self._capturing:  # one on its way answers this request too
+            self._s.capture_wanted = True
         self._nudge()
         if self._status == CheckoutStatus.PENDING_CAPTURE:
             await workflow.wait_condition(

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-import pytest
 import pytest_asyncio
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
@@ -274,12 +273,6 @@ async def test_capture_requests_and_a_cancel_during_the_capture_send_it_once(
     assert lender.captures == [started.token] and lender.cancels == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a request_capture accepted while /capture is in flight is answered by that capture, "
-    "yet leaves capture_wanted set: when /status still says pending_capture (deposit not "
-    "collected) the workflow sends /capture a second time that no request is waiting for",
-)
 async def test_a_capture_request_during_an_unfinished_capture_does_not_capture_again(
     shop: Shop,
 ) -> None:

@@ -17,7 +17,6 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
-import pytest
 import pytest_asyncio
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
@@ -209,12 +208,6 @@ async def test_turns_given_up_are_queued_again_and_the_payout_is_sent_once(
     assert await history_length(handle) < EVENTS_PER_ROUND * (given_up + 1) + 60
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PassimpayWithdrawal._deliver never continues as new: a payout whose turns keep "
-    "being given up (not_sent) grows one run's history without bound, past HISTORY_LIMIT "
-    "and towards Temporal's hard limit, where the server terminates the payout",
-)
 async def test_a_long_run_of_turns_given_up_keeps_each_run_short(payouts: Payouts) -> None:
     platform = payouts.platform
     platform.script = ["not_sent"] * 100_000  # the platform misses every slot for hours
