@@ -65,3 +65,12 @@ class WithdrawalLifecycle(Lifecycle):
 
     machine_class = WithdrawalMachine
     state: str = WithdrawalStatus.CREATED.value
+
+
+APPROVE_EVENTS = {1: "settle", 2: "fail"}
+"""`/v2/withdrawstatus` approve codes that end a pending payout; 0 (still pending) moves nothing."""
+
+
+def approve_event(approve: int) -> str | None:
+    """The lifecycle event one `/v2/withdrawstatus` reading calls for (None: keep waiting)."""
+    return APPROVE_EVENTS.get(approve)

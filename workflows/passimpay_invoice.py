@@ -81,19 +81,7 @@ class PassimpayInvoice(Tracked[InvoiceState]):
         workflow.continue_as_new(args=[self._request, self._s])
 
     async def _create(self) -> bool:
-        request = self._request
-        order = CreateOrderRequest(
-            order_id=request.order_id,
-            amount=request.amount,
-            symbol=request.symbol,
-            currencies=request.currencies,
-            type=request.type,
-            first_name=request.first_name,
-            last_name=request.last_name,
-            email=request.email,
-            phone_no=request.phone_no,
-            return_url=request.return_url,
-        )
+        order = CreateOrderRequest.model_validate(self._request, from_attributes=True)
         try:
             link = await call(PassimpayActivities.create_order, order)
         except ActivityError as error:

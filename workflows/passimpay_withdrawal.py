@@ -17,7 +17,7 @@ with workflow.unsafe.imports_passed_through():
         WithdrawOutcome,
     )
     from providers.passimpay.models import WithdrawCallback, WithdrawRequest, WithdrawStatus
-    from state.passimpay_withdrawal import WithdrawalLifecycle, WithdrawalStatus
+    from state.passimpay_withdrawal import WithdrawalLifecycle, WithdrawalStatus, approve_event
     from state.passimpay_withdrawal_models import (
         WithdrawalRequest,
         WithdrawalResolution,
@@ -336,13 +336,14 @@ class PassimpayWithdrawal(Published[WithdrawalState]):
         if self._status != S.PENDING:
             return
         mismatch = self._request.differs_from(status.payment_id, status.address_to, status.amount)
+        event = approve_event(status.approve)
         if mismatch is not None:
             self._doubt(f"the orderId holds a different payout: {mismatch}")
-        elif status.approve == 1:
-            self._move("settle", f"txhash {status.txhash}")
-        elif status.approve == 2:
+        elif event == "settle":
+            self._move(event, f"txhash {status.txhash}")
+        elif event == "fail":
             self._s.reason = status.reason or status.message or "the provider reports it failed"
-            self._move("fail", self._s.reason)
+            self._move(event, self._s.reason)
 
     async def _keep_for_late_news(self) -> None:
         """Stay open a while so late callbacks land here; after an operator's paid or failed,

@@ -146,13 +146,7 @@ class PaymentAssistCheckout:
 
     async def _preapproved(self) -> bool:
         """Pre-approval; a declined customer is never retried and never sent to `/begin`."""
-        customer = self._request.customer
-        applicant = PreapprovalRequest(
-            f_name=customer.f_name,
-            s_name=customer.s_name,
-            addr1=customer.addr1,
-            postcode=customer.postcode,
-        )
+        applicant = PreapprovalRequest.model_validate(self._request.customer, from_attributes=True)
         try:
             approved = await call(PaymentAssistActivities.preapproval, applicant)
         except ActivityError as error:
