@@ -84,6 +84,23 @@ async def address_deposits_then_close(stack: Stack) -> Exported:
     }
 
 
+async def address_continued_then_closed(stack: Stack) -> Exported:
+    """Continued as new after two callbacks; the next run, carrying the ledger, credits a third
+    deposit and closes."""
+    sim = stack.sandbox.passimpay
+    order_id = "replay-adr-carried"
+    request = AddressRequest(order_id=order_id, payment_id=USDT_TRC20, continue_as_new_after=2)
+    await stack.crypto.open_address(request)
+    for amount in ("1", "2", "3"):
+        await sim.deposit(order_id, Decimal(amount))
+    await eventually(
+        lambda: stack.crypto.get_address(order_id),
+        lambda view: view.runs >= 2 and view.credited_total == Decimal("6"),
+    )
+    await stack.crypto.close_address(order_id)
+    return {"PassimpayAddress-continued-then-closed": address_workflow_id(order_id)}
+
+
 def payout(order_id: str, **overrides: object) -> WithdrawalRequest:
     """12.5 USDT (TRC20) to a valid address, closed as soon as it ends."""
     values: dict[str, object] = {
@@ -137,6 +154,7 @@ SCENARIOS = [
     invoice_paid,
     invoice_partial_then_expired,
     address_deposits_then_close,
+    address_continued_then_closed,
     withdrawal_paid,
     withdrawal_rejected,
     withdrawal_unknown_then_retried,
