@@ -20,6 +20,7 @@ from activities.passimpay_withdrawals import PassimpayWithdrawalActivities
 from activities.paymentassist import PaymentAssistActivities
 from payflow.logs import configure_logging, warn_about_sandbox_defaults
 from payflow.settings import PassimpaySettings, PayflowSettings, PaymentAssistSettings
+from payflow.startup import check_start, provider_problems
 from payflow.temporal_client import connect
 from providers.passimpay import PassimpayClient
 from providers.paymentassist.client import PaymentAssistClient
@@ -138,7 +139,10 @@ async def running_worker(
 
 async def serve_forever() -> None:
     """Run until SIGINT or SIGTERM, then finish in-flight tasks and stop."""
-    warn_about_sandbox_defaults(logging.getLogger("payflow.worker"))
+    logger = logging.getLogger("payflow.worker")
+    warn_about_sandbox_defaults(logger)
+    problems = provider_problems(PaymentAssistSettings(), PassimpaySettings())
+    check_start(problems, PayflowSettings(), logger)
     client = await connect()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """`python worker.py` as production runs it."""
+    """`python worker.py` as production runs it, allowed the simulators' credentials."""
+    env = {**env, "PAYFLOW_INSECURE": "true"}
     with log.open("ab") as out:
         return subprocess.Popen(
             [sys.executable, str(ROOT / "worker.py")], env=env, stdout=out, stderr=out, cwd=ROOT

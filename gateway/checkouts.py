@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, status
 from fastapi.responses import JSONResponse
 
-from gateway.auth import require_api_token
+from gateway.auth import AUTH_RESPONSES, Caller, merchant, operator, reader
 from gateway.services import GatewayServices, services
 from payflow.checkouts import ResolutionRefused
 from state.checkout_models import (
@@ -16,12 +16,10 @@ from state.checkout_models import (
     OperatorResolution,
 )
 
-router = APIRouter(
-    prefix="/v1/checkouts", tags=["checkouts"], dependencies=[Depends(require_api_token)]
-)
+router = APIRouter(prefix="/v1/checkouts", tags=["checkouts"], responses=AUTH_RESPONSES)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, dependencies=[Depends(merchant)])
 async def start_checkout(
     request: CheckoutRequest, found: GatewayServices = Depends(services)
 ) -> CheckoutStarted:
@@ -29,13 +27,13 @@ async def start_checkout(
     return await found.checkouts.start(request)
 
 
-@router.get("/{order_id}")
+@router.get("/{order_id}", dependencies=[Depends(reader)])
 async def get_checkout(order_id: str, found: GatewayServices = Depends(services)) -> CheckoutView:
     """The checkout's whole state."""
     return await found.checkouts.get(order_id)
 
 
-@router.post("/{order_id}/capture")
+@router.post("/{order_id}/capture", dependencies=[Depends(merchant)])
 async def capture_checkout(
     order_id: str, found: GatewayServices = Depends(services)
 ) -> CheckoutView:
@@ -43,7 +41,7 @@ async def capture_checkout(
     return await found.checkouts.capture(order_id)
 
 
-@router.post("/{order_id}/invoice")
+@router.post("/{order_id}/invoice", dependencies=[Depends(merchant)])
 async def upload_invoice(
     order_id: str, document: InvoiceDocument, found: GatewayServices = Depends(services)
 ) -> CheckoutView:
@@ -51,7 +49,7 @@ async def upload_invoice(
     return await found.checkouts.upload_invoice(order_id, document)
 
 
-@router.post("/{order_id}/cancel")
+@router.post("/{order_id}/cancel", dependencies=[Depends(merchant)])
 async def cancel_checkout(
     order_id: str, found: GatewayServices = Depends(services)
 ) -> CheckoutView:
@@ -65,11 +63,14 @@ async def cancel_checkout(
     responses={422: {"description": "the token does not match this checkout, or is held"}},
 )
 async def resolve_checkout(
-    order_id: str, resolution: OperatorResolution, found: GatewayServices = Depends(services)
+    order_id: str,
+    resolution: OperatorResolution,
+    found: GatewayServices = Depends(services),
+    who: Caller = Depends(operator),
 ) -> CheckoutView | JSONResponse:
     """Operator: attach a lost application's token (checked with `/status`), or close it."""
     try:
-        return await found.checkouts.resolve(order_id, resolution)
+        return await found.checkouts.resolve(order_id, resolution.by(who.name))
     except ResolutionRefused as refused:
         body = {"error": "resolution_refused", "detail": str(refused), "reason": refused.reason}
         return JSONResponse(body, status_code=422)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, status
 
-from gateway.auth import require_api_token
+from gateway.auth import AUTH_RESPONSES, Caller, merchant, operator, reader
 from gateway.services import GatewayServices, services
 from state.passimpay_models import (
     AddressOpened,
@@ -17,10 +17,10 @@ from state.passimpay_models import (
     UnmatchedCallback,
 )
 
-router = APIRouter(prefix="/v1/crypto", tags=["crypto"], dependencies=[Depends(require_api_token)])
+router = APIRouter(prefix="/v1/crypto", tags=["crypto"], responses=AUTH_RESPONSES)
 
 
-@router.post("/invoices", status_code=status.HTTP_201_CREATED)
+@router.post("/invoices", status_code=status.HTTP_201_CREATED, dependencies=[Depends(merchant)])
 async def create_invoice(
     request: InvoiceRequest, found: GatewayServices = Depends(services)
 ) -> InvoiceOpened:
@@ -28,13 +28,13 @@ async def create_invoice(
     return await found.crypto.create_invoice(request)
 
 
-@router.get("/invoices/{order_id}")
+@router.get("/invoices/{order_id}", dependencies=[Depends(reader)])
 async def get_invoice(order_id: str, found: GatewayServices = Depends(services)) -> InvoiceView:
     """The invoice's state and every deposit it received."""
     return await found.crypto.get_invoice(order_id)
 
 
-@router.post("/addresses", status_code=status.HTTP_201_CREATED)
+@router.post("/addresses", status_code=status.HTTP_201_CREATED, dependencies=[Depends(merchant)])
 async def open_address(
     request: AddressRequest, found: GatewayServices = Depends(services)
 ) -> AddressOpened:
@@ -42,13 +42,13 @@ async def open_address(
     return await found.crypto.open_address(request)
 
 
-@router.get("/addresses/{order_id}")
+@router.get("/addresses/{order_id}", dependencies=[Depends(reader)])
 async def get_address(order_id: str, found: GatewayServices = Depends(services)) -> AddressView:
     """The address's state and ledger."""
     return await found.crypto.get_address(order_id)
 
 
-@router.post("/addresses/{order_id}/close")
+@router.post("/addresses/{order_id}/close", dependencies=[Depends(operator)])
 async def close_address(order_id: str, found: GatewayServices = Depends(services)) -> AddressView:
     """Stop expecting deposits at this address."""
     return await found.crypto.close_address(order_id)
@@ -56,19 +56,22 @@ async def close_address(order_id: str, found: GatewayServices = Depends(services
 
 @router.post("/addresses/{order_id}/deposits/resolve")
 async def resolve_deposit(
-    order_id: str, resolution: DepositResolution, found: GatewayServices = Depends(services)
+    order_id: str,
+    resolution: DepositResolution,
+    found: GatewayServices = Depends(services),
+    who: Caller = Depends(operator),
 ) -> AddressView:
     """Operator: credit or reject a deposit the provider did not confirm (`key` from its ledger)."""
-    return await found.crypto.resolve_deposit(order_id, resolution)
+    return await found.crypto.resolve_deposit(order_id, resolution.by(who.name))
 
 
-@router.get("/unmatched-callbacks")
+@router.get("/unmatched-callbacks", dependencies=[Depends(operator)])
 async def unmatched(found: GatewayServices = Depends(services)) -> list[UnmatchedCallback]:
     """Operator: verified callbacks no open order took."""
     return await found.crypto.unmatched()
 
 
-@router.post("/unmatched-callbacks/{key}/acknowledge")
+@router.post("/unmatched-callbacks/{key}/acknowledge", dependencies=[Depends(operator)])
 async def acknowledge(
     key: str, found: GatewayServices = Depends(services)
 ) -> list[UnmatchedCallback]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -10,11 +11,27 @@ from fastapi.responses import JSONResponse, RedirectResponse
 
 from gateway.pages import customer_page
 from gateway.services import GatewayServices, services
-from payflow.workflow_calls import PaymentConflict, PaymentNotFound
+from payflow.checkouts import HintNotBound
+from payflow.workflow_calls import PaymentConflict
 from providers.paymentassist.signing import verify_return, verify_webhook
 from state.checkout_models import CustomerReturn, WebhookHint
 
 MAX_WEBHOOK_BYTES = 64 * 1024
+NOT_VALID = ("Link not valid", "This return link could not be verified.", 400)
+OUTCOME_PAGES = {
+    "success": ("Thank you", "The lender has approved your finance."),
+    "failed": ("Finance not completed", "Your application did not go through."),
+    "pending": ("Thank you", "We are confirming your finance with the lender."),
+}
+SUCCESS = frozenset({"pending_capture", "completed", "invoiced"})
+FAILED = frozenset({"declined", "failed", "expired", "cancelled"})
+logger = logging.getLogger("payflow.gateway.returns")
+
+
+def confirmed_outcome(status: str) -> str:
+    """What the checkout itself has confirmed: success, failed, or still pending."""
+    return "success" if status in SUCCESS else "failed" if status in FAILED else "pending"
+
 
 router = APIRouter(tags=["paymentassist callbacks"])
 
@@ -27,26 +44,25 @@ async def customer_return(
     signature: str = Query(default=""),
     found: GatewayServices = Depends(services),
 ) -> Response:
-    """The signature covers only the appended token and status; our order_id is not part of it."""
+    """The signature covers only the appended token and status, not our order_id: the token is
+    checked against the order's checkout before anything is signalled, and the page (or the
+    merchant's redirect) says what the checkout confirmed, never what the link claims."""
     secret = found.paymentassist_secret.get_secret_value()
     if not verify_return(token, status, signature, secret):
-        return customer_page("Link not valid", "This return link could not be verified.", 401)
+        return customer_page(*NOT_VALID)
     try:
-        await found.checkouts.customer_returned(
+        confirmed = await found.checkouts.customer_returned(
             order_id, CustomerReturn(token=token, status=status)
         )
-    except PaymentNotFound:
-        return customer_page("Order not found", "We do not know this order.", 404)
-    except PaymentConflict:
-        pass  # the checkout has already ended; the customer still deserves a page
-    outcome = "success" if status == "success" else "failed"
+    except HintNotBound:
+        logger.info("a signed return whose token is not the order's: nothing signalled")
+        return customer_page(*NOT_VALID)
+    outcome = confirmed_outcome(confirmed)
     if found.return_redirect_url:
         separator = "&" if "?" in found.return_redirect_url else "?"
         query = urlencode({"order_id": order_id, "outcome": outcome})
         return RedirectResponse(f"{found.return_redirect_url}{separator}{query}", status_code=303)
-    if outcome == "success":
-        return customer_page("Thank you", "We are confirming your finance with the lender.")
-    return customer_page("Finance not completed", "Your application did not go through.")
+    return customer_page(*OUTCOME_PAGES[outcome])
 
 
 @router.post("/webhooks/paymentassist")
@@ -77,8 +93,8 @@ async def webhook(
     )
     try:
         await found.checkouts.webhook_received(order_id, hint)
-    except PaymentNotFound:
-        return JSONResponse({"error": "unknown_order"}, status_code=404)
+    except HintNotBound:
+        return JSONResponse({"error": "not_this_order"}, status_code=400)
     except PaymentConflict:
         return JSONResponse({"status": "already_ended"})
     return JSONResponse({"status": "accepted"})

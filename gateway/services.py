@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from fastapi import Request
 from pydantic import SecretStr
 
+from gateway.access import AccessTokens
 from payflow.checkouts import PaymentAssistCheckouts
 from payflow.crypto import PassimpayPayments
 from payflow.withdrawals import PassimpayWithdrawals
@@ -31,7 +32,7 @@ class GatewayServices:
     passimpay: PassimpayCallbackSettings
     withdrawals: PassimpayWithdrawals
     return_redirect_url: str | None = None
-    api_token: SecretStr | None = None
+    access: AccessTokens = field(default_factory=AccessTokens)
 
 
 def services(request: Request) -> GatewayServices:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, status
 
-from gateway.auth import require_api_token
+from gateway.auth import AUTH_RESPONSES, Caller, merchant, operator, reader
 from gateway.services import GatewayServices, services
 from state.passimpay_withdrawal_models import (
     WithdrawalRequest,
@@ -13,13 +13,11 @@ from state.passimpay_withdrawal_models import (
 )
 
 router = APIRouter(
-    prefix="/v1/crypto/withdrawals",
-    tags=["crypto withdrawals"],
-    dependencies=[Depends(require_api_token)],
+    prefix="/v1/crypto/withdrawals", tags=["crypto withdrawals"], responses=AUTH_RESPONSES
 )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, dependencies=[Depends(merchant)])
 async def request_withdrawal(
     request: WithdrawalRequest, found: GatewayServices = Depends(services)
 ) -> WithdrawalView:
@@ -27,7 +25,7 @@ async def request_withdrawal(
     return await found.withdrawals.request(request)
 
 
-@router.get("/{order_id}")
+@router.get("/{order_id}", dependencies=[Depends(reader)])
 async def get_withdrawal(
     order_id: str, found: GatewayServices = Depends(services)
 ) -> WithdrawalView:
@@ -37,7 +35,10 @@ async def get_withdrawal(
 
 @router.post("/{order_id}/resolve")
 async def resolve_withdrawal(
-    order_id: str, resolution: WithdrawalResolution, found: GatewayServices = Depends(services)
+    order_id: str,
+    resolution: WithdrawalResolution,
+    found: GatewayServices = Depends(services),
+    who: Caller = Depends(operator),
 ) -> WithdrawalView:
     """Operator: settle a payout whose outcome is unknown as paid or failed, or send it again."""
-    return await found.withdrawals.resolve(order_id, resolution)
+    return await found.withdrawals.resolve(order_id, resolution.by(who.name))

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import hmac
+from typing import Any
 from urllib.parse import urlencode
 
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
-from payflow.workflow_calls import PaymentConflict, start_or_join, workflow_errors
+from payflow.workflow_calls import PaymentConflict, PaymentNotFound, start_or_join, workflow_errors
 from state.checkout import CheckoutStatus
 from state.checkout_models import (
+    TOKEN_DIGEST,
     CheckoutRequest,
     CheckoutStarted,
     CheckoutView,
@@ -17,6 +21,7 @@ from state.checkout_models import (
     InvoiceDocument,
     OperatorResolution,
     WebhookHint,
+    token_digest,
 )
 from workflows.paymentassist_checkout import (
     PROVIDER,
@@ -24,6 +29,18 @@ from workflows.paymentassist_checkout import (
     PaymentAssistCheckout,
     checkout_workflow_id,
 )
+
+CONFIRM_SECONDS = 5.0
+"""How long a customer's return waits for `/status` to confirm before the page says pending."""
+CONFIRM_POLL_SECONDS = 0.25
+
+
+class HintNotBound(LookupError):
+    """A verified return or webhook whose token is not its order's, or an unknown order:
+    nothing was signalled, and the two cases look the same from outside."""
+
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"the hint does not belong to order {order_id!r}")
 
 
 class CheckoutNotStarted(PaymentConflict):
@@ -146,12 +163,46 @@ class PaymentAssistCheckouts:
                     raise ResolutionRefused(order_id, reason) from None
                 raise
 
-    async def customer_returned(self, order_id: str, hint: CustomerReturn) -> None:
-        """Forward a verified customer return to the checkout."""
+    async def _shown(self, order_id: str) -> dict[str, Any]:
+        """The checkout's memo: its status and token digest, readable with no worker running."""
         with workflow_errors(checkout_workflow_id(order_id)):
-            await self._handle(order_id).signal(PaymentAssistCheckout.customer_returned, hint)
+            return dict(await (await self._handle(order_id).describe()).memo())
+
+    async def _bound(self, order_id: str, token: str) -> dict[str, Any]:
+        """The checkout's memo, if `token` is its application's; HintNotBound otherwise (an
+        unknown order looks the same, so nothing tells a stranger whether an order exists)."""
+        try:
+            memo = await self._shown(order_id)
+        except (PaymentNotFound, PaymentConflict):
+            raise HintNotBound(order_id) from None
+        digest = str(memo.get(TOKEN_DIGEST, ""))
+        if not hmac.compare_digest(digest.encode(), token_digest(token).encode()):
+            raise HintNotBound(order_id)
+        return memo
+
+    async def customer_returned(
+        self, order_id: str, hint: CustomerReturn, *, confirm_seconds: float = CONFIRM_SECONDS
+    ) -> str:
+        """Forward a verified return to its own checkout only, then give `/status` a few
+        seconds to move it; the status returned is what the workflow has confirmed, never what
+        the return link claims."""
+        before = str((await self._bound(order_id, hint.token)).get("status", ""))
+        try:
+            with workflow_errors(checkout_workflow_id(order_id)):
+                await self._handle(order_id).signal(PaymentAssistCheckout.customer_returned, hint)
+        except PaymentConflict:
+            return before  # it has ended: its final state is the answer
+        deadline = asyncio.get_running_loop().time() + confirm_seconds
+        status = before
+        while status == before == CheckoutStatus.AWAITING_CUSTOMER and (
+            asyncio.get_running_loop().time() < deadline
+        ):
+            await asyncio.sleep(CONFIRM_POLL_SECONDS)
+            status = str((await self._shown(order_id)).get("status", before))
+        return status
 
     async def webhook_received(self, order_id: str, hint: WebhookHint) -> None:
-        """Forward a verified webhook to the checkout."""
+        """Forward a verified webhook to its own checkout only (HintNotBound otherwise)."""
+        await self._bound(order_id, hint.token)
         with workflow_errors(checkout_workflow_id(order_id)):
             await self._handle(order_id).signal(PaymentAssistCheckout.webhook_received, hint)

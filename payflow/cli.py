@@ -15,6 +15,7 @@ from payflow.devserver import start_dev_server
 from payflow.logs import configure_logging, warn_about_sandbox_defaults
 from payflow.settings import PassimpaySettings, PayflowSettings, PaymentAssistSettings
 from payflow.stack import running_gateway, running_sandbox
+from payflow.startup import api_problems, check_start, provider_problems
 from payflow.temporal_client import connect, external_cluster_configured
 
 app = typer.Typer(help="Durable payment orchestration on Temporal.", no_args_is_help=True)
@@ -33,6 +34,8 @@ async def _dev() -> None:
     from worker import passimpay_client, paymentassist_client, running_worker
 
     settings = PayflowSettings()
+    if settings.api_token is None:  # dev: an open API, each request logged as insecure
+        settings = settings.model_copy(update={"insecure": True})
     async with contextlib.AsyncExitStack() as stack:
         lines: list[str] = []
         if external_cluster_configured():
@@ -87,14 +90,15 @@ async def _dev() -> None:
 
 
 async def _gateway() -> None:
-    warn_about_sandbox_defaults(logging.getLogger("payflow.gateway"))
+    logger = logging.getLogger("payflow.gateway")
+    warn_about_sandbox_defaults(logger)
     settings = PayflowSettings()
+    paymentassist, passimpay = PaymentAssistSettings(), PassimpaySettings()
+    problems = api_problems(settings) + provider_problems(paymentassist, passimpay)
+    check_start(problems, settings, logger)
     client = await connect()
     async with running_gateway(
-        client,
-        settings=settings,
-        paymentassist=PaymentAssistSettings(),
-        passimpay=PassimpaySettings(),
+        client, settings=settings, paymentassist=paymentassist, passimpay=passimpay
     ):
         await _until_stopped()
 
@@ -125,3 +129,7 @@ def main() -> None:
     """Console entry point."""
     configure_logging()
     app()
+
+
+if __name__ == "__main__":
+    main()

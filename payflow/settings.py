@@ -52,6 +52,14 @@ class PayflowSettings(BaseSettings):
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8000
     api_token: SecretStr | None = None
+    """The merchant's bearer token: start, read, capture, invoice, cancel."""
+    operator_token: SecretStr | None = None
+    """The operators' bearer token (resolve, inbox, close; read too), recorded as `operator`."""
+    operator_tokens: dict[str, SecretStr] = Field(default_factory=dict)
+    """Named operator tokens, `{"alice": "..."}`: each resolution records the name."""
+    insecure: bool = False
+    """Serve an open API and use sandbox credentials anyway (`payflow dev` only): every request
+    is logged with a warning."""
     sandbox_port: int = 8300
     temporal_port: int = 7233
     temporal_ui_port: int = 8233

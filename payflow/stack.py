@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pydantic import SecretStr
 from temporalio.client import Client
 
+from gateway.access import AccessTokens
 from gateway.app import create_gateway
 from gateway.services import GatewayServices, PassimpayCallbackSettings
 from payflow.checkouts import PaymentAssistCheckouts
@@ -110,7 +111,12 @@ async def running_gateway(
         ),
         withdrawals=PassimpayWithdrawals(client, task_queue=settings.task_queue),
         return_redirect_url=settings.return_redirect_url,
-        api_token=settings.api_token,
+        access=AccessTokens.from_settings(
+            settings.api_token,
+            settings.operator_token,
+            settings.operator_tokens,
+            insecure=settings.insecure,
+        ),
     )
     async with serve(create_gateway(services), settings.gateway_host, settings.gateway_port) as srv:
         yield srv

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from datetime import datetime
 from typing import Literal
 
@@ -11,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from state.checkout import CheckoutLifecycle
 from state.checkout_health import CallHealth
+from state.decision import OperatorDecision
 from state.lifecycle import LifecycleEntry
 from state.polling import MIN_POLL_SECONDS, PollTiming
 
@@ -128,7 +130,7 @@ class InvoiceDocument(BaseModel):
         return base64.b64decode(self.data_base64)
 
 
-class OperatorResolution(BaseModel):
+class OperatorResolution(OperatorDecision):
     """An operator's answer to a checkout in needs attention: the token found, or give up."""
 
     token: str | None = Field(default=None, min_length=36, max_length=36)
@@ -185,6 +187,15 @@ class CheckoutView(BaseModel):
 
 
 HINT_LIMIT = 50
+TOKEN_DIGEST = "token_sha256"
+"""The memo field that binds returns and webhooks to their checkout without a worker."""
+
+
+def token_digest(token: str) -> str:
+    """What the memo shows of an application's token: enough to match it, not to use it."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 HintEffect = Literal["ignore", "count", "record"]
 PROVIDER_EVENTS = {
     "pending_capture": "await_capture",

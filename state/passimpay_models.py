@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, computed_field
 
+from state.decision import OperatorDecision
 from state.deposit_ledger import DepositEvent, DepositLedger, LedgerEntry
 from state.passimpay_address import AddressLifecycle
 from state.passimpay_invoice import InvoiceLifecycle
@@ -222,7 +223,7 @@ class AddressState(PassimpayState):
         return len(self.ledger.archived) + sum(e.final for e in self.ledger.entries.values())
 
 
-class DepositResolution(BaseModel):
+class DepositResolution(OperatorDecision):
     """An operator's decision on a deposit the provider could not confirm."""
 
     key: str = Field(description="paymentId:txhash, as in the ledger")

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, computed_field
 
+from state.decision import OperatorDecision
 from state.passimpay_models import PASSIMPAY_ORDER_ID, CurrencyFacts
 from state.passimpay_withdrawal import WithdrawalLifecycle, WithdrawalStatus
 from state.polling import MIN_POLL_SECONDS, PollTiming
@@ -86,7 +87,7 @@ class WithdrawalRequest(BaseModel):
         }
 
 
-class WithdrawalResolution(BaseModel):
+class WithdrawalResolution(OperatorDecision):
     """An operator's answer to a payout whose outcome nobody could learn."""
 
     decision: Literal["paid", "failed", "retry"] = Field(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest_asyncio
+from pydantic import SecretStr
 from temporalio.client import Client
 
 from payflow.checkouts import PaymentAssistCheckouts
@@ -20,6 +21,9 @@ from payflow.withdrawals import PassimpayWithdrawals
 from worker import passimpay_client, paymentassist_client, running_worker
 
 PROVIDER_TIMEOUT_SECONDS = 2.0
+MERCHANT_TOKEN = "merchant-test-token-0123456789"
+OPERATOR_TOKEN = "operator-test-token-0123456789"
+OPERATOR = "ops-ada"
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -40,6 +44,8 @@ async def settings() -> PayflowSettings:
         task_queue=f"payflow-test-{uuid.uuid4().hex[:8]}",
         public_url=f"http://127.0.0.1:{port}",
         gateway_port=port,
+        api_token=SecretStr(MERCHANT_TOKEN),
+        operator_tokens={OPERATOR: SecretStr(OPERATOR_TOKEN)},
     )
 
 
@@ -64,6 +70,14 @@ class Stack:
     checkouts: PaymentAssistCheckouts
     crypto: PassimpayPayments
     withdrawals: PassimpayWithdrawals
+    merchant: dict[str, str] = field(
+        default_factory=lambda: {"Authorization": f"Bearer {MERCHANT_TOKEN}"}
+    )
+    """Headers of the merchant's API calls."""
+    operator: dict[str, str] = field(
+        default_factory=lambda: {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+    )
+    """Headers of an operator's API calls."""
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

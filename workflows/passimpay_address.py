@@ -265,7 +265,7 @@ class PassimpayAddress(Tracked[AddressState]):
     def resolve_deposit(self, resolution: DepositResolution) -> AddressState:
         """An operator credits or rejects a deposit the provider did not confirm."""
         ledger, now = self._s.ledger, workflow.now()
-        note = f"operator: {resolution.note}"
+        note = f"operator {resolution.actor}: {resolution.note}"
         done = (
             ledger.credit(resolution.key, now, note)
             if resolution.credit

@@ -436,7 +436,7 @@ class PassimpayWithdrawal(Published[WithdrawalState]):
     def resolve(self, resolution: WithdrawalResolution) -> WithdrawalState:
         """An operator's decision on an unknown outcome: paid, failed, or send again."""
         self._s.resolution = resolution
-        note = f"operator: {resolution.note}"
+        note = f"operator {resolution.actor}: {resolution.note}"
         if resolution.decision == "paid":
             self._move("settle", note)
         elif resolution.decision == "failed":

@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from state.checkout import CheckoutStatus
     from state.checkout_health import never_sent, not_sent_delay
     from state.checkout_models import (
+        TOKEN_DIGEST,
         CheckoutRequest,
         CheckoutStarted,
         CheckoutState,
@@ -45,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         TokenClaim,
         WebhookHint,
         provider_event,
+        token_digest,
     )
     from workflows.calls import (
         ONE_TRY,
@@ -492,7 +494,9 @@ class PaymentAssistCheckout:
         flagged = self._needs_attention()
         if force or flagged != self._s.needs_attention:
             self._s.needs_attention = flagged
-            publish_status(self._status, needs_attention=flagged)
+            token = self._s.token
+            details = {TOKEN_DIGEST: token_digest(token)} if token else None
+            publish_status(self._status, needs_attention=flagged, details=details)
 
     def _call_failed(self, started: datetime, error: str) -> None:
         self._s.health.failed(started, error)
@@ -626,7 +630,7 @@ class PaymentAssistCheckout:
         """An operator attaches the lost application's token (confirmed with `/status` and
         claimed for this checkout alone), or closes the checkout."""
         if resolution.close_reason:
-            self._s.failure_reason = f"closed by operator: {resolution.close_reason}"
+            self._s.failure_reason = f"closed by {resolution.actor}: {resolution.close_reason}"
             self._move("fail", self._s.failure_reason)
             return self.state()
         assert resolution.token is not None
@@ -636,7 +640,7 @@ class PaymentAssistCheckout:
         finally:
             self._resolving = False
         self._s.token = resolution.token
-        self._move("attach", "operator attached the application, confirmed by /status")
+        self._move("attach", f"{resolution.actor} attached the application, confirmed by /status")
         self._apply(status)
         return self.state()
 

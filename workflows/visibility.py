@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar, Generic, TypeVar
 
 from temporalio import workflow
@@ -34,12 +35,15 @@ def publish_identity(provider: str, order_id: str, status: str) -> None:
     )
 
 
-def publish_status(status: str, *, needs_attention: bool = False) -> None:
-    """Mirror the lifecycle's state (and whether an operator must look) into visibility."""
+def publish_status(
+    status: str, *, needs_attention: bool = False, details: Mapping[str, object] | None = None
+) -> None:
+    """Mirror the lifecycle's state (and whether an operator must look) into visibility;
+    `details` adds memo fields (never personal data: the memo is not encrypted)."""
     workflow.upsert_search_attributes(
         [PAYMENT_STATUS.value_set(status), NEEDS_ATTENTION.value_set(needs_attention)]
     )
-    workflow.upsert_memo({"status": status, "needs_attention": needs_attention})
+    workflow.upsert_memo({"status": status, "needs_attention": needs_attention, **(details or {})})
 
 
 class Published(Generic[StateT]):

@@ -89,7 +89,9 @@ async def test_duplicated_reordered_and_replayed_callbacks_credit_once(stack: St
     deliveries = [d for d in sim.callback_log if order_id.encode() in d.body]
     assert len(deliveries) == 2 + 4  # reordered pair, then each confirmation twice
 
-    async with httpx.AsyncClient(base_url=stack.gateway.url, timeout=10) as http:
+    async with httpx.AsyncClient(
+        base_url=stack.gateway.url, headers=stack.merchant, timeout=10
+    ) as http:
         for delivery in deliveries:  # a merchant's "resend" from the dashboard, all of them
             replay = await http.post(
                 "/webhooks/passimpay",
@@ -121,7 +123,9 @@ async def test_tag_network_address_shows_its_tag(stack: Stack) -> None:
     order_id = new_order_id("adr")
     opened = await stack.crypto.open_address(AddressRequest(order_id=order_id, payment_id=XRP))
     assert opened.destination_tag and opened.address.startswith("r")
-    async with httpx.AsyncClient(base_url=stack.gateway.url, timeout=10) as http:
+    async with httpx.AsyncClient(
+        base_url=stack.gateway.url, headers=stack.merchant, timeout=10
+    ) as http:
         read = (await http.get(f"/v1/crypto/addresses/{order_id}")).json()
     assert read["destination_tag"] == opened.destination_tag
     await sim.deposit(order_id, Decimal("5"), with_tag=False)  # unattributable: no callback
@@ -137,7 +141,9 @@ async def test_eighteen_decimals_survive_end_to_end(stack: Stack) -> None:
     await sim.deposit(order_id, Decimal("1.123456789012345678"))
     view = await wait_for_address(stack.crypto, order_id, credited=1)
     assert view.credited_total == Decimal("1.123456789012345678")
-    async with httpx.AsyncClient(base_url=stack.gateway.url, timeout=10) as http:
+    async with httpx.AsyncClient(
+        base_url=stack.gateway.url, headers=stack.merchant, timeout=10
+    ) as http:
         read = (await http.get(f"/v1/crypto/addresses/{order_id}")).json()
     assert read["credited_total"] == "1.123456789012345678"
 
@@ -185,7 +191,9 @@ async def test_callback_for_unknown_order_is_kept(stack: Stack) -> None:
         "confirmations": 1,
     }
     body, headers = signed(payload)
-    async with httpx.AsyncClient(base_url=stack.gateway.url, timeout=10) as http:
+    async with httpx.AsyncClient(
+        base_url=stack.gateway.url, headers=stack.operator, timeout=10
+    ) as http:
         first = await http.post("/webhooks/passimpay", content=body, headers=headers)
         again = await http.post("/webhooks/passimpay", content=body, headers=headers)
         assert first.status_code == again.status_code == 200
@@ -210,7 +218,9 @@ async def test_forged_callbacks_are_rejected_and_change_nothing(stack: Stack) ->
     body, _ = signed(payload, key="not-our-key")
     other_platform, other_headers = signed({**payload, "platformId": 51})
     good_body, good_headers = signed(payload)
-    async with httpx.AsyncClient(base_url=stack.gateway.url, timeout=10) as http:
+    async with httpx.AsyncClient(
+        base_url=stack.gateway.url, headers=stack.merchant, timeout=10
+    ) as http:
         forged = await http.post(
             "/webhooks/passimpay",
             content=body,
@@ -293,7 +303,9 @@ async def test_lost_second_utxo_callback_is_flagged_then_resolved_by_an_operator
     )
     assert view.credited_total == 0 and view.provider.amount_paid == Decimal("0.01")
 
-    async with httpx.AsyncClient(base_url=stack.gateway.url, timeout=10) as http:
+    async with httpx.AsyncClient(
+        base_url=stack.gateway.url, headers=stack.operator, timeout=10
+    ) as http:
         resolved = await http.post(
             f"/v1/crypto/addresses/{order_id}/deposits/resolve",
             json={"key": f"{BTC}:{txhash}", "credit": True, "note": "2 confirmations on chain"},
@@ -364,7 +376,9 @@ async def test_callback_claiming_more_than_arrived_is_never_credited(stack: Stac
         "confirmations": 1,
     }
     body, headers = signed(payload)
-    async with httpx.AsyncClient(base_url=stack.gateway.url, timeout=10) as http:
+    async with httpx.AsyncClient(
+        base_url=stack.gateway.url, headers=stack.merchant, timeout=10
+    ) as http:
         assert (await http.post("/webhooks/passimpay", content=body, headers=headers)).is_success
     view = await eventually(lambda: stack.crypto.get_address(order_id), lambda v: v.needs_attention)
     assert view.credited_total == Decimal("10") and view.provider.amount_paid == Decimal("10")
@@ -431,7 +445,9 @@ async def test_no_callback_value_makes_a_500(stack: Stack, payload: dict[str, ob
     body, headers = signed(
         {"platformId": PLATFORM, "paymentId": USDT_TRC20, "orderId": order_id, **payload}
     )
-    async with httpx.AsyncClient(base_url=stack.gateway.url, timeout=10) as http:
+    async with httpx.AsyncClient(
+        base_url=stack.gateway.url, headers=stack.merchant, timeout=10
+    ) as http:
         reply = await http.post("/webhooks/passimpay", content=body, headers=headers)
         legacy = await http.post(
             "/webhooks/passimpay",

@@ -33,7 +33,7 @@ from state.passimpay_withdrawal_models import (
     WithdrawPolicy,
 )
 from state.withdraw_gate import REPLY_TIMEOUT, WAIT_AFTER_DOUBT, gate_workflow_id
-from tests.conftest import PROVIDER_TIMEOUT_SECONDS, Stack
+from tests.conftest import OPERATOR, PROVIDER_TIMEOUT_SECONDS, Stack
 from tests.flows.helpers import decoded_history, eventually, new_order_id
 from tests.flows.test_checkout_durability import start_worker_process
 from worker import passimpay_client, paymentassist_client, running_worker
@@ -93,7 +93,7 @@ def gaps(calls: list[float]) -> list[float]:
 
 async def test_paid_through_the_http_api(stack: Stack, sim: PassimpaySandbox) -> None:
     request = payout()
-    async with httpx.AsyncClient(base_url=stack.gateway.url) as http:
+    async with httpx.AsyncClient(base_url=stack.gateway.url, headers=stack.merchant) as http:
         created = await http.post("/v1/crypto/withdrawals", json=request.model_dump(mode="json"))
         assert created.status_code == 201, created.text
         assert created.json()["status"] == "validated"
@@ -194,14 +194,18 @@ async def test_maybe_sent_then_not_found_waits_for_an_operator(
     assert attributes["NeedsAttention"] == [True]
     assert attributes["PaymentStatus"] == ["outcome_unknown"]
 
-    async with httpx.AsyncClient(base_url=stack.gateway.url) as http:
+    async with httpx.AsyncClient(base_url=stack.gateway.url, headers=stack.operator) as http:
         url = f"/v1/crypto/withdrawals/{request.order_id}/resolve"
         decision = {"decision": "retry", "note": "the dashboard shows no such payout"}
-        resolved = await http.post(url, json=decision)
+        as_merchant = await http.post(url, json=decision, headers=stack.merchant)
+        assert as_merchant.status_code == 403, as_merchant.text  # an operator's action
+        resolved = await http.post(url, json={**decision, "actor": "someone else"})
         assert resolved.status_code == 200, resolved.text
         view = await ended(stack.withdrawals, request.order_id)
         again = await http.post(url, json=decision)
     assert view.status == "paid" and view.resolution is not None
+    assert view.resolution.actor == OPERATOR  # from the token, whatever the body claims
+    assert any(f"operator {OPERATOR}:" in (e.note or "") for e in view.lifecycle.journal)
     assert view.send_attempts == 2 and sim.payouts[request.order_id] == 1
     assert again.status_code == 409  # nothing left to resolve
 
@@ -314,7 +318,9 @@ async def test_callback_before_the_status_api_agrees(stack: Stack, sim: Passimpa
 async def test_duplicate_requests_join_one_payout(stack: Stack, sim: PassimpaySandbox) -> None:
     request = payout()
     body = request.model_dump(mode="json")
-    async with httpx.AsyncClient(base_url=stack.gateway.url, timeout=30) as http:
+    async with httpx.AsyncClient(
+        base_url=stack.gateway.url, headers=stack.merchant, timeout=30
+    ) as http:
         replies = await asyncio.gather(
             *(http.post("/v1/crypto/withdrawals", json=body) for _ in range(5))
         )
@@ -350,7 +356,7 @@ async def test_refused_before_anything_is_sent(
         await stack.withdrawals.request(request)
     assert rejected.value.view.status == "rejected"
     assert reason in (rejected.value.view.reason or "")
-    async with httpx.AsyncClient(base_url=stack.gateway.url) as http:
+    async with httpx.AsyncClient(base_url=stack.gateway.url, headers=stack.merchant) as http:
         again = await http.post("/v1/crypto/withdrawals", json=request.model_dump(mode="json"))
     assert again.status_code == 422 and again.json()["withdrawal"]["status"] == "rejected"
     assert sim.calls[WITHDRAW] == sends_before and len(sim.withdraw_calls) == calls_before
@@ -420,6 +426,7 @@ def worker_env(temporal: DevServer, task_queue: str, passimpay_url: str) -> dict
     return {
         **os.environ,
         "TEMPORAL_ADDRESS": temporal.address,
+        "PAYFLOW_INSECURE": "true",  # the simulator's credentials
         "PAYFLOW_TASK_QUEUE": task_queue,
         "PASSIMPAY_API_URL": passimpay_url,
         "PASSIMPAY_PLATFORM_ID": str(SANDBOX_PASSIMPAY_PLATFORM),
@@ -469,7 +476,7 @@ async def test_worker_killed_between_sending_and_recording(
 async def test_nonsense_polling_is_refused_before_anything_starts(stack: Stack) -> None:
     body = payout().model_dump(mode="json")
     body["timing"]["active_poll_seconds"] = 1e-9
-    async with httpx.AsyncClient(base_url=stack.gateway.url) as http:
+    async with httpx.AsyncClient(base_url=stack.gateway.url, headers=stack.merchant) as http:
         refused = await http.post("/v1/crypto/withdrawals", json=body)
     assert refused.status_code == 422 and "active_poll_seconds" in refused.text
     handle = stack.client.get_workflow_handle(withdrawal_workflow_id(body["order_id"]))

@@ -21,6 +21,7 @@ from tests.flows.helpers import (
     browser_get,
     checkout_request,
     customer,
+    decoded_history,
     eventually,
     new_order_id,
     wait_for_status,
@@ -204,7 +205,9 @@ async def test_same_order_started_twice_makes_one_application(stack: Stack) -> N
     sim = stack.sandbox.paymentassist
     request = checkout_request()
     body = request.model_dump(mode="json")
-    async with httpx.AsyncClient(base_url=stack.gateway.url, timeout=30) as http:
+    async with httpx.AsyncClient(
+        base_url=stack.gateway.url, headers=stack.merchant, timeout=30
+    ) as http:
         first, second = await asyncio.gather(
             http.post("/v1/checkouts", json=body), http.post("/v1/checkouts", json=body)
         )
@@ -257,7 +260,7 @@ async def test_forged_return_and_webhook_are_rejected(stack: Stack) -> None:
         f"{base}/return/paymentassist?order_id={request.order_id}"
         f"&token={started.token}&status=success&signature={'0' * 64}"
     )
-    assert (await browser_get(forged_return)).status_code == 401
+    assert (await browser_get(forged_return)).status_code == 400
 
     payload = {
         "event_name": "application.completed",
@@ -318,7 +321,9 @@ async def test_begin_that_may_have_arrived_is_never_resent(stack: Stack, mode: s
 
 async def test_gateway_api_reads_and_validates(stack: Stack) -> None:
     request = checkout_request()
-    async with httpx.AsyncClient(base_url=stack.gateway.url, timeout=30) as http:
+    async with httpx.AsyncClient(
+        base_url=stack.gateway.url, headers=stack.merchant, timeout=30
+    ) as http:
         created = await http.post("/v1/checkouts", json=request.model_dump(mode="json"))
         assert created.status_code == 201
         read = await http.get(f"/v1/checkouts/{request.order_id}")
@@ -353,3 +358,55 @@ async def test_return_redirects_to_the_merchant_when_configured(stack: Stack) ->
     assert answer.headers["location"] == (
         f"https://shop.example/ok?src=pa&order_id={request.order_id}&outcome=failed"
     )
+
+
+async def test_a_return_replayed_for_another_order_signals_nothing_and_reveals_nothing(
+    stack: Stack,
+) -> None:
+    sim = stack.sandbox.paymentassist
+    mine, theirs = checkout_request(), checkout_request()
+    started = await stack.checkouts.start(mine)
+    await stack.checkouts.start(theirs)
+    redirect = await sim.decide(started.token, "approve")
+    query = f"order_id={mine.order_id}"
+    assert query in redirect
+    replayed = await browser_get(redirect.replace(query, f"order_id={theirs.order_id}"))
+    unknown = await browser_get(redirect.replace(query, f"order_id={new_order_id()}"))
+    forged = await browser_get(redirect.replace("signature=", "signature=00"))
+    assert replayed.status_code == unknown.status_code == forged.status_code == 400
+    assert replayed.text == unknown.text == forged.text  # nothing tells the orders apart
+    assert "success" not in replayed.text.lower()
+    view = await stack.checkouts.get(theirs.order_id)
+    assert view.hints == [] and view.hints_coalesced == 0 and view.status == "awaiting_customer"
+    history = await decoded_history(
+        stack.client.get_workflow_handle(checkout_workflow_id(theirs.order_id))
+    )
+    assert started.token not in history  # no signal carried the foreign token in
+
+
+async def test_the_return_page_says_what_the_checkout_confirmed_not_the_link(
+    stack: Stack,
+) -> None:
+    sim = stack.sandbox.paymentassist
+    request = checkout_request()
+    started = await stack.checkouts.start(request)
+    redirect = await sim.decide(started.token, "decline")
+    claims_success = redirect.replace("status=failed", "status=success")
+    async with another_gateway(stack, return_redirect_url="https://shop.example/back") as url:
+        tampered = await browser_get(claims_success.replace(stack.settings.public_url, url))
+        answer = await browser_get(redirect.replace(stack.settings.public_url, url))
+    assert tampered.status_code == 400  # the status is signed: a changed one is not valid
+    assert answer.status_code == 303
+    assert answer.headers["location"].endswith("outcome=failed")
+    approved = checkout_request(timing=FAST_POLLING)  # polls again once the lender answers
+    started = await stack.checkouts.start(approved)
+    redirect = await sim.decide(started.token, "approve")
+    sim.faults.fail_next("status", "503", times=20, delay=0)  # the lender cannot confirm yet
+    try:
+        page = await browser_get(redirect)
+    finally:
+        sim.faults.clear()
+    assert "status=success" in redirect  # the link claims success ...
+    assert page.status_code == 200 and "We are confirming" in page.text  # ... not confirmed
+    await wait_for_status(stack.checkouts, approved.order_id, "completed")
+    assert "approved your finance" in (await browser_get(redirect)).text

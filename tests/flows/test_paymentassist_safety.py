@@ -278,7 +278,9 @@ async def test_resolution_with_a_smaller_application_is_refused(stack: Stack) ->
         await stack.checkouts.resolve(order_id, OperatorResolution(token=small.token))
     assert f"{SMALL} pence" in refused.value.reason and f"{BIG} pence" in refused.value.reason
 
-    async with httpx.AsyncClient(base_url=stack.gateway.url, timeout=30) as http:
+    async with httpx.AsyncClient(
+        base_url=stack.gateway.url, headers=stack.operator, timeout=30
+    ) as http:
         answer = await http.post(f"/v1/checkouts/{order_id}/resolve", json={"token": small.token})
     assert answer.status_code == 422 and "pence" in answer.json()["reason"]
     view = await stack.checkouts.get(order_id)
