@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
+from gateway.errors import refusal
 from gateway.pages import customer_page
 from gateway.services import GatewayServices, services
 from payflow.checkouts import HintNotBound
@@ -34,9 +35,19 @@ def confirmed_outcome(status: str) -> str:
 
 
 router = APIRouter(tags=["paymentassist callbacks"])
+HTML: dict[str, dict[str, str]] = {"text/html": {}}
 
 
-@router.get("/return/paymentassist", response_model=None)
+@router.get(
+    "/return/paymentassist",
+    response_model=None,
+    responses={
+        200: {"description": "a page saying what the checkout confirmed", "content": HTML},
+        303: {"description": "to PAYFLOW_RETURN_REDIRECT_URL with the confirmed outcome"},
+        400: {"description": "not valid: bad signature, or not this order's", "content": HTML},
+        503: refusal("Temporal cannot answer now"),
+    },
+)
 async def customer_return(
     order_id: str = Query(min_length=1, max_length=255),
     token: str = Query(default=""),
@@ -65,7 +76,15 @@ async def customer_return(
     return customer_page(*OUTCOME_PAGES[outcome])
 
 
-@router.post("/webhooks/paymentassist")
+@router.post(
+    "/webhooks/paymentassist",
+    responses={
+        400: refusal("not JSON, no token, or not this order's token"),
+        401: refusal("the signature does not verify"),
+        413: refusal("the body is larger than 64 KiB"),
+        503: refusal("Temporal cannot answer now: the lender retries"),
+    },
+)
 async def webhook(
     request: Request,
     order_id: str = Query(min_length=1, max_length=255),

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import UpdateMethodMultiParam
 
@@ -31,6 +37,11 @@ class PaymentConflict(RuntimeError):
     """The request is not legal in the payment's current state (or it has ended)."""
 
 
+class PaymentUnavailable(RuntimeError):
+    """Temporal could not answer now (unreachable, overloaded, or the workflow cannot run):
+    nothing was decided; ask again later."""
+
+
 @contextlib.contextmanager
 def workflow_errors(workflow_id: str) -> Iterator[None]:
     """Map a missing workflow to PaymentNotFound and a refused update to PaymentConflict."""
@@ -41,7 +52,9 @@ def workflow_errors(workflow_id: str) -> Iterator[None]:
             if "completed" in error.message or "closed" in error.message:
                 raise PaymentConflict(f"{workflow_id} has already ended") from None
             raise PaymentNotFound(f"no payment {workflow_id}") from None
-        raise
+        raise PaymentUnavailable(f"{workflow_id}: {error.message}") from error
+    except WorkflowUpdateRPCTimeoutOrCancelledError as error:
+        raise PaymentUnavailable(f"{workflow_id}: no answer in time") from error
     except WorkflowUpdateFailedError as error:
         cause = error.cause
         message = cause.message if isinstance(cause, ApplicationError) else str(cause)
@@ -90,6 +103,21 @@ async def start_or_join(
         search_attributes=identity_attributes(provider, order_id, initial_status),
         memo=memo,
     )
-    return await client.execute_update_with_start_workflow(
-        update, arg, start_workflow_operation=operation
-    )
+    try:
+        return await client.execute_update_with_start_workflow(
+            update, arg, start_workflow_operation=operation
+        )
+    except WorkflowAlreadyStartedError:
+        _retrieve_start_failure(operation)
+        raise
+    except RPCError as error:
+        _retrieve_start_failure(operation)
+        raise PaymentUnavailable(f"{workflow_id}: {error.message}") from error
+
+
+def _retrieve_start_failure(operation: WithStartWorkflowOperation[Any, Any]) -> None:
+    """Read the start half's failure, which the SDK keeps apart, so asyncio does not log it
+    as never retrieved."""
+    started = getattr(operation, "_workflow_handle", None)
+    if isinstance(started, asyncio.Future) and started.done() and not started.cancelled():
+        started.exception()

@@ -8,13 +8,22 @@ import hashlib
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from providers.paymentassist.models import BeginRequest
 from state.checkout import CheckoutLifecycle
 from state.checkout_health import CallHealth
 from state.decision import OperatorDecision
 from state.lifecycle import LifecycleEntry
-from state.polling import MIN_POLL_SECONDS, PollTiming
+from state.polling import MAX_POLL_SECONDS, MAX_WAIT_SECONDS, MIN_POLL_SECONDS, PollTiming
 
 ORDER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/=+\-]{0,254}$"
 MAX_INVOICE_BYTES = 1_500_000
@@ -42,15 +51,17 @@ class Customer(BaseModel):
 class CheckoutTiming(PollTiming):
     """Polling of `/status` (every 30 s while the customer is active, then every 5 minutes)."""
 
-    invoice_poll_seconds: float = Field(default=3600.0, ge=MIN_POLL_SECONDS)
+    invoice_poll_seconds: float = Field(default=3600.0, ge=MIN_POLL_SECONDS, le=MAX_POLL_SECONDS)
     invoice_watch_seconds: float = Field(
         default=86_400.0,
         ge=0,
+        le=MAX_WAIT_SECONDS,
         description="after completion, keep re-reading `/status` (requires_invoice) this long",
     )
     attention_after_seconds: float = Field(
         default=600.0,
         gt=0,
+        le=MAX_WAIT_SECONDS,
         description="provider calls failing this long set NeedsAttention (retries go on)",
     )
 
@@ -64,7 +75,7 @@ class CheckoutRequest(BaseModel):
     description: str | None = Field(default=None, max_length=255)
     plan_id: int | None = None
     reg_no: str | None = Field(default=None, max_length=255)
-    expiry_seconds: int | None = Field(default=None, ge=1)
+    expiry_seconds: int | None = Field(default=None, ge=1, le=MAX_WAIT_SECONDS)
     preapproval: bool = False
     auto_capture: bool = True
     capture: Literal["automatic", "on_request"] = "automatic"
@@ -73,6 +84,33 @@ class CheckoutRequest(BaseModel):
     failure_url: str | None = None
     webhook_url: str | None = None
     timing: CheckoutTiming = Field(default_factory=CheckoutTiming)
+
+    @model_validator(mode="after")
+    def _begin_accepts_it(self) -> CheckoutRequest:
+        """Refuse at the door what `/begin` could not be built from, never in the workflow."""
+        try:
+            self.begin_request()
+        except ValidationError as error:
+            problem = error.errors()[0]
+            field = ".".join(str(part) for part in problem["loc"])
+            raise ValueError(f"{field}: {problem['msg']}") from None
+        return self
+
+    def begin_request(self) -> BeginRequest:
+        """What `/begin` is sent for this checkout."""
+        return BeginRequest(
+            order_id=self.order_id,
+            amount=self.amount,
+            **self.customer.model_dump(exclude_none=True),
+            description=self.description,
+            plan_id=self.plan_id,
+            reg_no=self.reg_no,
+            expiry=self.expiry_seconds,
+            auto_capture=self.auto_capture,
+            success_url=self.success_url,
+            failure_url=self.failure_url,
+            webhook_url=self.webhook_url,
+        )
 
     def summary(self) -> dict[str, object]:
         """The memo operators see in the Temporal UI: the order, not the person."""

@@ -12,7 +12,7 @@ from state.decision import OperatorDecision
 from state.deposit_ledger import DepositEvent, DepositLedger, LedgerEntry
 from state.passimpay_address import AddressLifecycle
 from state.passimpay_invoice import InvoiceLifecycle
-from state.polling import MIN_POLL_SECONDS, PollTiming
+from state.polling import MAX_POLL_SECONDS, MAX_WAIT_SECONDS, MIN_POLL_SECONDS, PollTiming
 from state.tracked import TrackedState
 
 PASSIMPAY_ORDER_ID = r"^[A-Za-z0-9+/=\-:.,_]{1,64}$"
@@ -44,11 +44,14 @@ class CurrencyFacts(BaseModel):
 class InvoiceTiming(PollTiming):
     """Invoice polling: fast right after the start or a callback, slower after."""
 
-    active_poll_seconds: float = Field(default=15.0, ge=MIN_POLL_SECONDS)
-    active_window_seconds: float = Field(default=600.0, ge=0)
-    idle_poll_seconds: float = Field(default=120.0, ge=MIN_POLL_SECONDS)
+    active_poll_seconds: float = Field(default=15.0, ge=MIN_POLL_SECONDS, le=MAX_POLL_SECONDS)
+    active_window_seconds: float = Field(default=600.0, ge=0, le=MAX_WAIT_SECONDS)
+    idle_poll_seconds: float = Field(default=120.0, ge=MIN_POLL_SECONDS, le=MAX_POLL_SECONDS)
     attention_after_seconds: float = Field(
-        default=300.0, gt=0, description="status checks failing this long raise NeedsAttention"
+        default=300.0,
+        gt=0,
+        le=MAX_WAIT_SECONDS,
+        description="status checks failing this long raise NeedsAttention",
     )
 
 
@@ -56,15 +59,22 @@ class AddressTiming(BaseModel):
     """How an address confirms its deposits with the provider."""
 
     confirm_poll_seconds: float = Field(
-        default=30.0, ge=MIN_POLL_SECONDS, description="status polling while a deposit is unsettled"
+        default=30.0,
+        ge=MIN_POLL_SECONDS,
+        le=MAX_POLL_SECONDS,
+        description="status polling while a deposit is unsettled",
     )
     confirm_deadline_seconds: float = Field(
         default=3600.0,
         gt=0,
+        le=MAX_WAIT_SECONDS,
         description="a deposit still unconfirmed this long after its first callback is flagged",
     )
     attention_after_seconds: float = Field(
-        default=300.0, gt=0, description="status checks failing this long raise NeedsAttention"
+        default=300.0,
+        gt=0,
+        le=MAX_WAIT_SECONDS,
+        description="status checks failing this long raise NeedsAttention",
     )
 
 
@@ -81,10 +91,10 @@ class InvoiceRequest(BaseModel):
     email: str | None = Field(default=None, max_length=255)
     phone_no: str | None = Field(default=None, max_length=40)
     return_url: str | None = Field(default=None, max_length=1000)
-    expiry_seconds: float = Field(default=3600.0, gt=0)
+    expiry_seconds: float = Field(default=3600.0, gt=0, le=MAX_WAIT_SECONDS)
     partial_policy: Literal["credit", "wait_for_top_up"] = "credit"
-    top_up_wait_seconds: float = Field(default=86_400.0, ge=0)
-    late_deposit_window_seconds: float = Field(default=86_400.0, ge=0)
+    top_up_wait_seconds: float = Field(default=86_400.0, ge=0, le=MAX_WAIT_SECONDS)
+    late_deposit_window_seconds: float = Field(default=86_400.0, ge=0, le=MAX_WAIT_SECONDS)
     timing: InvoiceTiming = Field(default_factory=InvoiceTiming)
 
     def summary(self) -> dict[str, object]:

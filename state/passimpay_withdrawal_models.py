@@ -11,24 +11,26 @@ from pydantic import BaseModel, Field, computed_field
 from state.decision import OperatorDecision
 from state.passimpay_models import PASSIMPAY_ORDER_ID, CurrencyFacts
 from state.passimpay_withdrawal import WithdrawalLifecycle, WithdrawalStatus
-from state.polling import MIN_POLL_SECONDS, PollTiming
+from state.polling import MAX_POLL_SECONDS, MAX_WAIT_SECONDS, MIN_POLL_SECONDS, PollTiming
 from state.tracked import LifecycleState
 
 
 class WithdrawalTiming(PollTiming):
     """`/v2/withdrawstatus` polling: every few seconds right after the send, slower after."""
 
-    active_poll_seconds: float = Field(default=3.0, ge=MIN_POLL_SECONDS)
-    active_window_seconds: float = Field(default=600.0, ge=0)
-    idle_poll_seconds: float = Field(default=60.0, ge=MIN_POLL_SECONDS)
+    active_poll_seconds: float = Field(default=3.0, ge=MIN_POLL_SECONDS, le=MAX_POLL_SECONDS)
+    active_window_seconds: float = Field(default=600.0, ge=0, le=MAX_WAIT_SECONDS)
+    idle_poll_seconds: float = Field(default=60.0, ge=MIN_POLL_SECONDS, le=MAX_POLL_SECONDS)
     unknown_poll_max_seconds: float = Field(
         default=1800.0,
         ge=1,
+        le=MAX_POLL_SECONDS,
         description="while the outcome is unknown, status checks slow down to this interval",
     )
     lookup_window_seconds: float = Field(
         default=600.0,
         ge=1,
+        le=MAX_WAIT_SECONDS,
         description="after a send that may have arrived, how long `/v2/withdrawstatus` is asked "
         "before an operator must decide (covers a status API that lags)",
     )
@@ -63,7 +65,10 @@ class WithdrawalRequest(BaseModel):
     check_balance: bool = Field(default=False, description="refuse when the balance is short")
     timing: WithdrawalTiming = Field(default_factory=WithdrawalTiming)
     late_callback_window_seconds: float = Field(
-        default=900.0, ge=0, description="stay open this long after the end for late callbacks"
+        default=900.0,
+        ge=0,
+        le=MAX_WAIT_SECONDS,
+        description="stay open this long after the end for late callbacks",
     )
 
     def differs_from(

@@ -6,14 +6,18 @@ from pydantic import BaseModel, Field
 
 MIN_POLL_SECONDS = 0.2
 """The fastest any workflow may ask a provider: a merchant's `1e-9` is refused, not obeyed."""
+MAX_POLL_SECONDS = 86_400.0
+"""The slowest poll: a day (a huge interval would mean never asking)."""
+MAX_WAIT_SECONDS = 366 * 86_400.0
+"""The longest window or deadline a merchant may set: a year (`1e276` is refused, not slept)."""
 
 
 class PollTiming(BaseModel):
     """Fast polling while something is happening (after a start or a hint), slow after."""
 
-    active_poll_seconds: float = Field(default=30.0, ge=MIN_POLL_SECONDS)
-    active_window_seconds: float = Field(default=1800.0, ge=0)
-    idle_poll_seconds: float = Field(default=300.0, ge=MIN_POLL_SECONDS)
+    active_poll_seconds: float = Field(default=30.0, ge=MIN_POLL_SECONDS, le=MAX_POLL_SECONDS)
+    active_window_seconds: float = Field(default=1800.0, ge=0, le=MAX_WAIT_SECONDS)
+    idle_poll_seconds: float = Field(default=300.0, ge=MIN_POLL_SECONDS, le=MAX_POLL_SECONDS)
 
     def interval(self, seconds_since_activity: float) -> float:
         """The next poll delay given how long ago the last hint (or the start) was."""

@@ -28,7 +28,6 @@ with workflow.unsafe.imports_passed_through():
     from providers.paymentassist.models import (
         ApplicationStatus,
         AppStatus,
-        BeginRequest,
         PreapprovalRequest,
     )
     from state.checkout import CheckoutStatus
@@ -165,7 +164,7 @@ class PaymentAssistCheckout:
         try:
             result = await self._until_sent(
                 PaymentAssistActivities.begin,
-                self._begin_request(),
+                self._request.begin_request(),
                 give_up=lambda: self._s.cancel_wanted,
                 on_attempt=self._count_begin,
             )
@@ -249,22 +248,6 @@ class PaymentAssistCheckout:
             return f"token {token} is already held by another checkout ({claim_workflow_id(token)})"
         self._s.claimed_token = token
         return None
-
-    def _begin_request(self) -> BeginRequest:
-        request, customer = self._request, self._request.customer
-        return BeginRequest(
-            order_id=request.order_id,
-            amount=request.amount,
-            **customer.model_dump(exclude_none=True),
-            description=request.description,
-            plan_id=request.plan_id,
-            reg_no=request.reg_no,
-            expiry=request.expiry_seconds,
-            auto_capture=request.auto_capture,
-            success_url=request.success_url,
-            failure_url=request.failure_url,
-            webhook_url=request.webhook_url,
-        )
 
     async def _await_operator(self) -> bool:
         """In needs attention, wait for an operator to attach a confirmed token or close it."""

@@ -18,7 +18,7 @@ def signature(platform_id: int, body: bytes, secret: str) -> str:
 
 def verify(platform_id: int, body: bytes, secret: str, received: str | None) -> bool:
     """Constant-time check of a signature over the raw received body, never a re-encoding."""
-    if not received:
+    if not received or not received.isascii():  # a hex digest is ASCII; anything else is not it
         return False
     return hmac.compare_digest(signature(platform_id, body, secret), received.strip().lower())
 

@@ -36,7 +36,7 @@ def signature(params: Mapping[str, str], secret: str) -> str:
 
 def verify(params: Mapping[str, Any], secret: str, received: str | None) -> bool:
     """Constant-time check of a received signature over the given parameters."""
-    if not received:
+    if not received or not received.isascii():  # a hex digest is ASCII; anything else is not it
         return False
     return hmac.compare_digest(signature(params, secret), received.strip().lower())
 

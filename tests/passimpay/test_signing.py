@@ -103,3 +103,9 @@ async def test_withdraw_callback_parses_as_withdrawal(
         1,
     )
     assert parsed.amount == Decimal("25") and parsed.txhash
+
+
+def test_a_signature_with_non_ascii_characters_is_simply_not_valid() -> None:
+    from providers.passimpay.signing import verify
+
+    assert verify(PLATFORM_ID, b"{}", SECRET, "\u00e9" * 64) is False

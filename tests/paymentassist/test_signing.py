@@ -112,3 +112,9 @@ async def test_json_bodies_are_verified_like_forms(pa_sandbox: PaymentAssistSand
 
     assert response.status_code == 200
     assert response.json()["data"]["repayable"] == 50_000
+
+
+def test_a_signature_with_non_ascii_characters_is_simply_not_valid() -> None:
+    from providers.paymentassist.signing import verify_return
+
+    assert verify_return("token", "success", "\x1d\U000f081d\u00dd", SECRET) is False
