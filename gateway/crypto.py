@@ -71,9 +71,9 @@ async def unmatched(found: GatewayServices = Depends(services)) -> list[Unmatche
     return await found.crypto.unmatched()
 
 
-@router.post("/unmatched-callbacks/{key}/acknowledge", dependencies=[Depends(operator)])
+@router.post("/unmatched-callbacks/{key}/acknowledge")
 async def acknowledge(
-    key: str, found: GatewayServices = Depends(services)
+    key: str, found: GatewayServices = Depends(services), who: Caller = Depends(operator)
 ) -> list[UnmatchedCallback]:
     """Operator: one unmatched callback has been dealt with."""
-    return await found.crypto.acknowledge_unmatched(key)
+    return await found.crypto.acknowledge_unmatched(key, actor=who.name)

@@ -17,6 +17,7 @@ from state.deposit_ledger import DepositEvent
 from state.passimpay_address import AddressStatus
 from state.passimpay_invoice import InvoiceStatus
 from state.passimpay_models import (
+    Acknowledgement,
     AddressOpened,
     AddressRequest,
     AddressView,
@@ -177,10 +178,14 @@ class PassimpayPayments:
         except PaymentNotFound:
             return []
 
-    async def acknowledge_unmatched(self, key: str) -> list[UnmatchedCallback]:
-        """An operator has dealt with one unmatched callback."""
+    async def acknowledge_unmatched(
+        self, key: str, *, actor: str = "operator"
+    ) -> list[UnmatchedCallback]:
+        """An operator has dealt with one unmatched callback; the inbox records who."""
         handle = self._client.get_workflow_handle_for(
             PassimpayUnmatchedCallbacks.run, UNMATCHED_WORKFLOW_ID
         )
         with workflow_errors(UNMATCHED_WORKFLOW_ID):
-            return await handle.execute_update(PassimpayUnmatchedCallbacks.acknowledge, key)
+            return await handle.execute_update(
+                PassimpayUnmatchedCallbacks.acknowledge_by, Acknowledgement(key=key, actor=actor)
+            )

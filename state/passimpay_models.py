@@ -241,6 +241,13 @@ class DepositResolution(OperatorDecision):
     note: str = Field(min_length=1, max_length=500)
 
 
+class Acknowledgement(OperatorDecision):
+    """An operator has dealt with one unmatched callback; the update's input keeps who, its
+    history event when."""
+
+    key: str = Field(min_length=1, max_length=128)
+
+
 class UnmatchedCallback(BaseModel):
     """A verified callback no open workflow could take: kept for an operator, never dropped."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from state.passimpay_models import UnmatchedCallback
+    from state.passimpay_models import Acknowledgement, UnmatchedCallback
     from workflows.visibility import publish_identity, publish_status
 
 UNMATCHED_WORKFLOW_ID = "passimpay-unmatched-callbacks"
@@ -58,7 +58,16 @@ class PassimpayUnmatchedCallbacks:
 
     @workflow.update
     def acknowledge(self, key: str) -> list[UnmatchedCallback]:
+        """An operator has dealt with one item (runs from before `acknowledge_by` recorded who)."""
+        return self._drop(key)
+
+    @workflow.update
+    def acknowledge_by(self, acknowledgement: Acknowledgement) -> list[UnmatchedCallback]:
         """An operator has dealt with one item; returns what is still open."""
+        workflow.logger.info("%s acknowledged %s", acknowledgement.actor, acknowledgement.key)
+        return self._drop(acknowledgement.key)
+
+    def _drop(self, key: str) -> list[UnmatchedCallback]:
         flagged_before = bool(self._items)
         self._items = [item for item in self._items if item.key != key]
         self._publish_if_changed(flagged_before)

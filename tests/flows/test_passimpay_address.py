@@ -15,9 +15,10 @@ from providers.passimpay.signing import encode_body, signature
 from sandbox.passimpay.faults import AddressStatusMode, UtxoCallbacks
 from state.deposit_ledger import LedgerEntry
 from state.passimpay_models import AddressRequest, AddressTiming, AddressView, DepositResolution
-from tests.conftest import Stack
-from tests.flows.helpers import another_gateway, eventually, new_order_id
+from tests.conftest import OPERATOR, Stack
+from tests.flows.helpers import another_gateway, decoded_history, eventually, new_order_id
 from workflows.passimpay_address import PassimpayAddress, address_workflow_id
+from workflows.passimpay_unmatched import UNMATCHED_WORKFLOW_ID
 
 BTC = 10
 ETH = 60
@@ -202,6 +203,8 @@ async def test_callback_for_unknown_order_is_kept(stack: Stack) -> None:
         assert len(mine) == 1 and mine[0]["deposit"]["amount"] == "12.5"
         left = await http.post(f"/v1/crypto/unmatched-callbacks/{mine[0]['key']}/acknowledge")
         assert all(i["order_id"] != order_id for i in left.json())
+    inbox = await decoded_history(stack.client.get_workflow_handle(UNMATCHED_WORKFLOW_ID))
+    assert f'"actor":"{OPERATOR}"' in inbox.replace(" ", "")  # who, with the event's time
 
 
 async def test_forged_callbacks_are_rejected_and_change_nothing(stack: Stack) -> None:
