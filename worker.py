@@ -18,8 +18,10 @@ from activities.heartbeat import HeartbeatInterceptor
 from activities.passimpay import PassimpayActivities
 from activities.passimpay_withdrawals import PassimpayWithdrawalActivities
 from activities.paymentassist import PaymentAssistActivities
+from payflow.http_server import RunningServer
 from payflow.logs import configure_logging, warn_about_sandbox_defaults
 from payflow.settings import PassimpaySettings, PayflowSettings, PaymentAssistSettings
+from payflow.stack import RunningSandbox, running_gateway
 from payflow.startup import check_start, provider_problems
 from payflow.temporal_client import connect
 from providers.passimpay import PassimpayClient
@@ -135,6 +137,33 @@ async def running_worker(
     finally:
         await paymentassist.aclose()
         await passimpay.aclose()
+
+
+@contextlib.asynccontextmanager
+async def running_on_sandbox(
+    client: Client,
+    settings: PayflowSettings,
+    sandbox: RunningSandbox,
+    *,
+    timeout_seconds: float | None = None,
+) -> AsyncIterator[RunningServer]:
+    """A worker and the gateway wired to the simulators (tests, benches, history export);
+    yields the gateway's server."""
+    overrides = {} if timeout_seconds is None else {"timeout_seconds": timeout_seconds}
+    paymentassist = sandbox.paymentassist_settings(**overrides)
+    passimpay = sandbox.passimpay_settings(**overrides)
+    async with (
+        running_worker(
+            client,
+            settings=settings,
+            paymentassist=paymentassist_client(paymentassist),
+            passimpay=passimpay_client(passimpay),
+        ),
+        running_gateway(
+            client, settings=settings, paymentassist=paymentassist, passimpay=passimpay
+        ) as gateway,
+    ):
+        yield gateway
 
 
 async def serve_forever() -> None:

@@ -25,9 +25,9 @@ from pydantic import SecretStr  # noqa: E402
 from payflow.devserver import start_dev_server  # noqa: E402
 from payflow.http_server import free_port  # noqa: E402
 from payflow.settings import PayflowSettings  # noqa: E402
-from payflow.stack import running_gateway, running_sandbox  # noqa: E402
+from payflow.stack import running_sandbox  # noqa: E402
 from payflow.temporal_client import connect  # noqa: E402
-from worker import passimpay_client, paymentassist_client, running_worker  # noqa: E402
+from worker import running_on_sandbox  # noqa: E402
 
 MERCHANT = "fuzz-merchant-token-0123456789"
 OPERATOR = "fuzz-operator-token-0123456789"
@@ -65,18 +65,7 @@ async def fuzz(examples: int) -> int:
         running_sandbox(passimpay_callback_url=f"{settings.public_url}/webhooks/passimpay") as sb,
     ):
         client = await connect(server.address)
-        paymentassist, passimpay = sb.paymentassist_settings(), sb.passimpay_settings()
-        async with (
-            running_worker(
-                client,
-                settings=settings,
-                paymentassist=paymentassist_client(paymentassist),
-                passimpay=passimpay_client(passimpay),
-            ),
-            running_gateway(
-                client, settings=settings, paymentassist=paymentassist, passimpay=passimpay
-            ) as gateway,
-        ):
+        async with running_on_sandbox(client, settings, sb) as gateway:
             codes = []
             for role, token in (("merchant", MERCHANT), ("operator", OPERATOR)):
                 print(f"== as the {role} ==", flush=True)

@@ -15,10 +15,10 @@ from payflow.crypto import PassimpayPayments
 from payflow.devserver import DevServer, start_dev_server
 from payflow.http_server import RunningServer, free_port
 from payflow.settings import PayflowSettings
-from payflow.stack import RunningSandbox, running_gateway, running_sandbox
+from payflow.stack import RunningSandbox, running_sandbox
 from payflow.temporal_client import connect
 from payflow.withdrawals import PassimpayWithdrawals
-from worker import passimpay_client, paymentassist_client, running_worker
+from worker import running_on_sandbox
 
 PROVIDER_TIMEOUT_SECONDS = 2.0
 MERCHANT_TOKEN = "merchant-test-token-0123456789"
@@ -84,19 +84,9 @@ class Stack:
 async def stack(
     client: Client, sandbox: RunningSandbox, settings: PayflowSettings
 ) -> AsyncIterator[Stack]:
-    paymentassist = sandbox.paymentassist_settings(timeout_seconds=PROVIDER_TIMEOUT_SECONDS)
-    passimpay = sandbox.passimpay_settings(timeout_seconds=PROVIDER_TIMEOUT_SECONDS)
-    async with (
-        running_worker(
-            client,
-            settings=settings,
-            paymentassist=paymentassist_client(paymentassist),
-            passimpay=passimpay_client(passimpay),
-        ),
-        running_gateway(
-            client, settings=settings, paymentassist=paymentassist, passimpay=passimpay
-        ) as gateway,
-    ):
+    async with running_on_sandbox(
+        client, settings, sandbox, timeout_seconds=PROVIDER_TIMEOUT_SECONDS
+    ) as gateway:
         checkouts = PaymentAssistCheckouts(
             client, task_queue=settings.task_queue, public_url=settings.public_url
         )

@@ -22,14 +22,14 @@ from payflow.crypto import PassimpayPayments  # noqa: E402
 from payflow.devserver import start_dev_server  # noqa: E402
 from payflow.http_server import free_port  # noqa: E402
 from payflow.settings import PayflowSettings  # noqa: E402
-from payflow.stack import running_gateway, running_sandbox  # noqa: E402
+from payflow.stack import running_sandbox  # noqa: E402
 from payflow.temporal_client import connect  # noqa: E402
 from payflow.withdrawals import PassimpayWithdrawals  # noqa: E402
 from tests.conftest import Stack  # noqa: E402
 from tests.flows.helpers import eventually  # noqa: E402
 from tests.replay import scenarios_passimpay, scenarios_paymentassist  # noqa: E402
 from tests.replay.goldens import HISTORIES, SECRETS, decoded  # noqa: E402
-from worker import passimpay_client, paymentassist_client, running_worker  # noqa: E402
+from worker import running_on_sandbox  # noqa: E402
 
 NEVER_ENDING = (
     "PaymentAssistTokenClaim-",
@@ -88,19 +88,7 @@ async def export() -> None:
     ):
         client = await connect(server.address)
         sandbox.passimpay.withdraw_settle_seconds = 0.3
-        paymentassist = sandbox.paymentassist_settings(timeout_seconds=2.0)
-        passimpay = sandbox.passimpay_settings(timeout_seconds=2.0)
-        async with (
-            running_worker(
-                client,
-                settings=settings,
-                paymentassist=paymentassist_client(paymentassist),
-                passimpay=passimpay_client(passimpay),
-            ),
-            running_gateway(
-                client, settings=settings, paymentassist=paymentassist, passimpay=passimpay
-            ) as gateway,
-        ):
+        async with running_on_sandbox(client, settings, sandbox, timeout_seconds=2.0) as gateway:
             stack = Stack(
                 client, sandbox, gateway, settings,
                 PaymentAssistCheckouts(

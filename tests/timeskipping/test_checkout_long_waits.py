@@ -29,6 +29,7 @@ from providers.paymentassist.models import (
 from state.checkout_models import CheckoutTiming, CheckoutView
 from tests.flows.helpers import checkout_request
 from tests.timeskipping.skip import advance
+from worker import activity_methods
 from workflows.paymentassist_checkout import PaymentAssistCheckout, checkout_workflow_id
 from workflows.paymentassist_token_claim import PaymentAssistTokenClaim
 
@@ -89,14 +90,7 @@ async def lender(
         time_skipping.client,
         task_queue=task_queue,
         workflows=[PaymentAssistCheckout, PaymentAssistTokenClaim],
-        activities=[
-            doubles.preapproval,
-            doubles.begin,
-            doubles.status,
-            doubles.capture,
-            doubles.update,
-            doubles.invoice,
-        ],
+        activities=activity_methods(doubles),
     ):
         yield (
             doubles,

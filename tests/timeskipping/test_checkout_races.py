@@ -36,6 +36,7 @@ from state.checkout_health import NOT_SENT
 from state.checkout_models import CheckoutRequest, CheckoutTiming, CheckoutView
 from tests.flows.helpers import checkout_request, eventually
 from tests.timeskipping.skip import advance
+from worker import activity_methods
 from workflows.calls import HISTORY_LIMIT
 from workflows.paymentassist_checkout import PaymentAssistCheckout, checkout_workflow_id
 from workflows.paymentassist_token_claim import PaymentAssistTokenClaim
@@ -188,14 +189,7 @@ async def shop(time_skipping: WorkflowEnvironment) -> AsyncIterator[Shop]:
         time_skipping.client,
         task_queue=task_queue,
         workflows=[PaymentAssistCheckout, PaymentAssistTokenClaim],
-        activities=[
-            lender.preapproval,
-            lender.begin,
-            lender.status,
-            lender.capture,
-            lender.update,
-            lender.invoice,
-        ],
+        activities=activity_methods(lender),
     ):
         checkouts = PaymentAssistCheckouts(
             time_skipping.client, task_queue=task_queue, public_url="http://127.0.0.1:9"

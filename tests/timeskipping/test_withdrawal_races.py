@@ -29,7 +29,6 @@ from temporalio.worker import Worker
 from activities.passimpay_withdrawals import WithdrawAttempt, WithdrawLookup, WithdrawOutcome
 from payflow.withdrawals import PassimpayWithdrawals
 from providers.passimpay import WithdrawResult, WithdrawStatus
-from state.passimpay_models import CurrencyFacts
 from state.passimpay_withdrawal_models import WithdrawalFacts, WithdrawalRequest, WithdrawalState
 from state.withdraw_gate import (
     CONFIRM_UPDATE,
@@ -48,12 +47,13 @@ from state.withdraw_gate import (
     gate_workflow_id,
 )
 from tests.flows.helpers import eventually, new_order_id
+from tests.timeskipping.payout_doubles import TRON, accepted, paid, usdt_facts
 from tests.timeskipping.skip import advance
+from worker import activity_methods
 from workflows.calls import HISTORY_LIMIT
 from workflows.passimpay_withdraw_gate import PassimpayWithdrawGate
 from workflows.passimpay_withdrawal import PassimpayWithdrawal, withdrawal_workflow_id
 
-TRON = "TJRabPrwbZy45sbavfcjinPJC18kjpRTv8"
 AMOUNT = Decimal(12)
 STALE_LEASE = 999_999
 """The lease a late turn of an attempt already given up carries: it must never be used."""
@@ -87,8 +87,7 @@ class Platform:
 
     @activity.defn(name="passimpay.validate_withdrawal")
     async def validate_withdrawal(self, request: WithdrawalRequest) -> WithdrawalFacts:
-        currency = CurrencyFacts(payment_id=request.payment_id, ticker="USDT", network="TRC20")
-        return WithdrawalFacts(currency=currency)
+        return usdt_facts(request)
 
     @activity.defn(name="passimpay.enqueue_withdraw")
     async def enqueue_withdraw(self, ticket: Ticket) -> int:
@@ -109,14 +108,7 @@ class Platform:
         if step == "not_sent":
             return WithdrawOutcome(kind="not_sent", reason="slot missed: lease no longer called")
         self.sent = True
-        request = attempt.request
-        result = WithdrawResult(
-            payment_id=request.payment_id,
-            address_to=request.address_to,
-            amount=request.amount,
-            transaction_id="tx-1",
-        )
-        return WithdrawOutcome(kind="sent", result=result)
+        return accepted(attempt)
 
     @activity.defn(name="passimpay.settle_withdraw_lease")
     async def settle_withdraw_lease(self, lease_id: int) -> Fate:
@@ -128,9 +120,7 @@ class Platform:
         self.lookups += 1
         if not self.sent:
             return None
-        return WithdrawStatus(
-            approve=1, transaction_id="tx-1", payment_id=70, address_to=TRON, amount=AMOUNT
-        )
+        return paid(AMOUNT)
 
 
 @dataclass
@@ -162,13 +152,7 @@ async def payouts(time_skipping: WorkflowEnvironment) -> AsyncIterator[Payouts]:
         time_skipping.client,
         task_queue=task_queue,
         workflows=[PassimpayWithdrawal],
-        activities=[
-            platform.validate_withdrawal,
-            platform.enqueue_withdraw,
-            platform.withdraw,
-            platform.settle_withdraw_lease,
-            platform.withdraw_lookup,
-        ],
+        activities=activity_methods(platform),
     ):
         yield Payouts(platform, PassimpayWithdrawals(time_skipping.client, task_queue=task_queue))
 
@@ -260,8 +244,7 @@ class GatedPlatform:
 
     @activity.defn(name="passimpay.validate_withdrawal")
     async def validate_withdrawal(self, request: WithdrawalRequest) -> WithdrawalFacts:
-        currency = CurrencyFacts(payment_id=request.payment_id, ticker="USDT", network="TRC20")
-        return WithdrawalFacts(currency=currency)
+        return usdt_facts(request)
 
     @activity.defn(name="passimpay.enqueue_withdraw")
     async def enqueue_withdraw(self, ticket: Ticket) -> int:
@@ -328,13 +311,7 @@ async def test_the_gate_continues_as_new_with_a_settle_waiting_and_answers_it(
         client,
         task_queue=task_queue,
         workflows=[PassimpayWithdrawal, PassimpayWithdrawGate],
-        activities=[
-            platform.validate_withdrawal,
-            platform.enqueue_withdraw,
-            platform.withdraw,
-            platform.settle_withdraw_lease,
-            platform.withdraw_lookup,
-        ],
+        activities=activity_methods(platform),
     ):
         gate = await client.start_workflow(
             GATE_WORKFLOW,

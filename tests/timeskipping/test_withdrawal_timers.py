@@ -21,15 +21,14 @@ from temporalio.worker import Worker
 from activities.errors import TRANSIENT
 from activities.passimpay_withdrawals import WithdrawAttempt, WithdrawLookup, WithdrawOutcome
 from payflow.withdrawals import PassimpayWithdrawals
-from providers.passimpay import WithdrawResult, WithdrawStatus
-from state.passimpay_models import CurrencyFacts
+from providers.passimpay import WithdrawStatus
 from state.passimpay_withdrawal_models import WithdrawalFacts, WithdrawalRequest, WithdrawalState
 from state.withdraw_gate import TURN_SIGNAL, Fate, Ticket, Turn
 from tests.flows.helpers import new_order_id
+from tests.timeskipping.payout_doubles import TRON, accepted, paid, usdt_facts
 from tests.timeskipping.skip import STEP, advance
+from worker import activity_methods
 from workflows.passimpay_withdrawal import PassimpayWithdrawal, withdrawal_workflow_id
-
-TRON = "TJRabPrwbZy45sbavfcjinPJC18kjpRTv8"
 
 
 @dataclass
@@ -43,8 +42,7 @@ class Provider:
 
     @activity.defn(name="passimpay.validate_withdrawal")
     async def validate_withdrawal(self, request: WithdrawalRequest) -> WithdrawalFacts:
-        currency = CurrencyFacts(payment_id=request.payment_id, ticker="USDT", network="TRC20")
-        return WithdrawalFacts(currency=currency)
+        return usdt_facts(request)
 
     @activity.defn(name="passimpay.enqueue_withdraw")
     async def enqueue_withdraw(self, ticket: Ticket) -> int:
@@ -56,14 +54,7 @@ class Provider:
     async def withdraw(self, attempt: WithdrawAttempt) -> WithdrawOutcome:
         if self.send == "maybe_sent":
             return WithdrawOutcome(kind="maybe_sent", reason="/v2/withdraw: no reply")
-        request = attempt.request
-        result = WithdrawResult(
-            payment_id=request.payment_id,
-            address_to=request.address_to,
-            amount=request.amount,
-            transaction_id="tx-1",
-        )
-        return WithdrawOutcome(kind="sent", result=result)
+        return accepted(attempt)
 
     @activity.defn(name="passimpay.settle_withdraw_lease")
     async def settle_withdraw_lease(self, lease_id: int) -> Fate:
@@ -76,9 +67,7 @@ class Provider:
             raise ApplicationError("/v2/withdrawstatus: HTTP 503", type=TRANSIENT)
         if self.lookup == "not_found":
             return None
-        return WithdrawStatus(
-            approve=1, transaction_id="tx-1", payment_id=70, address_to=TRON, amount=Decimal(12)
-        )
+        return paid(Decimal(12))
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -91,13 +80,7 @@ async def doubles(
         time_skipping.client,
         task_queue=task_queue,
         workflows=[PassimpayWithdrawal],
-        activities=[
-            provider.validate_withdrawal,
-            provider.enqueue_withdraw,
-            provider.withdraw,
-            provider.settle_withdraw_lease,
-            provider.withdraw_lookup,
-        ],
+        activities=activity_methods(provider),
     ):
         yield provider, PassimpayWithdrawals(time_skipping.client, task_queue=task_queue)
 
