@@ -141,7 +141,6 @@ class DepositLedger(BaseModel):
             return False
         entry.credited_at = at
         entry.flag = None
-        self._archive_old()
         return True
 
     def reject(self, key: str, at: datetime, note: str) -> bool:
@@ -150,7 +149,6 @@ class DepositLedger(BaseModel):
         if entry is None or not entry.lifecycle.offer("reject", at, note):
             return False
         entry.flag = None
-        self._archive_old()
         return True
 
     def was_archived(self, key: str) -> bool:
@@ -159,8 +157,9 @@ class DepositLedger(BaseModel):
             self._archived_set = set(self.archived)
         return _digest(key) in self._archived_set
 
-    def _archive_old(self) -> None:
-        """Keep the newest `SETTLED_KEPT` settled deposits in full; archive the older ones."""
+    def compact(self) -> None:
+        """Keep the newest `SETTLED_KEPT` settled deposits in full; archive the older ones
+        (once per batch of credits, not per credit)."""
         settled = [key for key, entry in self.entries.items() if entry.final]
         for key in settled[: max(0, len(settled) - SETTLED_KEPT)]:
             entry = self.entries.pop(key)

@@ -1,8 +1,13 @@
-"""Drive a python-statemachine machine from a stored state value, recording ignored events."""
+"""Drive a python-statemachine machine from a stored state value, recording ignored events.
+
+The machine class declares the legal moves; they are read once per class into a table, so a
+workflow offering thousands of events (a busy address) never builds a machine per event.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 from typing import ClassVar
 
 from pydantic import BaseModel, Field
@@ -21,6 +26,19 @@ class LifecycleEntry(BaseModel):
     note: str | None = None
 
 
+@cache
+def transitions(machine_class: type[StateMachine]) -> dict[tuple[str, str], str]:
+    """Every legal move of a machine without guards: (state, event) -> the state it leads to."""
+    table: dict[tuple[str, str], str] = {}
+    for state in machine_class.states:
+        for transition in state.transitions:
+            if list(transition.cond):  # a guard needs the machine itself, not a table
+                raise TypeError(f"{machine_class.__name__} has a guarded transition")
+            for event in transition.events:
+                table[(str(state.value), str(event))] = str(transition.target.value)
+    return table
+
+
 class Lifecycle(BaseModel):
     """A state value plus its journal; the subclass's machine decides which events are legal."""
 
@@ -29,21 +47,16 @@ class Lifecycle(BaseModel):
     state: str
     journal: list[LifecycleEntry] = Field(default_factory=list)
 
-    def _machine(self) -> StateMachine:
-        return self.machine_class(start_value=self.state)
-
     def can(self, event: str) -> bool:
         """Whether `event` is legal from the current state."""
-        return event in {e.id for e in self._machine().allowed_events}
+        return (self.state, event) in transitions(self.machine_class)
 
     def offer(self, event: str, at: datetime, note: str | None = None) -> bool:
         """Apply `event` if legal now; otherwise record it as ignored. Never raises."""
         source = self.state
-        target: str | None = None
-        if self.can(event):
-            machine = self._machine()
-            machine.send(event)
-            target = self.state = str(machine.current_state_value)
+        target = transitions(self.machine_class).get((source, event))
+        if target is not None:
+            self.state = target
         self.journal.append(
             LifecycleEntry(at=at, event=event, source=source, target=target, note=note)
         )

@@ -130,6 +130,9 @@ class OrderReading(BaseModel):
 class PassimpayState(TrackedState):
     """What an invoice and an address share: the order's deposits and the provider's reading."""
 
+    callbacks_repeated: int = Field(
+        default=0, description="callbacks that repeated one already recorded: counted, not kept"
+    )
     ledger: DepositLedger = Field(
         default_factory=DepositLedger,
         description="callbacks received: hints, checked with the provider",

@@ -191,6 +191,7 @@ class PassimpayAddress(Tracked[AddressState]):
             note = f"/v3/orderstatus amountPaid {paid} {reading.currency} covers it"
             if ledger.credit(key, workflow.now(), note):
                 self._unflag(_deposit_key(key))
+        ledger.compact()
         self._flag_waiting(f"the provider reports only {paid} {reading.currency} received")
 
     def _flag_waiting(self, why: str, *, all_reached: bool = False) -> None:
@@ -251,6 +252,7 @@ class PassimpayAddress(Tracked[AddressState]):
             late=late,
         )
         if outcome == RecordOutcome.DUPLICATE:
+            self._s.callbacks_repeated += 1
             return
         self._hinted = True
         key = self._s.ledger.entry_key(event)
@@ -273,6 +275,7 @@ class PassimpayAddress(Tracked[AddressState]):
         )
         if done:
             self._unflag(_deposit_key(resolution.key))
+            ledger.compact()
         self._hinted = True
         return self.state()
 

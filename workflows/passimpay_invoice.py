@@ -255,6 +255,7 @@ class PassimpayInvoice(Tracked[InvoiceState]):
             event, at=workflow.now(), required_confirmations=INVOICE_CONFIRMATIONS, late=late
         )
         if outcome == RecordOutcome.DUPLICATE:
+            self._s.callbacks_repeated += 1
             return
         key = ledger.entry_key(event)
         if ledger.entries[key].late and key not in self._s.late_keys:

@@ -121,6 +121,8 @@ def test_settled_deposits_beyond_the_latest_are_archived_yet_still_deduplicated(
             RecordOutcome.REACHED
         )
         assert ledger.credit(f"70:tx{n}", T0, "covered")
+    assert len(ledger.entries) == total  # nothing leaves before the batch is compacted
+    ledger.compact()
     assert len(ledger.entries) == SETTLED_KEPT and len(ledger.archived) == 50
     assert "70:tx0" not in ledger.entries and "70:tx149" in ledger.entries
     assert ledger.credited_amount(70) == D(total) and ledger.credited_amount(71) == 0
