@@ -23,7 +23,7 @@ from payflow.settings import PassimpaySettings, PayflowSettings, PaymentAssistSe
 from payflow.temporal_client import connect
 from providers.passimpay import PassimpayClient
 from providers.paymentassist.client import PaymentAssistClient
-from state.passimpay_withdrawal_models import WithdrawPolicy
+from state.passimpay_withdrawal_models import WithdrawLimits, WithdrawPolicy
 from workflows.passimpay_address import PassimpayAddress
 from workflows.passimpay_invoice import PassimpayInvoice
 from workflows.passimpay_unmatched import PassimpayUnmatchedCallbacks
@@ -85,6 +85,7 @@ async def running_worker(
     paymentassist: PaymentAssistClient | None = None,
     passimpay: PassimpayClient | None = None,
     withdraw_policy: WithdrawPolicy | None = None,
+    withdraw_limits: WithdrawLimits | None = None,
     serve_gate: bool = True,
 ) -> AsyncIterator[Worker]:
     """Run the worker for the duration of the block, closing provider clients after.
@@ -92,6 +93,7 @@ async def running_worker(
     `serve_gate=False` is for a second worker in a process that already serves the gate.
     """
     settings = settings or PayflowSettings()
+    platform = PassimpaySettings()
     paymentassist = paymentassist or paymentassist_client()
     passimpay = passimpay or passimpay_client()
     worker = Worker(
@@ -107,7 +109,8 @@ async def running_worker(
                     client,
                     gate_task_queue=settings.withdrawal_task_queue,
                     policy=withdraw_policy
-                    or WithdrawPolicy(unique_order_id=PassimpaySettings().unique_order_id),
+                    or WithdrawPolicy(unique_order_id=platform.unique_order_id),
+                    limits=withdraw_limits or platform.withdraw_limits(),
                 )
             ),
         ],
