@@ -85,6 +85,11 @@ class WithdrawLookup(BaseModel):
     transaction_id: str | None = None
 
 
+def _usd(value: Decimal) -> str:
+    """A USD figure for a message, in cents unless it is too large to print that way."""
+    return f"{value:.2f}" if value.adjusted() < 20 else f"{value:.3E}"
+
+
 def check_payout(
     request: WithdrawalRequest,
     currency: Currency,
@@ -107,7 +112,7 @@ def check_payout(
             raise InvalidInput(f"{ticker} has no USD rate: the balance cannot be checked")
         if usd > balance:
             raise InvalidInput(
-                f"amount {amount} {ticker} (about {usd.quantize(Decimal('0.01'))} USD) exceeds "
+                f"amount {amount} {ticker} (about {_usd(usd)} USD) exceeds "
                 f"the platform balance {balance}"
             )
     limits = limits or WithdrawLimits()
@@ -130,7 +135,7 @@ def check_payout(
         )
     if usd > limits.max_usd:
         raise InvalidInput(
-            f"amount {amount} {ticker} (about {usd.quantize(Decimal('0.01'))} USD) is over the "
+            f"amount {amount} {ticker} (about {_usd(usd)} USD) is over the "
             f"maximum payout of {limits.max_usd} USD for a currency without its own maximum "
             "(PASSIMPAY_WITHDRAW_MAX_USD, PASSIMPAY_WITHDRAW_MAX)"
         )
