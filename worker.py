@@ -18,6 +18,7 @@ from activities.heartbeat import HeartbeatInterceptor
 from activities.passimpay import PassimpayActivities
 from activities.passimpay_withdrawals import PassimpayWithdrawalActivities
 from activities.paymentassist import PaymentAssistActivities
+from payflow.documents import DocumentStore
 from payflow.logs import configure_logging, warn_about_sandbox_defaults
 from payflow.settings import PassimpaySettings, PayflowSettings, PaymentAssistSettings
 from payflow.temporal_client import connect
@@ -101,7 +102,11 @@ async def running_worker(
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
         activities=[
-            *activity_methods(PaymentAssistActivities(paymentassist, client)),
+            *activity_methods(
+                PaymentAssistActivities(
+                    paymentassist, client, documents=DocumentStore.under(settings.state_dir)
+                )
+            ),
             *activity_methods(PassimpayActivities(passimpay)),
             *activity_methods(
                 PassimpayWithdrawalActivities(

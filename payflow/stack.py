@@ -14,6 +14,7 @@ from gateway.passimpay_currencies import KnownCurrencies
 from gateway.services import GatewayServices, PassimpayCallbackSettings
 from payflow.checkouts import PaymentAssistCheckouts
 from payflow.crypto import PassimpayPayments
+from payflow.documents import DocumentStore
 from payflow.http_server import RunningServer, serve
 from payflow.settings import PassimpaySettings, PayflowSettings, PaymentAssistSettings
 from payflow.withdrawals import PassimpayWithdrawals
@@ -114,7 +115,10 @@ async def running_gateway(
     )
     services = GatewayServices(
         checkouts=PaymentAssistCheckouts(
-            client, task_queue=settings.task_queue, public_url=settings.public_url
+            client,
+            task_queue=settings.task_queue,
+            public_url=settings.public_url,
+            documents=DocumentStore.under(settings.state_dir),
         ),
         paymentassist_secret=paymentassist.api_secret,
         crypto=PassimpayPayments(client, task_queue=settings.task_queue),

@@ -6,12 +6,14 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import pytest
 import pytest_asyncio
 from temporalio.client import Client
 
 from payflow.checkouts import PaymentAssistCheckouts
 from payflow.crypto import PassimpayPayments
 from payflow.devserver import DevServer, start_dev_server
+from payflow.documents import DocumentStore
 from payflow.http_server import RunningServer, free_port
 from payflow.settings import PayflowSettings
 from payflow.stack import RunningSandbox, running_gateway, running_sandbox
@@ -34,12 +36,13 @@ async def client(temporal_server: DevServer) -> Client:
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def settings() -> PayflowSettings:
+async def settings(tmp_path_factory: pytest.TempPathFactory) -> PayflowSettings:
     port = free_port()
     return PayflowSettings(
         task_queue=f"payflow-test-{uuid.uuid4().hex[:8]}",
         public_url=f"http://127.0.0.1:{port}",
         gateway_port=port,
+        state_dir=str(tmp_path_factory.mktemp("payflow-state")),
     )
 
 
@@ -84,7 +87,10 @@ async def stack(
         ) as gateway,
     ):
         checkouts = PaymentAssistCheckouts(
-            client, task_queue=settings.task_queue, public_url=settings.public_url
+            client,
+            task_queue=settings.task_queue,
+            public_url=settings.public_url,
+            documents=DocumentStore.under(settings.state_dir),
         )
         crypto = PassimpayPayments(client, task_queue=settings.task_queue)
         withdrawals = PassimpayWithdrawals(client, task_queue=settings.task_queue)
