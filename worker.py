@@ -18,6 +18,7 @@ from activities.heartbeat import HeartbeatInterceptor
 from activities.passimpay import PassimpayActivities
 from activities.passimpay_withdrawals import PassimpayWithdrawalActivities
 from activities.paymentassist import PaymentAssistActivities
+from payflow.documents import DocumentStore
 from payflow.http_server import RunningServer
 from payflow.logs import configure_logging, warn_about_sandbox_defaults
 from payflow.settings import PassimpaySettings, PayflowSettings, PaymentAssistSettings
@@ -26,7 +27,7 @@ from payflow.startup import check_start, provider_problems
 from payflow.temporal_client import connect
 from providers.passimpay import PassimpayClient
 from providers.paymentassist.client import PaymentAssistClient
-from state.passimpay_withdrawal_models import WithdrawPolicy
+from state.passimpay_withdrawal_models import WithdrawLimits, WithdrawPolicy
 from workflows.passimpay_address import PassimpayAddress
 from workflows.passimpay_invoice import PassimpayInvoice
 from workflows.passimpay_unmatched import PassimpayUnmatchedCallbacks
@@ -88,6 +89,7 @@ async def running_worker(
     paymentassist: PaymentAssistClient | None = None,
     passimpay: PassimpayClient | None = None,
     withdraw_policy: WithdrawPolicy | None = None,
+    withdraw_limits: WithdrawLimits | None = None,
     serve_gate: bool = True,
 ) -> AsyncIterator[Worker]:
     """Run the worker for the duration of the block, closing provider clients after.
@@ -95,6 +97,7 @@ async def running_worker(
     `serve_gate=False` is for a second worker in a process that already serves the gate.
     """
     settings = settings or PayflowSettings()
+    platform = PassimpaySettings()
     paymentassist = paymentassist or paymentassist_client()
     passimpay = passimpay or passimpay_client()
     worker = Worker(
@@ -102,7 +105,11 @@ async def running_worker(
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
         activities=[
-            *activity_methods(PaymentAssistActivities(paymentassist, client)),
+            *activity_methods(
+                PaymentAssistActivities(
+                    paymentassist, client, documents=DocumentStore.under(settings.state_dir)
+                )
+            ),
             *activity_methods(PassimpayActivities(passimpay)),
             *activity_methods(
                 PassimpayWithdrawalActivities(
@@ -110,7 +117,8 @@ async def running_worker(
                     client,
                     gate_task_queue=settings.withdrawal_task_queue,
                     policy=withdraw_policy
-                    or WithdrawPolicy(unique_order_id=PassimpaySettings().unique_order_id),
+                    or WithdrawPolicy(unique_order_id=platform.unique_order_id),
+                    limits=withdraw_limits or platform.withdraw_limits(),
                 )
             ),
         ],

@@ -32,7 +32,12 @@ from providers.passimpay import (
 )
 from providers.passimpay.withdraw_sender import NoReply, NotSent, OpenRequest
 from state.passimpay_models import CurrencyFacts
-from state.passimpay_withdrawal_models import WithdrawalFacts, WithdrawalRequest, WithdrawPolicy
+from state.passimpay_withdrawal_models import (
+    WithdrawalFacts,
+    WithdrawalRequest,
+    WithdrawLimits,
+    WithdrawPolicy,
+)
 from state.withdraw_gate import (
     CONFIRM_UPDATE,
     ENQUEUE_UPDATE,
@@ -80,21 +85,59 @@ class WithdrawLookup(BaseModel):
     transaction_id: str | None = None
 
 
+def _usd(value: Decimal) -> str:
+    """A USD figure for a message, in cents unless it is too large to print that way."""
+    return f"{value:.2f}" if value.adjusted() < 20 else f"{value:.3E}"
+
+
 def check_payout(
-    request: WithdrawalRequest, currency: Currency, balance: Decimal | None = None
+    request: WithdrawalRequest,
+    currency: Currency,
+    balance: Decimal | None = None,
+    limits: WithdrawLimits | None = None,
 ) -> None:
-    """Raise InvalidInput unless the payout fits the currency (and the balance, when given)."""
+    """Raise InvalidInput unless the payout fits the currency, the balance (when the request
+    checks it) and the maximum payout for the currency."""
     validate_withdraw_address(request.address_to, currency)
-    if request.amount < currency.min_deposit:
+    ticker, amount = currency.currency, request.amount
+    if amount < currency.min_deposit:
         raise InvalidInput(
-            f"amount {request.amount} {currency.currency} is under the currency's minimum "
-            f"{currency.min_deposit}"
+            f"amount {amount} {ticker} is under the currency's minimum {currency.min_deposit}"
         )
-    if balance is not None and request.amount * currency.rate_usd > balance:
+    usd = amount * currency.rate_usd if currency.rate_usd > 0 else None
+    if request.check_balance:
+        if balance is None:
+            raise InvalidInput("the platform balance could not be read (check_balance is on)")
+        if usd is None:
+            raise InvalidInput(f"{ticker} has no USD rate: the balance cannot be checked")
+        if usd > balance:
+            raise InvalidInput(
+                f"amount {amount} {ticker} (about {_usd(usd)} USD) exceeds "
+                f"the platform balance {balance}"
+            )
+    limits = limits or WithdrawLimits()
+    maximum = limits.maximum(currency.id, ticker)
+    if maximum is not None:
+        if amount > maximum:
+            raise InvalidInput(
+                f"amount {amount} {ticker} is over the maximum payout of {maximum} {ticker} "
+                "(PASSIMPAY_WITHDRAW_MAX)"
+            )
+        return
+    if limits.max_usd <= 0:
         raise InvalidInput(
-            f"amount {request.amount} {currency.currency} (about "
-            f"{(request.amount * currency.rate_usd).quantize(Decimal('0.01'))} USD) exceeds the "
-            f"platform balance {balance}"
+            f"no maximum payout is configured for {ticker} (paymentId {currency.id}): "
+            "set one in PASSIMPAY_WITHDRAW_MAX"
+        )
+    if usd is None:
+        raise InvalidInput(
+            f"{ticker} has no USD rate and no maximum payout in PASSIMPAY_WITHDRAW_MAX"
+        )
+    if usd > limits.max_usd:
+        raise InvalidInput(
+            f"amount {amount} {ticker} (about {_usd(usd)} USD) is over the "
+            f"maximum payout of {limits.max_usd} USD for a currency without its own maximum "
+            "(PASSIMPAY_WITHDRAW_MAX_USD, PASSIMPAY_WITHDRAW_MAX)"
         )
 
 
@@ -108,8 +151,10 @@ class PassimpayWithdrawalActivities:
         *,
         gate_task_queue: str,
         policy: WithdrawPolicy | None = None,
+        limits: WithdrawLimits | None = None,
     ) -> None:
         self._client = passimpay
+        self._limits = limits or WithdrawLimits()
         self._temporal = temporal
         self._gate_task_queue = gate_task_queue
         self._policy = policy or WithdrawPolicy()
@@ -124,7 +169,7 @@ class PassimpayWithdrawalActivities:
         with provider_call():
             currency = await self._client.currency(request.payment_id)
             balance = (await self._client.balance()).balance if request.check_balance else None
-            check_payout(request, currency, balance)
+            check_payout(request, currency, balance, self._limits)
         facts = CurrencyFacts(
             payment_id=currency.id,
             ticker=currency.currency,

@@ -13,6 +13,7 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from activities.errors import provider_call
+from payflow.documents import DocumentMissing, DocumentStore
 from providers.errors import Transient
 from providers.paymentassist.client import PaymentAssistClient
 from providers.paymentassist.errors import NotSent
@@ -27,8 +28,10 @@ from providers.paymentassist.models import (
     UpdateResult,
 )
 from state.checkout_health import NOT_SENT, SENDING
+from state.checkout_models import InvoiceReference
 
 MAYBE_SENT = "MaybeSent"
+DOCUMENT_MISSING = "DocumentMissing"
 MARK_TIMEOUT = timedelta(seconds=5)
 
 
@@ -58,19 +61,28 @@ class ApplicationUpdate(BaseModel):
 
 
 class InvoiceUpload(BaseModel):
-    """One `/invoice` call with the merchant's document."""
+    """One `/invoice` call: the stored document's reference, read from the store by the
+    activity (`data_base64` only from runs before documents were stored outside Temporal)."""
 
     token: str
     filetype: InvoiceFileType
-    data_base64: str
+    document: InvoiceReference | None = None
+    data_base64: str | None = None
 
 
 class PaymentAssistActivities:
     """Activities bound to one dealer's client; registered on the worker."""
 
-    def __init__(self, client: PaymentAssistClient, temporal: Client | None = None) -> None:
+    def __init__(
+        self,
+        client: PaymentAssistClient,
+        temporal: Client | None = None,
+        *,
+        documents: DocumentStore | None = None,
+    ) -> None:
         self._client = client
         self._temporal = temporal
+        self._documents = documents
 
     async def _mark_sending(self) -> None:
         """Have Temporal record that this attempt is about to send, before it sends.
@@ -123,10 +135,20 @@ class PaymentAssistActivities:
 
     @activity.defn(name="paymentassist.invoice")
     async def invoice(self, upload: InvoiceUpload) -> InvoiceResult:
-        """Upload the customer's invoice so the lender releases the funds."""
+        """Upload the customer's invoice, read from the document store, so the lender releases
+        the funds; a document the store does not have fails at once (DocumentMissing)."""
+        content = self._document(upload)
         with provider_call():
-            return await self._client.invoice(
-                upload.token,
-                upload.filetype,
-                base64.b64decode(upload.data_base64),
+            return await self._client.invoice(upload.token, upload.filetype, content)
+
+    def _document(self, upload: InvoiceUpload) -> bytes:
+        if upload.document is None:
+            return base64.b64decode(upload.data_base64 or "")
+        if self._documents is None:
+            raise ApplicationError(
+                "this worker has no document store", type=DOCUMENT_MISSING, non_retryable=True
             )
+        try:
+            return self._documents.read(upload.document)
+        except DocumentMissing as error:
+            raise ApplicationError(str(error), type=DOCUMENT_MISSING, non_retryable=True) from None

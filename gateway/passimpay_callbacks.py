@@ -1,8 +1,16 @@
-"""Passimpay callbacks: verify over the raw body, then signal the order's workflow or keep it."""
+"""Passimpay callbacks: verify over the raw body, check the values, then signal or keep.
+
+A verified callback with values no payment can have (a non-positive, non-finite or unbounded
+amount, a negative confirmation count, an empty txhash, a currency the platform does not list,
+a deposit sent to an address that is not the order's) is answered 400, naming the field, and
+kept in the operators' inbox; it never reaches a payment's workflow.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import re
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -10,16 +18,26 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from gateway.client_address import client_address, within
 from gateway.services import GatewayServices, services
+from payflow.crypto import DepositRefused
 from payflow.workflow_calls import PaymentConflict, PaymentNotFound
-from providers.errors import InvalidInput
-from providers.passimpay import DepositCallback, InvalidSignature, parse_callback
+from providers.passimpay import (
+    DepositCallback,
+    InvalidSignature,
+    UnusableCallback,
+    WithdrawCallback,
+    parse_callback,
+)
 from state.deposit_ledger import DepositEvent
 from state.passimpay_models import UnmatchedCallback
 
 MAX_CALLBACK_BYTES = 64 * 1024
+Kind = Literal["deposit", "withdrawal"]
+FIELD = re.compile(r"([A-Za-z]\w*(?:\.\w+)*): ")
 
 router = APIRouter(tags=["passimpay callbacks"])
+log = logging.getLogger("payflow.gateway.passimpay")
 
 
 def deposit_event(callback: DepositCallback) -> DepositEvent:
@@ -41,11 +59,19 @@ async def passimpay_callback(
 ) -> JSONResponse:
     """200 only once a workflow (or the unmatched inbox) has it; forged bodies change nothing."""
     settings = found.passimpay
-    client_ip = request.client.host if request.client else ""
-    if settings.allowed_ips and client_ip not in settings.allowed_ips:
-        return JSONResponse({"error": "source_not_allowed"}, status_code=403)
+    if settings.allowed_ips:
+        peer = request.client.host if request.client else None
+        sender = client_address(
+            peer, request.headers.getlist("x-forwarded-for"), settings.proxy_networks
+        )
+        if not within(sender, settings.allowed_networks):
+            log.warning(
+                "passimpay callback refused: sender %s is not allowed (peer %s)", sender, peer
+            )
+            return JSONResponse({"error": "source_not_allowed"}, status_code=403)
     body = await request.body()
     if len(body) > MAX_CALLBACK_BYTES:
+        log.warning("passimpay callback refused: %d bytes", len(body))
         return JSONResponse({"error": "too_large"}, status_code=413)
     try:
         callback = parse_callback(
@@ -54,51 +80,114 @@ async def passimpay_callback(
             platform_id=settings.platform_id,
             secret=settings.secret.get_secret_value(),
         )
-    except InvalidSignature:
+    except InvalidSignature as error:
+        log.warning("passimpay callback refused: %s", error)
         return JSONResponse({"error": "bad_signature"}, status_code=401)
-    except (InvalidInput, ValueError, RecursionError) as error:
-        detail = str(error) if isinstance(error, InvalidInput) else "unreadable body"
-        return JSONResponse({"error": "bad_callback", "detail": detail}, status_code=400)
-    if not isinstance(callback, DepositCallback):
-        if callback.order_id:
-            try:
-                await found.withdrawals.withdraw_callback(callback.order_id, callback)
-            except (PaymentNotFound, PaymentConflict):
-                pass
-            else:
-                return JSONResponse({"status": "accepted", "target": "withdrawal"})
-        return await _unmatched(found, body, callback.order_id, "withdrawal", "no open withdrawal")
+    except UnusableCallback as error:
+        return await _refused(found, body, error.kind, error.order_id, error.problems)
+    if isinstance(callback, WithdrawCallback):
+        return await _withdrawal(found, body, callback)
+    return await _deposit(found, body, callback)
+
+
+async def _unknown_currency(found: GatewayServices, payment_id: int | None) -> list[str]:
+    """`paymentId: ...` when the platform does not list it (nothing when it cannot be told)."""
+    currencies = found.passimpay.currencies
+    if payment_id is None or currencies is None or await currencies.knows(payment_id) is not False:
+        return []
+    return [f"paymentId: {payment_id} is not in the platform's currency list"]
+
+
+async def _withdrawal(
+    found: GatewayServices, body: bytes, callback: WithdrawCallback
+) -> JSONResponse:
+    problems = await _unknown_currency(found, callback.payment_id)
+    if problems:
+        return await _refused(found, body, "withdrawal", callback.order_id, problems)
+    if callback.order_id:
+        try:
+            await found.withdrawals.withdraw_callback(callback.order_id, callback)
+        except (PaymentNotFound, PaymentConflict):
+            pass
+        else:
+            return JSONResponse({"status": "accepted", "target": "withdrawal"})
+    return await _unmatched(found, body, callback.order_id, "withdrawal", "no open withdrawal")
+
+
+async def _deposit(found: GatewayServices, body: bytes, callback: DepositCallback) -> JSONResponse:
+    order_id = callback.order_id
     try:
         event = deposit_event(callback)
     except ValidationError as error:
-        fields = ", ".join(".".join(map(str, e["loc"])) for e in error.errors())
-        reason = f"verified deposit callback with unusable fields: {fields}"
-        return await _unmatched(found, body, callback.order_id, "deposit", reason)
+        problems = [
+            f"{'.'.join(map(str, e['loc']))}: {str(e['msg']).removeprefix('Value error, ')}"
+            for e in error.errors()
+        ]
+        return await _refused(found, body, "deposit", order_id, problems)
+    problems = await _unknown_currency(found, callback.payment_id)
+    if problems:
+        return await _refused(found, body, "deposit", order_id, problems, event)
     try:
-        target = await found.crypto.deliver_deposit(callback.order_id, event)
+        target = await found.crypto.deliver_deposit(order_id, event)
+    except DepositRefused as refused:
+        return await _refused(found, body, "deposit", order_id, [refused.reason], event)
     except PaymentNotFound:
         return await _unmatched(
-            found, body, callback.order_id, "deposit", "no open invoice or address", event
+            found, body, order_id, "deposit", "no open invoice or address", event
         )
     return JSONResponse({"status": "accepted", "target": target})
+
+
+async def _refused(
+    found: GatewayServices,
+    body: bytes,
+    kind: Kind,
+    order_id: str | None,
+    problems: list[str],
+    event: DepositEvent | None = None,
+) -> JSONResponse:
+    """400 naming each refused field; the callback is kept for an operator, never signalled."""
+    reason = f"refused {kind} callback: {'; '.join(problems)}"
+    log.warning("passimpay callback refused (order %s): %s", order_id, "; ".join(problems))
+    await _keep(found, body, order_id, kind, reason, event)
+    fields = sorted({m.group(1) for problem in problems if (m := FIELD.match(problem))})
+    detail = {
+        "error": "bad_callback",
+        "detail": reason,
+        "fields": fields,
+        "status": "kept_for_operator",
+    }
+    return JSONResponse(detail, status_code=400)
 
 
 async def _unmatched(
     found: GatewayServices,
     body: bytes,
     order_id: str | None,
-    kind: Literal["deposit", "withdrawal"],
+    kind: Kind,
     reason: str,
     event: DepositEvent | None = None,
 ) -> JSONResponse:
+    log.info("passimpay callback kept for an operator (order %s): %s", order_id, reason)
+    await _keep(found, body, order_id, kind, reason, event)
+    return JSONResponse({"status": "kept_for_operator"})
+
+
+async def _keep(
+    found: GatewayServices,
+    body: bytes,
+    order_id: str | None,
+    kind: Kind,
+    reason: str,
+    event: DepositEvent | None,
+) -> None:
     item = UnmatchedCallback(
         key=hashlib.sha256(body).hexdigest(),
         received_at=datetime.now(UTC),
         order_id=order_id,
         kind=kind,
-        reason=reason,
+        reason=reason[:2000],
         deposit=event,
         raw=body.decode("utf-8", errors="replace")[:16_384],
     )
     await found.crypto.record_unmatched(item)
-    return JSONResponse({"status": "kept_for_operator"})

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from fastapi import Request
 from pydantic import SecretStr
 
 from gateway.access import AccessTokens
+from gateway.client_address import IPNetwork, parse_networks
+from gateway.passimpay_currencies import KnownCurrencies
 from payflow.checkouts import PaymentAssistCheckouts
 from payflow.crypto import PassimpayPayments
 from payflow.withdrawals import PassimpayWithdrawals
@@ -15,11 +18,22 @@ from payflow.withdrawals import PassimpayWithdrawals
 
 @dataclass(frozen=True)
 class PassimpayCallbackSettings:
-    """How Passimpay callbacks are verified: our platform, its key, and who may send them."""
+    """How Passimpay callbacks are verified: our platform, its key, who may send them, which
+    proxies may say who sent them, and the currencies the platform lists."""
 
     platform_id: int
     secret: SecretStr
     allowed_ips: frozenset[str] = field(default_factory=frozenset)
+    trusted_proxies: frozenset[str] = field(default_factory=frozenset)
+    currencies: KnownCurrencies | None = None
+
+    @cached_property
+    def allowed_networks(self) -> tuple[IPNetwork, ...]:
+        return parse_networks(self.allowed_ips)
+
+    @cached_property
+    def proxy_networks(self) -> tuple[IPNetwork, ...]:
+        return parse_networks(self.trusted_proxies)
 
 
 @dataclass(frozen=True)

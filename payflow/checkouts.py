@@ -10,6 +10,8 @@ from urllib.parse import urlencode
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
+from payflow.documents import DocumentStore
+from payflow.settings import PayflowSettings
 from payflow.workflow_calls import PaymentConflict, PaymentNotFound, start_or_join, workflow_errors
 from state.checkout import CheckoutStatus
 from state.checkout_models import (
@@ -64,10 +66,18 @@ class ResolutionRefused(PaymentConflict):
 class PaymentAssistCheckouts:
     """Start, inspect and steer checkouts; each order maps to exactly one workflow."""
 
-    def __init__(self, client: Client, *, task_queue: str, public_url: str) -> None:
+    def __init__(
+        self,
+        client: Client,
+        *,
+        task_queue: str,
+        public_url: str,
+        documents: DocumentStore | None = None,
+    ) -> None:
         self._client = client
         self._task_queue = task_queue
         self._public_url = public_url.rstrip("/")
+        self._documents = documents or DocumentStore.under(PayflowSettings().state_dir)
 
     def _with_callback_urls(self, request: CheckoutRequest) -> CheckoutRequest:
         """Point the customer's return and the provider's webhooks at our gateway."""
@@ -134,10 +144,17 @@ class PaymentAssistCheckouts:
             )
 
     async def upload_invoice(self, order_id: str, document: InvoiceDocument) -> CheckoutView:
-        """Hand over the invoice; it is uploaded once, when the lender requires it."""
+        """Hand over the invoice; it is uploaded once, when the lender requires it.
+
+        The document is stored once in the document store (which the worker must share) and
+        the checkout receives only its reference, so no history holds its bytes.
+        """
+        reference = await asyncio.to_thread(
+            self._documents.put, document.content(), document.filetype
+        )
         with workflow_errors(checkout_workflow_id(order_id)):
             return await self._handle(order_id).execute_update(
-                PaymentAssistCheckout.upload_invoice, document
+                PaymentAssistCheckout.upload_invoice, reference
             )
 
     async def cancel(self, order_id: str) -> CheckoutView:

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
 from payflow.workflow_calls import (
     PaymentConflict,
@@ -26,10 +32,21 @@ from state.passimpay_models import (
     InvoiceRequest,
     InvoiceView,
     UnmatchedCallback,
+    foreign_address,
 )
 from workflows.passimpay_address import PassimpayAddress, address_workflow_id
 from workflows.passimpay_invoice import PROVIDER, PassimpayInvoice, invoice_workflow_id
 from workflows.passimpay_unmatched import UNMATCHED_WORKFLOW_ID, PassimpayUnmatchedCallbacks
+
+
+class DepositRefused(Exception):
+    """A verified deposit callback no order may take (sent to another address): kept for an
+    operator, never signalled."""
+
+    def __init__(self, order_id: str, reason: str) -> None:
+        super().__init__(f"deposit for order {order_id} refused: {reason}")
+        self.order_id = order_id
+        self.reason = reason
 
 
 class CryptoNotOpened(PaymentConflict):
@@ -142,7 +159,11 @@ class PassimpayPayments:
     async def deliver_deposit(
         self, order_id: str, event: DepositEvent
     ) -> Literal["invoice", "address"]:
-        """Signal the open invoice or address of this order; PaymentNotFound when neither is."""
+        """Signal the open invoice or address of this order; PaymentNotFound when neither is.
+
+        A deposit to an address is first checked against the address the workflow was given:
+        sent elsewhere, it raises DepositRefused and the workflow never sees it.
+        """
         targets: tuple[tuple[Literal["invoice", "address"], str, Any], ...] = (
             ("invoice", invoice_workflow_id(order_id), PassimpayInvoice.deposit),
             ("address", address_workflow_id(order_id), PassimpayAddress.deposit),
@@ -150,12 +171,27 @@ class PassimpayPayments:
         for kind, workflow_id, signal in targets:
             handle = self._client.get_workflow_handle(workflow_id)
             try:
+                if kind == "address":
+                    await self._check_address(order_id, event)
                 with workflow_errors(workflow_id):
                     await handle.signal(signal, event)
             except (PaymentNotFound, PaymentConflict):
                 continue
             return kind
         raise PaymentNotFound(f"no open invoice or address for order {order_id}")
+
+    async def _check_address(self, order_id: str, event: DepositEvent) -> None:
+        """Refuse a deposit whose addressTo is not the order's address (the workflow checks
+        again; a workflow that cannot answer is left to do so)."""
+        if not event.address_to:
+            return
+        try:
+            assigned = await self._address_handle(order_id).query(PassimpayAddress.assignment)
+        except (RPCError, WorkflowQueryFailedError):
+            return  # no such workflow (the signal says so) or one that cannot answer yet
+        why = foreign_address(assigned, event)
+        if why is not None:
+            raise DepositRefused(order_id, why)
 
     async def record_unmatched(self, item: UnmatchedCallback) -> None:
         """Keep a verified callback nobody took, in the operators' inbox workflow."""

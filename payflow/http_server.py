@@ -36,7 +36,16 @@ async def serve(
 ) -> AsyncIterator[RunningServer]:
     """Serve `app` until the block exits; port 0 picks a free one."""
     bound = port or free_port(host)
-    config = uvicorn.Config(app, host=host, port=bound, log_level="warning", lifespan="on")  # type: ignore[arg-type]
+    # proxy_headers off: uvicorn would otherwise take X-Forwarded-For from any loopback peer;
+    # the gateway reads it itself, and only from PAYFLOW_TRUSTED_PROXIES (gateway.client_address)
+    config = uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host=host,
+        port=bound,
+        log_level="warning",
+        lifespan="on",
+        proxy_headers=False,
+    )
     server = uvicorn.Server(config)
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]  # caller owns signals
     task = asyncio.create_task(server.serve())

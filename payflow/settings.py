@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+import ipaddress
+from decimal import Decimal
+
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from state.passimpay_withdrawal_models import DEFAULT_MAX_USD, WithdrawLimits
 
 DEFAULT_TASK_QUEUE = "payflow"
 WITHDRAWAL_TASK_QUEUE = "payflow-withdrawals"
@@ -30,10 +35,37 @@ class PassimpaySettings(BaseSettings):
     api_key: SecretStr = SecretStr("sandbox-passimpay-key")
     timeout_seconds: float = 30.0
     callback_allowed_ips: set[str] = Field(default_factory=set)
+    """Callback senders allowed (addresses or CIDR blocks; empty: any). Behind a proxy, list
+    the proxy in `PAYFLOW_TRUSTED_PROXIES` so the sender's own address is checked."""
+    withdraw_max: dict[str, Decimal] = Field(default_factory=dict)
+    """The largest payout per currency, in its own units, keyed by paymentId or ticker:
+    `{"BTC": "0.5", "60": "10", "USDT": "5000"}`."""
+    withdraw_max_usd: Decimal = Field(default=DEFAULT_MAX_USD, ge=0)
+    """The largest payout, in USD at the currency list's rate, in a currency missing from
+    `withdraw_max`; 0 refuses every payout in such a currency."""
     unique_order_id: bool = False
     """Set only when the platform is known to refuse a second `/v2/withdraw` with the same
     orderId: then a send that may have arrived is repeated once the status API does not know
     it. Off, such a payout waits for an operator instead (never two payouts)."""
+
+    @field_validator("callback_allowed_ips")
+    @classmethod
+    def _addresses(cls, values: set[str]) -> set[str]:
+        for value in values:
+            ipaddress.ip_network(value.strip(), strict=False)  # ValueError names the bad one
+        return values
+
+    @field_validator("withdraw_max")
+    @classmethod
+    def _positive_maxima(cls, values: dict[str, Decimal]) -> dict[str, Decimal]:
+        for key, value in values.items():
+            if not value.is_finite() or value <= 0:
+                raise ValueError(f"the maximum payout for {key!r} must be a positive amount")
+        return values
+
+    def withdraw_limits(self) -> WithdrawLimits:
+        """What `passimpay.validate_withdrawal` enforces."""
+        return WithdrawLimits(max_by_currency=self.withdraw_max, max_usd=self.withdraw_max_usd)
 
 
 class PayflowSettings(BaseSettings):
@@ -64,3 +96,13 @@ class PayflowSettings(BaseSettings):
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
     state_dir: str = ".payflow"
+    trusted_proxies: list[str] = Field(default_factory=list)
+    """Reverse proxies in front of the gateway (addresses or CIDR blocks). Only a request from
+    one of them has its `X-Forwarded-For` read, for the callback allow-list."""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, values: list[str]) -> list[str]:
+        for value in values:
+            ipaddress.ip_network(value.strip(), strict=False)  # ValueError names the bad one
+        return values

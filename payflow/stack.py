@@ -11,12 +11,15 @@ from temporalio.client import Client
 
 from gateway.access import AccessTokens
 from gateway.app import create_gateway
+from gateway.passimpay_currencies import KnownCurrencies
 from gateway.services import GatewayServices, PassimpayCallbackSettings
 from payflow.checkouts import PaymentAssistCheckouts
 from payflow.crypto import PassimpayPayments
+from payflow.documents import DocumentStore
 from payflow.http_server import RunningServer, serve
 from payflow.settings import PassimpaySettings, PayflowSettings, PaymentAssistSettings
 from payflow.withdrawals import PassimpayWithdrawals
+from providers.passimpay import PassimpayClient
 from sandbox.app import combine
 from sandbox.passimpay import PassimpaySandbox
 from sandbox.paymentassist import PaymentAssistSandbox
@@ -25,6 +28,10 @@ SANDBOX_PAYMENTASSIST_KEY = "demo_key"
 SANDBOX_PAYMENTASSIST_SECRET = "demo_sandbox_secret"
 SANDBOX_PASSIMPAY_PLATFORM = 50
 SANDBOX_PASSIMPAY_KEY = "sandbox-passimpay-key"
+CURRENCY_LIST_TIMEOUT = 5.0
+"""The gateway asks `/v2/currencies` while a callback waits: never for long."""
+CURRENCY_LIST_TTL = 60.0
+"""A currency the platform adds is known to the gateway within a minute."""
 
 
 @dataclass(frozen=True)
@@ -98,9 +105,21 @@ async def running_gateway(
     passimpay: PassimpaySettings,
 ) -> AsyncIterator[RunningServer]:
     """Serve the gateway; its public URL is where providers and customers reach it."""
+    currencies = KnownCurrencies(
+        PassimpayClient(
+            passimpay.api_url,
+            passimpay.platform_id,
+            passimpay.api_key,
+            timeout=min(passimpay.timeout_seconds, CURRENCY_LIST_TIMEOUT),
+            currencies_ttl=CURRENCY_LIST_TTL,
+        )
+    )
     services = GatewayServices(
         checkouts=PaymentAssistCheckouts(
-            client, task_queue=settings.task_queue, public_url=settings.public_url
+            client,
+            task_queue=settings.task_queue,
+            public_url=settings.public_url,
+            documents=DocumentStore.under(settings.state_dir),
         ),
         paymentassist_secret=paymentassist.api_secret,
         crypto=PassimpayPayments(client, task_queue=settings.task_queue),
@@ -108,6 +127,8 @@ async def running_gateway(
             platform_id=passimpay.platform_id,
             secret=passimpay.api_key,
             allowed_ips=frozenset(passimpay.callback_allowed_ips),
+            trusted_proxies=frozenset(settings.trusted_proxies),
+            currencies=currencies,
         ),
         withdrawals=PassimpayWithdrawals(client, task_queue=settings.task_queue),
         return_redirect_url=settings.return_redirect_url,
@@ -118,5 +139,9 @@ async def running_gateway(
             insecure=settings.insecure,
         ),
     )
-    async with serve(create_gateway(services), settings.gateway_host, settings.gateway_port) as srv:
-        yield srv
+    try:
+        app = create_gateway(services)
+        async with serve(app, settings.gateway_host, settings.gateway_port) as srv:
+            yield srv
+    finally:
+        await currencies.aclose()

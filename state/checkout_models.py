@@ -27,6 +27,7 @@ from state.polling import MAX_POLL_SECONDS, MAX_WAIT_SECONDS, MIN_POLL_SECONDS, 
 
 ORDER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/=+\-]{0,254}$"
 MAX_INVOICE_BYTES = 1_500_000
+MAX_INVOICE_BASE64 = (MAX_INVOICE_BYTES + 2) // 3 * 4
 InvoiceFileType = Literal["pdf", "html", "txt", "doc", "xls"]
 
 
@@ -149,23 +150,39 @@ class WebhookHint(BaseModel):
 
 
 class InvoiceDocument(BaseModel):
-    """The merchant's invoice, uploaded once when the lender requires it."""
+    """The merchant's invoice as sent to the API: an allowed type, base64, at most
+    `MAX_INVOICE_BYTES` once decoded. It is stored outside Temporal (`payflow.documents`);
+    workflows only ever see its `InvoiceReference`."""
 
     filetype: InvoiceFileType
-    data_base64: str = Field(min_length=4, max_length=MAX_INVOICE_BYTES * 4 // 3 + 4)
+    data_base64: str = Field(min_length=4)
 
     @field_validator("data_base64")
     @classmethod
     def _must_be_base64(cls, value: str) -> str:
+        if len(value) > MAX_INVOICE_BASE64:
+            raise ValueError(f"the document is larger than the {MAX_INVOICE_BYTES} byte limit")
         try:
-            base64.b64decode(value, validate=True)
+            content = base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError) as error:
             raise ValueError("data_base64 is not valid base64") from error
+        if not content:
+            raise ValueError("the document is empty")
+        if len(content) > MAX_INVOICE_BYTES:
+            raise ValueError(f"the document is larger than the {MAX_INVOICE_BYTES} byte limit")
         return value
 
     def content(self) -> bytes:
         """The document's bytes."""
         return base64.b64decode(self.data_base64)
+
+
+class InvoiceReference(BaseModel):
+    """A stored invoice document: what a checkout workflow holds instead of its bytes."""
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    filetype: InvoiceFileType
+    size: int = Field(ge=1, le=MAX_INVOICE_BYTES)
 
 
 class OperatorResolution(OperatorDecision):
@@ -253,7 +270,11 @@ class CheckoutState(CheckoutView):
     capture_wanted: bool = False
     cancel_wanted: bool = False
     cancel_sent: bool = False
-    invoice: InvoiceDocument | None = None
+    invoice: InvoiceReference | InvoiceDocument | None = Field(
+        default=None,
+        description="the stored document to upload (a whole document only in runs from before "
+        "documents were stored outside Temporal)",
+    )
     renamed: bool = Field(default=False, description="the rename after completion was tried")
     watch_until: datetime | None = None
     last_activity_at: datetime

@@ -61,6 +61,9 @@ class LedgerEntry(BaseModel):
     address_from: str | None = None
     address_to: str | None = None
     flag: str | None = Field(default=None, description="why an operator must look at it")
+    held: bool = Field(
+        default=False, description="never credited from the provider's total: an operator decides"
+    )
 
     @property
     def key(self) -> str:
@@ -175,7 +178,11 @@ class DepositLedger(BaseModel):
         received in this currency, oldest first; never more than the provider's total."""
         budget = provider_total - self.credited_amount(payment_id)
         keys: list[str] = []
-        waiting = [e for e in self.entries.values() if e.payment_id == payment_id and e.reached]
+        waiting = [
+            e
+            for e in self.entries.values()
+            if e.payment_id == payment_id and e.reached and not e.held
+        ]
         for entry in sorted(waiting, key=lambda e: (e.first_seen_at, e.txhash)):
             if entry.amount > budget:
                 break

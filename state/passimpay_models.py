@@ -236,6 +236,34 @@ class AddressState(PassimpayState):
         return len(self.ledger.archived) + sum(e.final for e in self.ledger.entries.values())
 
 
+class AddressAssignment(BaseModel):
+    """The address (and tag) an address workflow was given: what its deposits must be sent to."""
+
+    payment_id: int
+    address: str | None = None
+    destination_tag: str | None = None
+
+
+def _same_address(ours: str, theirs: str) -> bool:
+    ours, theirs = ours.strip(), theirs.strip()
+    if ours.lower().startswith("0x") and theirs.lower().startswith("0x"):
+        return ours.lower() == theirs.lower()  # EVM: checksum casing is not part of the address
+    return ours == theirs
+
+
+def foreign_address(assigned: AddressAssignment, event: DepositEvent) -> str | None:
+    """Why a deposit callback was not sent to the assigned address (None: it was, or nobody
+    can tell, because the address is not assigned yet or the callback names none)."""
+    if assigned.address is None or not event.address_to:
+        return None
+    if not _same_address(assigned.address, event.address_to):
+        return f"addressTo: {event.address_to[:80]!r} is not the address assigned to this order"
+    tag, theirs = assigned.destination_tag, event.destination_tag
+    if tag and theirs and tag.strip() != theirs.strip():
+        return f"destinationTag: {theirs[:64]!r} is not the tag assigned to this order"
+    return None
+
+
 class DepositResolution(OperatorDecision):
     """An operator's decision on a deposit the provider could not confirm."""
 

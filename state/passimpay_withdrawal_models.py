@@ -46,6 +46,27 @@ class WithdrawPolicy(BaseModel):
     )
 
 
+DEFAULT_MAX_USD = Decimal("1000")
+
+
+class WithdrawLimits(BaseModel):
+    """How much one payout may be, from the worker's settings (never carried in workflows).
+
+    `max_by_currency` maps a paymentId (`"60"`) or a ticker (`"ETH"`, any case) to the largest
+    payout in that currency's own units; a paymentId wins over a ticker. A currency not listed
+    may pay out at most `max_usd` at the currency list's `rateUsd`; `max_usd` 0 means no
+    payout at all in a currency without a configured maximum.
+    """
+
+    max_by_currency: dict[str, Decimal] = Field(default_factory=dict)
+    max_usd: Decimal = Field(default=DEFAULT_MAX_USD, ge=0)
+
+    def maximum(self, payment_id: int, ticker: str) -> Decimal | None:
+        """The configured maximum for this currency (None: the USD default applies)."""
+        by_key = {key.strip().upper(): value for key, value in self.max_by_currency.items()}
+        return by_key.get(str(payment_id), by_key.get(ticker.strip().upper()))
+
+
 class WithdrawalFacts(BaseModel):
     """What validation learned: the currency, and the platform's policy."""
 
@@ -62,7 +83,10 @@ class WithdrawalRequest(BaseModel):
         min_length=1, max_length=200, description="`address:tag` on tag networks (XRP, TON)"
     )
     amount: Decimal = Field(gt=0, max_digits=40, description="in the currency itself, not fiat")
-    check_balance: bool = Field(default=False, description="refuse when the balance is short")
+    check_balance: bool = Field(
+        default=True,
+        description="refuse when the platform balance (in USD) is short or cannot be read",
+    )
     timing: WithdrawalTiming = Field(default_factory=WithdrawalTiming)
     late_callback_window_seconds: float = Field(
         default=900.0,

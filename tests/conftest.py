@@ -6,6 +6,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+import pytest
 import pytest_asyncio
 from pydantic import SecretStr
 from temporalio.client import Client
@@ -13,6 +14,7 @@ from temporalio.client import Client
 from payflow.checkouts import PaymentAssistCheckouts
 from payflow.crypto import PassimpayPayments
 from payflow.devserver import DevServer, start_dev_server
+from payflow.documents import DocumentStore
 from payflow.http_server import RunningServer, free_port
 from payflow.settings import PayflowSettings
 from payflow.stack import RunningSandbox, running_sandbox
@@ -38,7 +40,7 @@ async def client(temporal_server: DevServer) -> Client:
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def settings() -> PayflowSettings:
+async def settings(tmp_path_factory: pytest.TempPathFactory) -> PayflowSettings:
     port = free_port()
     return PayflowSettings(
         task_queue=f"payflow-test-{uuid.uuid4().hex[:8]}",
@@ -46,6 +48,7 @@ async def settings() -> PayflowSettings:
         gateway_port=port,
         api_token=SecretStr(MERCHANT_TOKEN),
         operator_tokens={OPERATOR: SecretStr(OPERATOR_TOKEN)},
+        state_dir=str(tmp_path_factory.mktemp("payflow-state")),
     )
 
 
@@ -88,7 +91,10 @@ async def stack(
         client, settings, sandbox, timeout_seconds=PROVIDER_TIMEOUT_SECONDS
     ) as gateway:
         checkouts = PaymentAssistCheckouts(
-            client, task_queue=settings.task_queue, public_url=settings.public_url
+            client,
+            task_queue=settings.task_queue,
+            public_url=settings.public_url,
+            documents=DocumentStore.under(settings.state_dir),
         )
         crypto = PassimpayPayments(client, task_queue=settings.task_queue)
         withdrawals = PassimpayWithdrawals(client, task_queue=settings.task_queue)

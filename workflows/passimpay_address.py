@@ -22,11 +22,13 @@ with workflow.unsafe.imports_passed_through():
     from state.deposit_ledger import DepositEvent, LedgerEntry, RecordOutcome
     from state.passimpay_address import AddressStatus, unconfirmed_reason
     from state.passimpay_models import (
+        AddressAssignment,
         AddressOpened,
         AddressRequest,
         AddressState,
         DepositResolution,
         OrderReading,
+        foreign_address,
     )
     from workflows.calls import (
         STATUS_RETRY,
@@ -42,6 +44,9 @@ WORKFLOW_ID_PREFIX = "passimpay-address:"
 FLAGGED_POLL_SECONDS = 300.0
 """Polling while every unsettled deposit already waits for an operator."""
 TAG = "destination_tag"
+FOREIGN_ADDRESS_PATCH = "deposit-to-another-address-is-held"
+"""A deposit whose addressTo is not ours is held for an operator (README: "Changing a running
+workflow safely"); deprecate it once no address run from before it is left."""
 
 
 def address_workflow_id(order_id: str) -> str:
@@ -128,11 +133,12 @@ class PassimpayAddress(Tracked[AddressState]):
             self._move("reject", self._s.failure_reason)
             return False
         self._s.required_confirmations = request.required_confirmations or (2 if facts.utxo else 1)
-        for entry in self._s.ledger.unsettled():  # callbacks that came before the address
-            entry.required_confirmations = self._s.required_confirmations
         self._s.ticker = facts.ticker
         self._s.address = assigned.address
         self._s.destination_tag = assigned.destination_tag
+        for entry in self._s.ledger.unsettled():  # callbacks that came before the address
+            entry.required_confirmations = self._s.required_confirmations
+            self._hold_if_foreign(entry)
         if facts.tag and not assigned.destination_tag:
             reason = f"{facts.ticker} needs a destination tag but none came"
             self._s.failure_reason = reason
@@ -200,7 +206,7 @@ class PassimpayAddress(Tracked[AddressState]):
         deadline = self._request.timing.confirm_deadline_seconds
         for entry in self._unsettled():
             age = (workflow.now() - entry.first_seen_at).total_seconds()
-            if entry.payment_id != self._request.payment_id:
+            if entry.payment_id != self._request.payment_id or entry.held:
                 continue  # flagged when it arrived
             if (all_reached and entry.reached) or age >= deadline:
                 reason = unconfirmed_reason(entry, why, age_seconds=age)
@@ -262,6 +268,26 @@ class PassimpayAddress(Tracked[AddressState]):
             reason = f"deposit {event.amount} (paymentId {event.payment_id}) {why}"
             entry.flag = reason
             self._flag(_deposit_key(key), reason)
+        self._hold_if_foreign(entry)
+
+    def _hold_if_foreign(self, entry: LedgerEntry) -> None:
+        """A deposit sent to another address is never credited from the provider's total: it
+        waits for an operator (the gateway refuses such callbacks; this catches the rest)."""
+        if entry.held or entry.final:
+            return
+        event = DepositEvent(
+            txhash=entry.txhash,
+            payment_id=entry.payment_id,
+            amount=entry.amount,
+            confirmations=entry.confirmations,
+            address_to=entry.address_to,
+        )
+        why = foreign_address(self.assignment(), event)
+        if why is None or not workflow.patched(FOREIGN_ADDRESS_PATCH):
+            return
+        entry.held = True
+        entry.flag = f"deposit {entry.amount} (paymentId {entry.payment_id}): {why}"
+        self._flag(_deposit_key(entry.key), entry.flag)
 
     @workflow.update
     def resolve_deposit(self, resolution: DepositResolution) -> AddressState:
@@ -298,6 +324,15 @@ class PassimpayAddress(Tracked[AddressState]):
     def _validate_close(self) -> None:
         if self._s.lifecycle.is_final:
             raise ValueError(f"the address is already {self._status.value}")
+
+    @workflow.query
+    def assignment(self) -> AddressAssignment:
+        """The address and tag deposits must be sent to (None until assigned)."""
+        return AddressAssignment(
+            payment_id=self._request.payment_id,
+            address=self._s.address,
+            destination_tag=self._s.destination_tag,
+        )
 
     @workflow.query
     def state(self) -> AddressState:

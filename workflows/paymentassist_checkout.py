@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         CustomerReturn,
         HintRecord,
         InvoiceDocument,
+        InvoiceReference,
         OperatorResolution,
         TokenClaim,
         WebhookHint,
@@ -427,11 +428,12 @@ class PaymentAssistCheckout:
     async def _upload_invoice(self) -> None:
         """Upload once: a failed or ambiguous try is re-checked with `/status` before another."""
         assert self._s.token is not None and self._s.invoice is not None
-        upload = InvoiceUpload(
-            token=self._s.token,
-            filetype=self._s.invoice.filetype,
-            data_base64=self._s.invoice.data_base64,
-        )
+        document = self._s.invoice
+        upload = InvoiceUpload(token=self._s.token, filetype=document.filetype)
+        if isinstance(document, InvoiceReference):
+            upload.document = document
+        else:  # a run from before documents were stored outside Temporal
+            upload.data_base64 = document.data_base64
         try:
             result = await call(PaymentAssistActivities.invoice, upload, retry_policy=ONE_TRY)
         except ActivityError as error:
@@ -585,8 +587,12 @@ class PaymentAssistCheckout:
             raise ValueError(f"cannot cancel a checkout that is {self._status.value}")
 
     @workflow.update
-    async def upload_invoice(self, document: InvoiceDocument) -> CheckoutView:
-        """Keep the merchant's invoice and upload it once the lender requires it."""
+    async def upload_invoice(self, document: InvoiceReference | InvoiceDocument) -> CheckoutView:
+        """Keep the merchant's stored invoice and upload it once the lender requires it.
+
+        Only a reference is accepted now (the bytes stay in `payflow.documents`); a whole
+        document is still read from histories recorded before, where it was accepted.
+        """
         self._s.invoice = document
         self._s.invoice_error = None
         self._nudge()
@@ -602,7 +608,9 @@ class PaymentAssistCheckout:
         return self.state()
 
     @upload_invoice.validator
-    def _validate_invoice(self, document: InvoiceDocument) -> None:
+    def _validate_invoice(self, document: InvoiceReference | InvoiceDocument) -> None:
+        if not isinstance(document, InvoiceReference):
+            raise ValueError("send the invoice as a stored document reference, not its bytes")
         if self._s.invoice_uploaded or self._status == CheckoutStatus.INVOICED:
             raise ValueError("the invoice was already uploaded")
         if self._status in ENDED:

@@ -1,6 +1,6 @@
 """Passimpay (crypto payments, API v2): signed client, typed models, callback verification."""
 
-from providers.passimpay.callbacks import InvalidSignature, parse_callback
+from providers.passimpay.callbacks import InvalidSignature, UnusableCallback, parse_callback
 from providers.passimpay.client import NotFound, PassimpayClient
 from providers.passimpay.models import (
     Balance,
@@ -31,6 +31,7 @@ __all__ = [
     "OrderStatus",
     "OrderStatusV3",
     "PassimpayClient",
+    "UnusableCallback",
     "WithdrawCallback",
     "WithdrawRequest",
     "WithdrawResult",

@@ -7,10 +7,12 @@ a bad field raises pydantic's ValidationError, a ValueError like `InvalidInput`.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AliasChoices,
     BaseModel,
     BeforeValidator,
@@ -185,24 +187,115 @@ class WithdrawStatus(_Wire):
     reason: str | None = None
 
 
+MAX_AMOUNT_DIGITS = 30
+"""Integer and fraction digits a callback amount may have: more is no coin amount."""
+MAX_CONFIRMATIONS = 1_000_000
+_PLAIN_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+_TXHASH = re.compile(r"[^\s]{1,200}")
+
+
+def _txhash(value: str) -> str:
+    if not _TXHASH.fullmatch(value):
+        raise ValueError("txhash must be 1..200 characters without spaces")
+    return value
+
+
+TxHash = Annotated[str, BeforeValidator(_text), AfterValidator(_txhash)]
+
+
+def _amount_text(value: Any) -> Any:
+    """A callback amount is a plain, positive decimal string (`"4.300000000000000000"`).
+
+    A JSON number (read through float by most senders), an exponent (`1E+400`), `NaN`,
+    `Infinity`, zero, a negative value or more than `MAX_AMOUNT_DIGITS` digits on either side
+    of the point is no amount Passimpay sends.
+    """
+    if not isinstance(value, str):
+        kind = "a JSON number" if isinstance(value, int | float | Decimal) else type(value).__name__
+        raise ValueError(f"amount must be a decimal string, not {kind}")
+    if not _PLAIN_DECIMAL.fullmatch(value):
+        raise ValueError(f"amount {_shown(value)} is not a plain decimal number")
+    whole, _, fraction = value.lstrip("-").partition(".")
+    if len(whole.lstrip("0")) > MAX_AMOUNT_DIGITS or len(fraction) > MAX_AMOUNT_DIGITS:
+        raise ValueError(f"amount {_shown(value)} has more than {MAX_AMOUNT_DIGITS} digits")
+    if Decimal(value) <= 0:
+        raise ValueError(f"amount {value} is not positive")
+    return value
+
+
+def _shown(value: str) -> str:
+    return repr(value if len(value) <= 40 else value[:37] + "...")
+
+
+def _strict_int(value: Any) -> Any:
+    """Counts are whole numbers: `2` or `"2"`, never `2.5`, `true` or `"two"`."""
+    if isinstance(value, bool) or (isinstance(value, float | Decimal) and value != int(value)):
+        raise ValueError("must be a whole number")
+    return value
+
+
+CallbackAmount = Annotated[Decimal, BeforeValidator(_amount_text)]
+Confirmations = Annotated[int, BeforeValidator(_strict_int), Field(ge=0, le=MAX_CONFIRMATIONS)]
+
+
 class DepositCallback(_Wire):
-    """A credited deposit; deduplicate on (`txhash`, `confirmations`) per order."""
+    """A credited deposit; deduplicate on (`txhash`, `confirmations`) per order.
+
+    Values no deposit can have are refused here, after the signature was verified: a
+    non-positive, non-finite or unbounded amount, a negative or fractional confirmation
+    count, an empty txhash, a malformed orderId or paymentId.
+    """
 
     platform_id: int
-    payment_id: int
+    payment_id: Annotated[int, BeforeValidator(_strict_int), Field(gt=0)]
     order_id: Text
-    amount: Decimal
-    txhash: Text
-    address_from: str | None = None
-    address_to: str | None = None
-    confirmations: int
+    amount: CallbackAmount
+    txhash: TxHash
+    address_from: str | None = Field(default=None, max_length=200)
+    address_to: str | None = Field(default=None, max_length=200)
+    confirmations: Confirmations
     destination_tag: OptionalText = None
+
+    @field_validator("order_id")
+    @classmethod
+    def _order_id(cls, value: str) -> str:
+        return validate_order_id(value)
+
+
+def _sane_amount(value: Decimal | None, name: str, *, zero: bool) -> None:
+    if value is None:
+        return
+    if not value.is_finite():
+        raise ValueError(f"{name} {value} is not a finite number")
+    if value < 0 or (value == 0 and not zero):
+        raise ValueError(f"{name} {value} is {'negative' if zero else 'not positive'}")
+    if value.adjusted() >= MAX_AMOUNT_DIGITS:
+        raise ValueError(f"{name} {value} has more than {MAX_AMOUNT_DIGITS} digits")
 
 
 class WithdrawCallback(WithdrawStatus):
-    """A withdrawal's state pushed by the provider, shaped like `/v2/withdrawstatus`."""
+    """A withdrawal's state pushed by the provider, shaped like `/v2/withdrawstatus`, with the
+    deposit callback's sanity checks: amounts finite and bounded (the amount positive, fees and
+    the debit not negative), confirmations a count, a txhash (when given) not empty."""
 
     platform_id: int
+    confirmations: Annotated[
+        int | None, BeforeValidator(_strict_int), Field(ge=0, le=MAX_CONFIRMATIONS)
+    ] = None
+    txhash: TxHash | None = None
+    payment_id: Annotated[int | None, BeforeValidator(_strict_int), Field(gt=0)] = None
+
+    @field_validator("order_id")
+    @classmethod
+    def _order_id(cls, value: str | None) -> str | None:
+        return None if value is None else validate_order_id(value)
+
+    @model_validator(mode="after")
+    def _sane_amounts(self) -> WithdrawCallback:
+        _sane_amount(self.amount, "amount", zero=False)
+        for name in ("amount_debited", "fee_network", "fee_service"):
+            _sane_amount(getattr(self, name), to_camel(name), zero=True)
+        return self
 
 
 class CreateOrderRequest(_Wire):

@@ -85,14 +85,20 @@ async def wait_for_status(
 
 @contextlib.asynccontextmanager
 async def another_gateway(
-    stack: Stack, *, callback_allowed_ips: set[str] | None = None, **settings: object
+    stack: Stack,
+    *,
+    callback_allowed_ips: set[str] | None = None,
+    passimpay_settings: dict[str, object] | None = None,
+    **settings: object,
 ) -> AsyncIterator[str]:
     """A second gateway on the same cluster with other settings; yields its URL."""
     port = free_port()
     payflow = stack.settings.model_copy(
         update={"gateway_port": port, "public_url": f"http://127.0.0.1:{port}", **settings}
     )
-    passimpay = stack.sandbox.passimpay_settings(callback_allowed_ips=callback_allowed_ips or set())
+    passimpay = stack.sandbox.passimpay_settings(
+        callback_allowed_ips=callback_allowed_ips or set(), **(passimpay_settings or {})
+    )
     async with running_gateway(
         stack.client,
         settings=payflow,

@@ -457,6 +457,5 @@ async def test_no_callback_value_makes_a_500(stack: Stack, payload: dict[str, ob
             content=b"platform_id=50&order_id=x&amount=1&hash=abc",
             headers={"content-type": "application/x-www-form-urlencoded"},
         )
-    assert reply.status_code in (200, 400) and legacy.status_code == 401
-    if reply.status_code == 200:  # verified but unusable: kept for an operator, not credited
-        assert reply.json() == {"status": "kept_for_operator"}
+    assert reply.status_code == 400 and legacy.status_code == 401
+    assert reply.json()["status"] == "kept_for_operator"  # verified: an operator sees it

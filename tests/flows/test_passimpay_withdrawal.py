@@ -41,7 +41,8 @@ from workflows.passimpay_withdrawal import withdrawal_workflow_id
 
 TRON = "TJRabPrwbZy45sbavfcjinPJC18kjpRTv8"
 XRP = "rnMwwyTQMRQJT52h1MocV8jRGgxb4JF3KA"
-USDT_TRC20, XRP_ID = 70, 80
+ETH = "0x52908400098527886E0F7030069857D2E4169EE7"
+USDT_TRC20, XRP_ID, ETH_ID = 70, 80, 60
 FAST = WithdrawalTiming(active_poll_seconds=0.3, idle_poll_seconds=0.3)
 WITHDRAW = "/v2/withdraw"
 SETTLE_SECONDS = 0.3
@@ -343,9 +344,32 @@ async def test_duplicate_requests_join_one_payout(stack: Stack, sim: PassimpaySa
         ({"address_to": "not an address"}, "is not an address of that network"),
         ({"payment_id": XRP_ID, "address_to": XRP}, "needs a destination tag"),
         ({"amount": Decimal("0.5")}, "under the currency's minimum"),
-        ({"amount": Decimal("250000"), "check_balance": True}, "exceeds the platform balance"),
+        ({"amount": Decimal("250000")}, "exceeds the platform balance"),  # checked by default
+        ({"amount": Decimal("2000")}, "is over the maximum payout of 1000 USD"),
+        (
+            {"payment_id": ETH_ID, "address_to": ETH, "amount": Decimal("1e39")},
+            "exceeds the platform balance",
+        ),
+        (
+            {
+                "payment_id": ETH_ID,
+                "address_to": ETH,
+                "amount": Decimal("1e39"),
+                "check_balance": False,
+            },
+            "is over the maximum payout",
+        ),
     ],
-    ids=["unknown-currency", "bad-address", "missing-tag", "too-small", "over-balance"],
+    ids=[
+        "unknown-currency",
+        "bad-address",
+        "missing-tag",
+        "too-small",
+        "over-balance",
+        "over-default-max",
+        "huge-eth",
+        "huge-eth-no-balance-check",
+    ],
 )
 async def test_refused_before_anything_is_sent(
     stack: Stack, sim: PassimpaySandbox, overrides: dict[str, object], reason: str
