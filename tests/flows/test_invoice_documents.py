@@ -54,7 +54,9 @@ async def test_bad_documents_are_refused_with_422(
 ) -> None:
     order_id, token = await completed_needing_invoice(stack)
     invoices = stack.sandbox.paymentassist.calls["invoice"]
-    async with httpx.AsyncClient(base_url=stack.gateway.url, headers=stack.merchant, timeout=30) as http:
+    async with httpx.AsyncClient(
+        base_url=stack.gateway.url, headers=stack.merchant, timeout=30
+    ) as http:
         reply = await http.post(f"/v1/checkouts/{order_id}/invoice", json=body)
     assert reply.status_code == 422
     assert message in reply.text
@@ -69,7 +71,9 @@ async def test_document_is_stored_once_and_kept_out_of_history(stack: Stack) -> 
     order_id, token = await completed_needing_invoice(stack)
     content = os.urandom(600_000)  # random: no compression could hide it in the history
     data = base64.b64encode(content).decode()
-    async with httpx.AsyncClient(base_url=stack.gateway.url, headers=stack.merchant, timeout=30) as http:
+    async with httpx.AsyncClient(
+        base_url=stack.gateway.url, headers=stack.merchant, timeout=30
+    ) as http:
         reply = await http.post(
             f"/v1/checkouts/{order_id}/invoice", json={"filetype": "pdf", "data_base64": data}
         )
