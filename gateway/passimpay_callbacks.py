@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from gateway.client_address import client_address, within
+from gateway.errors import refusal
 from gateway.services import GatewayServices, services
 from payflow.crypto import DepositRefused
 from payflow.workflow_calls import PaymentConflict, PaymentNotFound
@@ -53,7 +54,16 @@ def deposit_event(callback: DepositCallback) -> DepositEvent:
     )
 
 
-@router.post("/webhooks/passimpay")
+@router.post(
+    "/webhooks/passimpay",
+    responses={
+        400: refusal("signed, but with impossible values: kept for an operator"),
+        401: refusal("the signature does not verify"),
+        403: refusal("the sender is not on the callback allow-list"),
+        413: refusal("the body is too large"),
+        503: refusal("Temporal cannot answer now: Passimpay retries"),
+    },
+)
 async def passimpay_callback(
     request: Request, found: GatewayServices = Depends(services)
 ) -> JSONResponse:
