@@ -12,18 +12,20 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
+from temporalio.converter import PayloadCodec
 from temporalio.worker import Worker
 
 from activities.heartbeat import HeartbeatInterceptor
 from activities.passimpay import PassimpayActivities
 from activities.passimpay_withdrawals import PassimpayWithdrawalActivities
 from activities.paymentassist import PaymentAssistActivities
+from payflow.codec import codec_for
 from payflow.documents import DocumentStore
 from payflow.http_server import RunningServer
 from payflow.logs import configure_logging, warn_about_sandbox_defaults
 from payflow.settings import PassimpaySettings, PayflowSettings, PaymentAssistSettings
 from payflow.stack import RunningSandbox, running_gateway
-from payflow.startup import check_start, provider_problems
+from payflow.startup import check_start, codec_problems, provider_problems
 from payflow.temporal_client import connect
 from providers.passimpay import PassimpayClient
 from providers.paymentassist.client import PaymentAssistClient
@@ -154,6 +156,7 @@ async def running_on_sandbox(
     sandbox: RunningSandbox,
     *,
     timeout_seconds: float | None = None,
+    codec: PayloadCodec | None = None,
 ) -> AsyncIterator[RunningServer]:
     """A worker and the gateway wired to the simulators (tests, benches, history export);
     yields the gateway's server."""
@@ -168,7 +171,11 @@ async def running_on_sandbox(
             passimpay=passimpay_client(passimpay),
         ),
         running_gateway(
-            client, settings=settings, paymentassist=paymentassist, passimpay=passimpay
+            client,
+            settings=settings,
+            paymentassist=paymentassist,
+            passimpay=passimpay,
+            codec=codec,
         ) as gateway,
     ):
         yield gateway
@@ -178,9 +185,11 @@ async def serve_forever() -> None:
     """Run until SIGINT or SIGTERM, then finish in-flight tasks and stop."""
     logger = logging.getLogger("payflow.worker")
     warn_about_sandbox_defaults(logger)
+    settings = PayflowSettings()
+    codec = codec_for(settings.payload_keys, settings.payload_key_id)
     problems = provider_problems(PaymentAssistSettings(), PassimpaySettings())
-    check_start(problems, PayflowSettings(), logger)
-    client = await connect()
+    check_start(problems + codec_problems(codec), settings, logger)
+    client = await connect(codec=codec)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
-from gateway import checkouts, crypto, passimpay_callbacks, paymentassist_callbacks, withdrawals
+from gateway import (
+    checkouts,
+    codec,
+    crypto,
+    passimpay_callbacks,
+    paymentassist_callbacks,
+    withdrawals,
+)
 from gateway.errors import install_error_handlers
 from gateway.services import GatewayServices
 
@@ -19,6 +27,15 @@ def create_gateway(found: GatewayServices) -> FastAPI:
     app.include_router(crypto.router)
     app.include_router(withdrawals.router)
     app.include_router(passimpay_callbacks.router)
+    app.include_router(codec.router)
+    if found.ui_origins:  # the Temporal UI calls the codec from the operator's browser
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(found.ui_origins),
+            allow_methods=["POST"],
+            allow_headers=["Authorization", "Content-Type", "X-Namespace"],
+            allow_credentials=True,
+        )
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

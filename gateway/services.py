@@ -7,6 +7,7 @@ from functools import cached_property
 
 from fastapi import Request
 from pydantic import SecretStr
+from temporalio.converter import PayloadCodec
 
 from gateway.access import AccessTokens
 from gateway.client_address import IPNetwork, parse_networks
@@ -47,6 +48,8 @@ class GatewayServices:
     withdrawals: PassimpayWithdrawals
     return_redirect_url: str | None = None
     access: AccessTokens = field(default_factory=AccessTokens)
+    codec: PayloadCodec | None = None
+    ui_origins: tuple[str, ...] = ()
 
 
 def services(request: Request) -> GatewayServices:

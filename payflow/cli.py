@@ -11,11 +11,13 @@ from pathlib import Path
 
 import typer
 
+from gateway.codec import CODEC_PATH
+from payflow.codec import codec_for, dev_key
 from payflow.devserver import start_dev_server
 from payflow.logs import configure_logging, warn_about_sandbox_defaults
 from payflow.settings import PassimpaySettings, PayflowSettings, PaymentAssistSettings
 from payflow.stack import running_gateway, running_sandbox
-from payflow.startup import api_problems, check_start, provider_problems
+from payflow.startup import api_problems, check_start, codec_problems, provider_problems
 from payflow.temporal_client import connect, external_cluster_configured
 
 app = typer.Typer(help="Durable payment orchestration on Temporal.", no_args_is_help=True)
@@ -36,10 +38,13 @@ async def _dev() -> None:
     settings = PayflowSettings()
     if settings.api_token is None:  # dev: an open API, each request logged as insecure
         settings = settings.model_copy(update={"insecure": True})
+    keys = settings.payload_keys or dev_key(settings.state_dir)
+    codec = codec_for(keys, settings.payload_key_id)
+    codec_url = f"http://{settings.gateway_host}:{settings.gateway_port}{CODEC_PATH}"
     async with contextlib.AsyncExitStack() as stack:
         lines: list[str] = []
         if external_cluster_configured():
-            client = await connect()
+            client = await connect(codec=codec)
             lines.append(f"Temporal      {os.environ['TEMPORAL_ADDRESS']} (existing cluster)")
         else:
             server = await stack.enter_async_context(
@@ -47,9 +52,10 @@ async def _dev() -> None:
                     port=settings.temporal_port,
                     ui_port=settings.temporal_ui_port,
                     db_file=Path(settings.state_dir) / "temporal.db",
+                    extra_args=["--ui-codec-endpoint", codec_url],
                 )
             )
-            client = await connect(server.address)
+            client = await connect(server.address, codec=codec)
             lines.append(f"Temporal      {server.address}")
             lines.append(f"Temporal UI   {server.ui_url}")
         paymentassist, passimpay = PaymentAssistSettings(), PassimpaySettings()
@@ -80,7 +86,11 @@ async def _dev() -> None:
         )
         gateway = await stack.enter_async_context(
             running_gateway(
-                client, settings=settings, paymentassist=paymentassist, passimpay=passimpay
+                client,
+                settings=settings,
+                paymentassist=paymentassist,
+                passimpay=passimpay,
+                codec=codec,
             )
         )
         lines.append(f"Gateway       {gateway.url}  (API docs {gateway.url}/docs)")
@@ -94,11 +104,12 @@ async def _gateway() -> None:
     warn_about_sandbox_defaults(logger)
     settings = PayflowSettings()
     paymentassist, passimpay = PaymentAssistSettings(), PassimpaySettings()
+    codec = codec_for(settings.payload_keys, settings.payload_key_id)
     problems = api_problems(settings) + provider_problems(paymentassist, passimpay)
-    check_start(problems, settings, logger)
-    client = await connect()
+    check_start(problems + codec_problems(codec), settings, logger)
+    client = await connect(codec=codec)
     async with running_gateway(
-        client, settings=settings, paymentassist=paymentassist, passimpay=passimpay
+        client, settings=settings, paymentassist=paymentassist, passimpay=passimpay, codec=codec
     ):
         await _until_stopped()
 

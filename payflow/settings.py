@@ -89,6 +89,11 @@ class PayflowSettings(BaseSettings):
     """The operators' bearer token (resolve, inbox, close; read too), recorded as `operator`."""
     operator_tokens: dict[str, SecretStr] = Field(default_factory=dict)
     """Named operator tokens, `{"alice": "..."}`: each resolution records the name."""
+    payload_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    """Payload encryption keys by id (base64, 32 bytes), `{"2026-11": "..."}`; keep old ones
+    while any history still needs them."""
+    payload_key_id: str | None = None
+    """Which key seals new payloads (default: the first)."""
     insecure: bool = False
     """Serve an open API and use sandbox credentials anyway (`payflow dev` only): every request
     is logged with a warning."""
@@ -96,6 +101,17 @@ class PayflowSettings(BaseSettings):
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
     state_dir: str = ".payflow"
+    temporal_ui_url: str | None = None
+    """Where operators open the Temporal UI (its origin may call the codec endpoint); the dev
+    UI by default."""
+
+    def temporal_ui_origins(self) -> list[str]:
+        """Browser origins allowed to call the codec endpoint."""
+        if self.temporal_ui_url:
+            return [self.temporal_ui_url.rstrip("/")]
+        port = self.temporal_ui_port
+        return [f"http://127.0.0.1:{port}", f"http://localhost:{port}"]
+
     trusted_proxies: list[str] = Field(default_factory=list)
     """Reverse proxies in front of the gateway (addresses or CIDR blocks). Only a request from
     one of them has its `X-Forwarded-For` read, for the callback allow-list."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from pydantic import SecretStr
 from temporalio.client import Client
+from temporalio.converter import PayloadCodec
 
 from gateway.access import AccessTokens
 from gateway.app import create_gateway
@@ -103,8 +104,10 @@ async def running_gateway(
     settings: PayflowSettings,
     paymentassist: PaymentAssistSettings,
     passimpay: PassimpaySettings,
+    codec: PayloadCodec | None = None,
 ) -> AsyncIterator[RunningServer]:
-    """Serve the gateway; its public URL is where providers and customers reach it."""
+    """Serve the gateway; its public URL is where providers and customers reach it. With a
+    `codec`, it also serves the Temporal UI's codec endpoint to operators."""
     currencies = KnownCurrencies(
         PassimpayClient(
             passimpay.api_url,
@@ -138,6 +141,8 @@ async def running_gateway(
             settings.operator_tokens,
             insecure=settings.insecure,
         ),
+        codec=codec,
+        ui_origins=tuple(settings.temporal_ui_origins()),
     )
     try:
         app = create_gateway(services)

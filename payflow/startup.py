@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from temporalio.converter import PayloadCodec
+
 from gateway.access import AccessTokens
 from payflow.settings import PassimpaySettings, PayflowSettings, PaymentAssistSettings
 from payflow.stack import SANDBOX_PASSIMPAY_KEY, SANDBOX_PAYMENTASSIST_SECRET
@@ -23,6 +25,13 @@ def provider_problems(
     if passimpay.api_key.get_secret_value() == SANDBOX_PASSIMPAY_KEY:
         found.append("PASSIMPAY_API_KEY is the sandbox's: set the platform's real key")
     return found
+
+
+def codec_problems(codec: PayloadCodec | None) -> list[str]:
+    """Why personal data would reach Temporal in clear."""
+    if codec is not None:
+        return []
+    return ["PAYFLOW_PAYLOAD_KEYS is not set: customers' data would be stored in clear"]
 
 
 def api_problems(settings: PayflowSettings) -> list[str]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import PayloadCodec
 from temporalio.envconfig import ClientConfig
+
+from payflow.codec import data_converter
 
 DEFAULT_ADDRESS = "127.0.0.1:7233"
 
@@ -16,12 +18,17 @@ def external_cluster_configured() -> bool:
     return bool(os.environ.get("TEMPORAL_ADDRESS"))
 
 
-async def connect(address: str | None = None, namespace: str | None = None) -> Client:
-    """Connect with the pydantic data converter so money and models round-trip exactly."""
+async def connect(
+    address: str | None = None,
+    namespace: str | None = None,
+    codec: PayloadCodec | None = None,
+) -> Client:
+    """Connect with the pydantic data converter so money and models round-trip exactly, and
+    `codec` sealing every payload (personal data never reaches Temporal in clear)."""
     config = ClientConfig.load_client_connect_config()
     if address:
         config["target_host"] = address
     config.setdefault("target_host", DEFAULT_ADDRESS)
     if namespace:
         config["namespace"] = namespace
-    return await Client.connect(**config, data_converter=pydantic_data_converter)
+    return await Client.connect(**config, data_converter=data_converter(codec))

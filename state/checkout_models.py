@@ -114,11 +114,11 @@ class CheckoutRequest(BaseModel):
         )
 
     def summary(self) -> dict[str, object]:
-        """The memo operators see in the Temporal UI: the order, not the person."""
+        """The memo operators see in the Temporal UI: the order, not the person (the memo is
+        not encrypted, so the free-text description stays out)."""
         return {
             "order_id": self.order_id,
             "amount_pence": self.amount,
-            "description": self.description,
             "plan_id": self.plan_id,
             "auto_capture": self.auto_capture,
             "capture": self.capture,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -12,6 +14,7 @@ from pydantic import SecretStr
 from temporalio.client import Client
 
 from payflow.checkouts import PaymentAssistCheckouts
+from payflow.codec import codec_for
 from payflow.crypto import PassimpayPayments
 from payflow.devserver import DevServer, start_dev_server
 from payflow.documents import DocumentStore
@@ -26,6 +29,11 @@ PROVIDER_TIMEOUT_SECONDS = 2.0
 MERCHANT_TOKEN = "merchant-test-token-0123456789"
 OPERATOR_TOKEN = "operator-test-token-0123456789"
 OPERATOR = "ops-ada"
+PAYLOAD_KEY_ID = "test-2026"
+PAYLOAD_KEY = base64.b64encode(b"payflow test payload key 32 byte").decode()
+PAYLOAD_KEYS_ENV = json.dumps({PAYLOAD_KEY_ID: PAYLOAD_KEY})
+"""What a `python worker.py` the tests start needs to read the tests' payloads."""
+CODEC = codec_for({PAYLOAD_KEY_ID: SecretStr(PAYLOAD_KEY)}, PAYLOAD_KEY_ID)
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -36,7 +44,7 @@ async def temporal_server() -> AsyncIterator[DevServer]:
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def client(temporal_server: DevServer) -> Client:
-    return await connect(temporal_server.address)
+    return await connect(temporal_server.address, codec=CODEC)
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -88,7 +96,7 @@ async def stack(
     client: Client, sandbox: RunningSandbox, settings: PayflowSettings
 ) -> AsyncIterator[Stack]:
     async with running_on_sandbox(
-        client, settings, sandbox, timeout_seconds=PROVIDER_TIMEOUT_SECONDS
+        client, settings, sandbox, timeout_seconds=PROVIDER_TIMEOUT_SECONDS, codec=CODEC
     ) as gateway:
         checkouts = PaymentAssistCheckouts(
             client,

@@ -14,7 +14,7 @@ import pytest
 
 from payflow.checkouts import PaymentAssistCheckouts
 from payflow.devserver import DevServer, stop_process
-from tests.conftest import Stack
+from tests.conftest import PAYLOAD_KEYS_ENV, Stack
 from tests.flows.helpers import (
     SLOW_POLLING,
     browser_get,
@@ -42,6 +42,7 @@ def worker_env(stack: Stack, temporal_server: DevServer) -> dict[str, str]:
         **os.environ,
         "TEMPORAL_ADDRESS": temporal_server.address,
         "PAYFLOW_INSECURE": "true",  # the simulators' credentials
+        "PAYFLOW_PAYLOAD_KEYS": PAYLOAD_KEYS_ENV,
         "PAYFLOW_TASK_QUEUE": f"payflow-kill-{uuid.uuid4().hex[:8]}",
         "PAYMENTASSIST_API_URL": stack.sandbox.paymentassist_url,
         "PAYMENTASSIST_API_KEY": "demo_key",

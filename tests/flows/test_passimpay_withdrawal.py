@@ -33,7 +33,7 @@ from state.passimpay_withdrawal_models import (
     WithdrawPolicy,
 )
 from state.withdraw_gate import REPLY_TIMEOUT, WAIT_AFTER_DOUBT, gate_workflow_id
-from tests.conftest import OPERATOR, PROVIDER_TIMEOUT_SECONDS, Stack
+from tests.conftest import OPERATOR, PAYLOAD_KEYS_ENV, PROVIDER_TIMEOUT_SECONDS, Stack
 from tests.flows.helpers import decoded_history, eventually, new_order_id
 from tests.flows.test_checkout_durability import start_worker_process
 from worker import passimpay_client, paymentassist_client, running_worker
@@ -451,6 +451,7 @@ def worker_env(temporal: DevServer, task_queue: str, passimpay_url: str) -> dict
         **os.environ,
         "TEMPORAL_ADDRESS": temporal.address,
         "PAYFLOW_INSECURE": "true",  # the simulator's credentials
+        "PAYFLOW_PAYLOAD_KEYS": PAYLOAD_KEYS_ENV,
         "PAYFLOW_TASK_QUEUE": task_queue,
         "PASSIMPAY_API_URL": passimpay_url,
         "PASSIMPAY_PLATFORM_ID": str(SANDBOX_PASSIMPAY_PLATFORM),

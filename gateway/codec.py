@@ -1,0 +1,59 @@
+"""The Temporal UI's remote codec: operators see payloads decoded, nobody else does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, HTTPException, status
+from google.protobuf import json_format
+from temporalio.api.common.v1 import Payload, Payloads
+
+from gateway.auth import AUTH_RESPONSES, operator
+from gateway.services import GatewayServices, services
+
+CODEC_PATH = "/codec"
+
+router = APIRouter(
+    prefix=CODEC_PATH,
+    tags=["temporal ui codec"],
+    dependencies=[Depends(operator)],
+    responses={
+        401: AUTH_RESPONSES[401],
+        403: AUTH_RESPONSES[403],
+        404: {"description": "no payload codec is configured"},
+    },
+)
+
+
+def _payloads(body: dict[str, Any]) -> list[Payload]:
+    try:
+        return list(json_format.ParseDict(body, Payloads()).payloads)
+    except json_format.ParseError as error:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"not a payloads body: {error}") from None
+
+
+def _body(payloads: list[Payload]) -> dict[str, Any]:
+    return json_format.MessageToDict(Payloads(payloads=payloads))
+
+
+@router.post("/decode", responses={400: {"description": "not a payloads body"}})
+async def decode(
+    body: dict[str, Any] = Body(...), found: GatewayServices = Depends(services)
+) -> dict[str, Any]:
+    """Operator (or the Temporal UI on an operator's behalf): open sealed payloads."""
+    if found.codec is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no payload codec is configured")
+    try:
+        return _body(await found.codec.decode(_payloads(body)))
+    except ValueError as error:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
+
+
+@router.post("/encode", responses={400: {"description": "not a payloads body"}})
+async def encode(
+    body: dict[str, Any] = Body(...), found: GatewayServices = Depends(services)
+) -> dict[str, Any]:
+    """Seal payloads the UI sends (a signal or query argument typed in by an operator)."""
+    if found.codec is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no payload codec is configured")
+    return _body(await found.codec.encode(_payloads(body)))

@@ -1,0 +1,76 @@
+"""Payload encryption on its own: AES-GCM round trips, keys rotate by id, nothing else opens."""
+
+from __future__ import annotations
+
+import base64
+import stat
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+from temporalio.api.common.v1 import Payload
+
+from payflow.codec import (
+    ENCODING,
+    KEY_ID,
+    EncryptionCodec,
+    PayloadKeyError,
+    codec_for,
+    dev_key,
+    parse_keys,
+)
+
+OLD, NEW = b"o" * 32, b"n" * 32
+PLAIN = Payload(metadata={"encoding": b"json/plain"}, data=b'{"f_name":"Ada","email":"a@b.co"}')
+
+
+async def test_a_sealed_payload_hides_its_data_and_opens_again() -> None:
+    codec = EncryptionCodec({"k1": OLD}, "k1")
+    [sealed] = await codec.encode([PLAIN])
+    assert sealed.metadata["encoding"] == ENCODING and sealed.metadata[KEY_ID] == b"k1"
+    assert b"Ada" not in sealed.SerializeToString() and b"json/plain" not in sealed.data
+    assert await codec.decode([sealed]) == [PLAIN]
+    [again] = await codec.encode([PLAIN])
+    assert again.data != sealed.data  # a fresh nonce every time
+
+
+async def test_after_rotation_old_payloads_still_open_and_new_ones_use_the_new_key() -> None:
+    [old] = await EncryptionCodec({"k1": OLD}, "k1").encode([PLAIN])
+    rotated = EncryptionCodec({"k1": OLD, "k2": NEW}, "k2")
+    [new] = await rotated.encode([PLAIN])
+    assert new.metadata[KEY_ID] == b"k2"
+    assert await rotated.decode([old, new]) == [PLAIN, PLAIN]
+    with pytest.raises(PayloadKeyError, match="no payload key 'k1'"):
+        await EncryptionCodec({"k2": NEW}, "k2").decode([old])
+
+
+async def test_plain_payloads_pass_through_and_tampering_is_caught() -> None:
+    codec = EncryptionCodec({"k1": OLD}, "k1")
+    assert await codec.decode([PLAIN]) == [PLAIN]  # histories from before encryption
+    [sealed] = await codec.encode([PLAIN])
+    flipped = bytearray(sealed.data)
+    flipped[-1] ^= 1
+    forged = Payload(metadata=dict(sealed.metadata), data=bytes(flipped))
+    with pytest.raises(PayloadKeyError, match="failed its check"):
+        await codec.decode([forged])
+    relabelled = Payload(metadata={**sealed.metadata, KEY_ID: b"k2"}, data=sealed.data)
+    with pytest.raises(PayloadKeyError):
+        await EncryptionCodec({"k1": OLD, "k2": OLD}, "k1").decode([relabelled])
+
+
+def test_bad_keys_are_refused_with_their_id() -> None:
+    with pytest.raises(PayloadKeyError, match="'short' must be 32 bytes"):
+        parse_keys({"short": SecretStr(base64.b64encode(b"x" * 16).decode())})
+    with pytest.raises(PayloadKeyError, match="'junk' is not base64"):
+        parse_keys({"junk": SecretStr("not base64 !")})
+    with pytest.raises(PayloadKeyError, match="active payload key 'k9'"):
+        codec_for({"k1": SecretStr(base64.b64encode(OLD).decode())}, "k9")
+    assert codec_for({}, None) is None
+
+
+def test_the_dev_key_is_made_once_and_kept_private(tmp_path: Path) -> None:
+    first = dev_key(tmp_path)
+    assert dev_key(tmp_path) == first
+    key_file = next(tmp_path.iterdir())
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert codec_for(first, None) is not None
