@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -14,7 +12,6 @@ from pydantic import SecretStr
 from temporalio.client import Client
 
 from payflow.checkouts import PaymentAssistCheckouts
-from payflow.codec import codec_for
 from payflow.crypto import PassimpayPayments
 from payflow.devserver import DevServer, start_dev_server
 from payflow.documents import DocumentStore
@@ -23,17 +20,13 @@ from payflow.settings import PayflowSettings
 from payflow.stack import RunningSandbox, running_sandbox
 from payflow.temporal_client import connect
 from payflow.withdrawals import PassimpayWithdrawals
+from tests.payload_keys import CODEC
 from worker import running_on_sandbox
 
 PROVIDER_TIMEOUT_SECONDS = 2.0
 MERCHANT_TOKEN = "merchant-test-token-0123456789"
 OPERATOR_TOKEN = "operator-test-token-0123456789"
 OPERATOR = "ops-ada"
-PAYLOAD_KEY_ID = "test-2026"
-PAYLOAD_KEY = base64.b64encode(b"payflow test payload key 32 byte").decode()
-PAYLOAD_KEYS_ENV = json.dumps({PAYLOAD_KEY_ID: PAYLOAD_KEY})
-"""What a `python worker.py` the tests start needs to read the tests' payloads."""
-CODEC = codec_for({PAYLOAD_KEY_ID: SecretStr(PAYLOAD_KEY)}, PAYLOAD_KEY_ID)
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import re
+import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
+from google.protobuf import json_format
+from temporalio.api.common.v1 import Payload
 from temporalio.client import WorkflowHandle
 
 from payflow.checkouts import PaymentAssistCheckouts
 from payflow.http_server import free_port
 from payflow.stack import running_gateway
 from state.checkout_models import CheckoutRequest, CheckoutTiming, CheckoutView, Customer
+from tests.payload_keys import CODEC
 
 if TYPE_CHECKING:
     from tests.conftest import Stack
@@ -115,7 +117,22 @@ async def browser_get(url: str) -> httpx.Response:
 
 
 async def decoded_history(handle: WorkflowHandle[Any, Any]) -> str:
-    """A workflow's whole history as JSON, with every payload decoded to text."""
+    """A workflow's whole history as JSON, with every payload opened (the tests' key) and
+    decoded to text: what Temporal holds, as someone with the key would read it."""
     raw = (await handle.fetch_history()).to_json()
-    payloads = re.findall(r'"data": "([A-Za-z0-9+/=]+)"', raw)
-    return raw + "".join(base64.b64decode(p).decode("utf-8", errors="replace") for p in payloads)
+    found: list[Payload] = []
+    _collect_payloads(json.loads(raw), found)
+    opened = await CODEC.decode(found) if CODEC else found
+    return raw + "".join(p.data.decode("utf-8", errors="replace") for p in opened)
+
+
+def _collect_payloads(node: object, found: list[Payload]) -> None:
+    if isinstance(node, dict):
+        if "data" in node and isinstance(node.get("metadata"), dict):
+            found.append(json_format.ParseDict(node, Payload(), ignore_unknown_fields=True))
+            return
+        for value in node.values():
+            _collect_payloads(value, found)
+    elif isinstance(node, list):
+        for value in node:
+            _collect_payloads(value, found)

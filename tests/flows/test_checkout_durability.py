@@ -14,7 +14,7 @@ import pytest
 
 from payflow.checkouts import PaymentAssistCheckouts
 from payflow.devserver import DevServer, stop_process
-from tests.conftest import PAYLOAD_KEYS_ENV, Stack
+from tests.conftest import Stack
 from tests.flows.helpers import (
     SLOW_POLLING,
     browser_get,
@@ -22,6 +22,7 @@ from tests.flows.helpers import (
     decoded_history,
     wait_for_status,
 )
+from tests.payload_keys import PAYLOAD_KEYS_ENV
 from workflows.paymentassist_checkout import checkout_workflow_id
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -33,9 +33,10 @@ from state.passimpay_withdrawal_models import (
     WithdrawPolicy,
 )
 from state.withdraw_gate import REPLY_TIMEOUT, WAIT_AFTER_DOUBT, gate_workflow_id
-from tests.conftest import OPERATOR, PAYLOAD_KEYS_ENV, PROVIDER_TIMEOUT_SECONDS, Stack
+from tests.conftest import OPERATOR, PROVIDER_TIMEOUT_SECONDS, Stack
 from tests.flows.helpers import decoded_history, eventually, new_order_id
 from tests.flows.test_checkout_durability import start_worker_process
+from tests.payload_keys import PAYLOAD_KEYS_ENV
 from worker import passimpay_client, paymentassist_client, running_worker
 from workflows.passimpay_withdrawal import withdrawal_workflow_id
 
