@@ -75,7 +75,10 @@ async def address_deposits_then_close(stack: Stack) -> Exported:
     await stack.crypto.close_address(order_id)
     for amount in ("9", "7"):  # the second one leaves the inbox's attention flag as it was
         await sim.deposit(order_id, Decimal(amount))
-    inbox = await eventually(stack.crypto.unmatched, lambda items: len(items) == 2)
+    inbox = await eventually(
+        stack.crypto.unmatched,
+        lambda items: sum(item.order_id == order_id for item in items) == 2,
+    )
     for item in inbox:
         await stack.crypto.acknowledge_unmatched(item.key)
     return {
