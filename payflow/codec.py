@@ -1,8 +1,9 @@
 """Payloads encrypted at rest in Temporal: AES-GCM, the key id in each payload's metadata.
 
 Every payload the client, worker and gateway write (workflow inputs, results, signals, updates,
-activity arguments) is sealed before it leaves the process; keys rotate by id, old ones kept
-for reading. Payloads without our encoding pass through on decode, so histories recorded
+activity arguments, memo) is sealed before it leaves the process, and so are failure messages
+and stack traces (an error may quote what a provider said about a customer); keys rotate by id,
+old ones kept for reading. Search attributes are never encoded: they hold ids and statuses only. Payloads without our encoding pass through on decode, so histories recorded
 before encryption (and the replay goldens) stay readable.
 """
 
@@ -21,7 +22,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import SecretStr
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter, PayloadCodec
+from temporalio.converter import (
+    DataConverter,
+    DefaultFailureConverterWithEncodedAttributes,
+    PayloadCodec,
+)
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
@@ -97,10 +102,15 @@ class EncryptionCodec(PayloadCodec):
 
 
 def data_converter(codec: PayloadCodec | None) -> DataConverter:
-    """The project's converter (pydantic), sealed by `codec` when there is one."""
+    """The project's converter (pydantic), sealed by `codec` when there is one: payloads, and
+    failures' message and stack trace (moved into an encoded attribute)."""
     if codec is None:
         return pydantic_data_converter
-    return dataclasses.replace(pydantic_data_converter, payload_codec=codec)
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=codec,
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
 
 
 def dev_key(state_dir: str | Path) -> dict[str, SecretStr]:

@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 from temporalio.api.common.v1 import Payload
+from temporalio.api.failure.v1 import Failure
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import ApplicationError
 
 from payflow.codec import (
     ENCODING,
@@ -16,6 +19,7 @@ from payflow.codec import (
     EncryptionCodec,
     PayloadKeyError,
     codec_for,
+    data_converter,
     dev_key,
     parse_keys,
 )
@@ -74,3 +78,18 @@ def test_the_dev_key_is_made_once_and_kept_private(tmp_path: Path) -> None:
     key_file = next(tmp_path.iterdir())
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert codec_for(first, None) is not None
+
+
+async def test_failure_messages_and_stack_traces_are_sealed_too() -> None:
+    converter = data_converter(EncryptionCodec({"k1": OLD}, "k1"))
+    try:
+        raise ApplicationError("the lender says Ada's e-mail a@b.co is taken", type="Refused")
+    except ApplicationError as raised:
+        failure = Failure()
+        await converter.encode_failure(raised, failure)
+    stored = failure.SerializeToString()
+    assert b"Ada" not in stored and b"a@b.co" not in stored and b"raise" not in stored
+    assert failure.application_failure_info.type == "Refused"  # retry rules still see the type
+    opened = await converter.decode_failure(failure)
+    assert isinstance(opened, ApplicationError) and "a@b.co" in opened.message
+    assert data_converter(None) is pydantic_data_converter

@@ -68,13 +68,23 @@ async def test_raw_histories_hold_no_personal_data_and_the_codec_opens_them_for_
         visible = str(info.memo) + str(info.search_attributes)  # as stored, bytes and all
         assert not [word for word in CLEAR if word in visible], visible
         raw.append((await handle.fetch_history()).to_json())
+        memo = await stack.client.get_workflow_handle(workflow_id).describe()
+        opened_memo = str(await memo.memo())  # even opened, the memo is ids and amounts
+        assert not [word for word in [*CLEAR, "for Ottoline"] if word in opened_memo], opened_memo
 
-    started = json.loads(raw[0])["events"][0]["workflowExecutionStartedEventAttributes"]
-    body = {"payloads": started["input"]["payloads"]}
+    inputs = [
+        json.loads(history)["events"][0]["workflowExecutionStartedEventAttributes"]["input"]
+        for history in raw
+    ]
+    body = {"payloads": inputs[0]["payloads"]}
     async with httpx.AsyncClient(base_url=stack.gateway.url, timeout=10) as http:
         opened = await http.post("/codec/decode", json=body, headers=stack.operator)
         anonymous = await http.post("/codec/decode", json=body)
         merchant = await http.post("/codec/decode", json=body, headers=stack.merchant)
+        lower = {"Authorization": stack.operator["Authorization"].replace("Bearer", "bearer")}
+        invoice_opened = await http.post(
+            "/codec/decode", json={"payloads": inputs[1]["payloads"]}, headers=lower
+        )
         origin = stack.settings.temporal_ui_origins()[0]
         preflight = await http.options(
             "/codec/decode",
@@ -89,6 +99,12 @@ async def test_raw_histories_hold_no_personal_data_and_the_codec_opens_them_for_
     text = "".join(payload.data.decode() for payload in decoded.payloads)
     assert all(word in text for word in CLEAR if word != "Quillfeather") and "Quillfeather" in text
     assert anonymous.status_code == 401 and merchant.status_code == 403
+    assert invoice_opened.status_code == 200, invoice_opened.text
+    invoice_text = "".join(
+        payload.data.decode()
+        for payload in json_format.ParseDict(invoice_opened.json(), Payloads()).payloads
+    )
+    assert all(word in invoice_text for word in CLEAR if word != "Quillfeather")  # no address
     assert preflight.status_code == 200
     assert preflight.headers["access-control-allow-origin"] == origin
     assert re.search(r"authorization", preflight.headers["access-control-allow-headers"], re.I)

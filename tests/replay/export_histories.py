@@ -1,6 +1,9 @@
 """Re-export the replay goldens from real runs, when a workflow change is meant to change them.
 
 Run `.venv/bin/python tests/replay/export_histories.py`; `*-before-*` goldens are never rewritten.
+The histories are recorded without a payload key (sandbox customers only), so a golden stays
+readable and can be scanned for secrets; the replayer reads them through the codec, which passes
+unencrypted payloads through.
 """
 
 from __future__ import annotations
@@ -86,7 +89,7 @@ async def export() -> None:
             passimpay_callback_url=f"{settings.public_url}/webhooks/passimpay", retry_delay=0.1
         ) as sandbox,
     ):
-        client = await connect(server.address)
+        client = await connect(server.address)  # no codec: goldens stay readable
         sandbox.passimpay.withdraw_settle_seconds = 0.3
         async with running_on_sandbox(client, settings, sandbox, timeout_seconds=2.0) as gateway:
             stack = Stack(

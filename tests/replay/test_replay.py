@@ -1,4 +1,8 @@
-"""Replay every golden against today's code, so a nondeterministic change fails before a deploy."""
+"""Replay every golden against today's code, so a nondeterministic change fails before a deploy.
+
+The goldens are recorded without a payload key (readable, and scanned for secrets below); the
+replayer decodes them with the tests' key anyway, as a production worker would: histories from
+before encryption pass through the codec and still replay."""
 
 from __future__ import annotations
 
@@ -8,10 +12,11 @@ from pathlib import Path
 import pytest
 from temporalio import workflow
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 import worker
+from payflow.codec import data_converter
+from tests.payload_keys import CODEC
 from tests.replay.goldens import HISTORIES, SECRETS, decoded
 from workflows.passimpay_unmatched import ONLY_ON_CHANGE_PATCH
 from workflows.passimpay_withdraw_gate import PassimpayWithdrawGate
@@ -34,7 +39,7 @@ def load(path: Path) -> WorkflowHistory:
 @pytest.mark.parametrize("path", GOLDENS, ids=[path.stem for path in GOLDENS])
 async def test_history_replays(path: Path) -> None:
     history = load(path)
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=data_converter(CODEC))
     await replayer.replay_workflow(history)  # raises NondeterminismError on a mismatch
 
 

@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest_asyncio
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from payflow.codec import data_converter
 from payflow.search_attributes import SEARCH_ATTRIBUTE_TYPES
 from payflow.settings import PayflowSettings
 from payflow.stack import RunningSandbox
+from tests.payload_keys import CODEC
 from worker import passimpay_client, paymentassist_client, running_worker
 
 INDEXED_TYPES = {
@@ -26,10 +27,10 @@ INDEXED_TYPES = {
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
-    """A time-skipping server that knows our search attributes."""
+    """A time-skipping server that knows our search attributes; payloads sealed as everywhere."""
     server = Path(sys.executable).parent / "temporal-test-server"
     async with await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter, test_server_existing_path=str(server)
+        data_converter=data_converter(CODEC), test_server_existing_path=str(server)
     ) as env:
         await env.client.operator_service.add_search_attributes(
             AddSearchAttributesRequest(
