@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 
 from gateway.codec import CODEC_PATH
-from payflow.codec import codec_for, dev_key
+from payflow.codec import DEV_KEY_FILE, PayloadKeyError, codec_for, dev_key
 from payflow.devserver import start_dev_server
 from payflow.logs import configure_logging, warn_about_sandbox_defaults
 from payflow.settings import PassimpaySettings, PayflowSettings, PaymentAssistSettings
@@ -112,6 +112,43 @@ async def _gateway() -> None:
         client, settings=settings, paymentassist=paymentassist, passimpay=passimpay, codec=codec
     ):
         await _until_stopped()
+
+
+async def _codec_server() -> None:
+    from gateway.access import AccessTokens
+    from payflow.codec_server import create_codec_app
+    from payflow.http_server import serve
+
+    logger = logging.getLogger("payflow.codec_server")
+    settings = PayflowSettings()
+    keys = settings.payload_keys
+    if not keys and (Path(settings.state_dir) / DEV_KEY_FILE).exists():
+        keys = dev_key(settings.state_dir)  # beside `payflow dev`: its own key
+    try:
+        codec = codec_for(keys, settings.payload_key_id)
+    except PayloadKeyError as error:
+        raise typer.BadParameter(str(error)) from None
+    if codec is None:
+        raise typer.BadParameter("PAYFLOW_PAYLOAD_KEYS is not set: there is nothing to open")
+    access = AccessTokens.from_settings(
+        settings.api_token, settings.operator_token, settings.operator_tokens
+    )
+    if not access.operators:
+        logger.warning("no operator token: the codec endpoint opens payloads for any caller")
+    origins = settings.temporal_ui_origins()
+    app_ = create_codec_app(codec, access, origins)
+    async with serve(app_, settings.codec_host, settings.codec_port) as server:
+        typer.echo(
+            f"codec server on {server.url} (POST /decode, /encode) for {', '.join(origins)}\n"
+            f"start the UI with --ui-codec-endpoint {server.url}. Ctrl+C stops it."
+        )
+        await _until_stopped()
+
+
+@app.command("codec-server")
+def codec_server() -> None:
+    """Serve the Temporal UI's codec endpoint alone (payload keys from PAYFLOW_PAYLOAD_KEYS)."""
+    asyncio.run(_codec_server())
 
 
 @app.command()

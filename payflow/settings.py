@@ -94,6 +94,9 @@ class PayflowSettings(BaseSettings):
     while any history still needs them."""
     payload_key_id: str | None = None
     """Which key seals new payloads (default: the first)."""
+    codec_host: str = "127.0.0.1"
+    codec_port: int = 8888
+    """Where `payflow codec-server` listens (the Temporal UI's codec endpoint, off the gateway)."""
     insecure: bool = False
     """Serve an open API and use sandbox credentials anyway (`payflow dev` only): every request
     is logged with a warning."""
