@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, HTTPException, status
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
+from temporalio.converter import PayloadCodec
 
 from gateway.auth import AUTH_RESPONSES, operator
 from gateway.services import GatewayServices, services
@@ -36,6 +37,19 @@ def _body(payloads: list[Payload]) -> dict[str, Any]:
     return json_format.MessageToDict(Payloads(payloads=payloads))
 
 
+async def open_payloads(codec: PayloadCodec, body: dict[str, Any]) -> dict[str, Any]:
+    """The remote codec's `/decode`: 400 for a body that is not payloads or will not open."""
+    try:
+        return _body(await codec.decode(_payloads(body)))
+    except ValueError as error:  # unknown key id, failed check: no key material in it
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
+
+
+async def seal_payloads(codec: PayloadCodec, body: dict[str, Any]) -> dict[str, Any]:
+    """The remote codec's `/encode`."""
+    return _body(await codec.encode(_payloads(body)))
+
+
 @router.post("/decode", responses={400: {"description": "not a payloads body"}})
 async def decode(
     body: dict[str, Any] = Body(...), found: GatewayServices = Depends(services)
@@ -43,10 +57,7 @@ async def decode(
     """Operator (or the Temporal UI on an operator's behalf): open sealed payloads."""
     if found.codec is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no payload codec is configured")
-    try:
-        return _body(await found.codec.decode(_payloads(body)))
-    except ValueError as error:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
+    return await open_payloads(found.codec, body)
 
 
 @router.post("/encode", responses={400: {"description": "not a payloads body"}})
@@ -56,4 +67,4 @@ async def encode(
     """Seal payloads the UI sends (a signal or query argument typed in by an operator)."""
     if found.codec is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no payload codec is configured")
-    return _body(await found.codec.encode(_payloads(body)))
+    return await seal_payloads(found.codec, body)

@@ -14,25 +14,13 @@ from typing import Any
 from fastapi import Body, Depends, FastAPI, HTTPException, Security, status
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from google.protobuf import json_format
-from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.converter import PayloadCodec
 
 from gateway.access import AccessTokens, Role
+from gateway.codec import open_payloads, seal_payloads
 
 logger = logging.getLogger("payflow.codec_server")
 BEARER = HTTPBearer(auto_error=False, description="An operator's token (PAYFLOW_OPERATOR_TOKEN).")
-
-
-def _payloads(body: dict[str, Any]) -> list[Payload]:
-    try:
-        return list(json_format.ParseDict(body, Payloads()).payloads)
-    except json_format.ParseError as error:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"not a payloads body: {error}") from None
-
-
-def _body(payloads: list[Payload]) -> dict[str, Any]:
-    return json_format.MessageToDict(Payloads(payloads=payloads))
 
 
 def create_codec_app(
@@ -62,15 +50,12 @@ def create_codec_app(
     @app.post("/decode", dependencies=[Depends(operator_only)])
     async def decode(body: dict[str, Any] = Body(...)) -> dict[str, Any]:
         """Open sealed payloads (the Temporal UI shows them decoded)."""
-        try:
-            return _body(await codec.decode(_payloads(body)))
-        except ValueError as error:  # unknown key id, failed check: no key material in it
-            raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
+        return await open_payloads(codec, body)
 
     @app.post("/encode", dependencies=[Depends(operator_only)])
     async def encode(body: dict[str, Any] = Body(...)) -> dict[str, Any]:
         """Seal payloads the UI sends (a signal or query argument typed in by an operator)."""
-        return _body(await codec.encode(_payloads(body)))
+        return await seal_payloads(codec, body)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
