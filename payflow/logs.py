@@ -12,11 +12,12 @@ SANDBOX_DEFAULTS = {
 
 
 def configure_logging() -> None:
-    """INFO to stderr (PAYFLOW_LOG_LEVEL overrides), once per process."""
-    logging.basicConfig(
-        level=os.environ.get("PAYFLOW_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    """INFO to stderr (PAYFLOW_LOG_LEVEL overrides), once per process; a line per provider
+    HTTP request only at DEBUG (at INFO it costs a busy worker more than the request)."""
+    level = os.environ.get("PAYFLOW_LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def warn_about_sandbox_defaults(logger: logging.Logger) -> None:

@@ -1,0 +1,354 @@
+"""Benchmark: Payment Assist checkouts against a bare-Temporal floor of the same shape.
+
+    python bench/checkouts.py --count 300 --rounds 3 [--idle 1000] [--hog 2]
+
+Starts a Temporal dev server, the sandboxes and the gateway in this process, one payflow worker
+(`python worker.py`) and one bare worker (`bench/bare.py`), each on its own task queue. Each
+round runs N payflow checkouts and N `BareCheckout`s, in alternating order:
+
+- payflow: started at once through `PaymentAssistCheckouts.start`, the customer approves on the
+  simulator, whose signed webhook reaches the gateway; the workflow confirms with `/status` and
+  ends (no invoice watch);
+- bare: started at once with update-with-start, signalled by this process, one status activity.
+
+Prints completed/s of each and their ratio (min / median / max over rounds), CPU seconds per
+flow of each worker, the dev server and this process, provider calls per checkout against the
+minimum (`/begin` + `/status`), and how many ended anywhere but completed. With `--idle K` it
+then opens K of each (paced), none approved, and prints worker RSS per open workflow and the
+workers' CPU while they wait. Exits 1 when an acceptance line fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bare import BareCheckout  # bench/ is on sys.path
+from harness import ROOT, cpu_hogs, start_worker, verdict
+from proc import Usage, own_usage, usage
+from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy
+
+from payflow.checkouts import PaymentAssistCheckouts
+from payflow.devserver import DevServer, start_dev_server, stop_process
+from payflow.http_server import free_port
+from payflow.settings import PayflowSettings
+from payflow.stack import RunningSandbox, running_gateway, running_sandbox
+from payflow.temporal_client import connect
+from state.checkout_models import CheckoutRequest, CheckoutTiming, Customer
+from workflows.paymentassist_checkout import checkout_workflow_id
+
+CUSTOMER = Customer(
+    email="ada@example.com", f_name="Ada", s_name="Lovelace", addr1="1 Way", postcode="AB1 2CD"
+)
+MIN_PROVIDER_CALLS = 2
+"""`/begin` and one `/status`: what any checkout confirmed by its provider must cost."""
+RATIO_FLOOR = 0.8
+CPU_CEILING = 1.3
+RSS_CEILING = 1.3
+IDLE_CEILING = 0.10
+
+
+@dataclass
+class Round:
+    """One batch of one kind: its rate and what each process spent per flow."""
+
+    rate: float
+    cpu_per_flow: dict[str, float]
+    not_completed: int
+    provider_calls: int = 0
+
+
+@dataclass
+class Tally:
+    """Every round of one kind."""
+
+    rounds: list[Round] = field(default_factory=list)
+
+    def series(self, pick: Callable[[Round], float]) -> list[float]:
+        return [pick(r) for r in self.rounds]
+
+
+class Processes:
+    """The processes whose CPU is counted, by name."""
+
+    def __init__(self, server: DevServer, payflow: int, bare: int) -> None:
+        self.pids = {"dev server": server.process.pid, "payflow worker": payflow, "bare worker": bare}
+
+    def read(self) -> dict[str, Usage]:
+        readings = {name: usage(pid) for name, pid in self.pids.items()}
+        readings["bench (gateway, sandbox)"] = own_usage()
+        return readings
+
+
+def spent(before: dict[str, Usage], after: dict[str, Usage], flows: int) -> dict[str, float]:
+    return {name: (after[name].cpu - before[name].cpu) / flows for name in before}
+
+
+def checkout_request(order_id: str) -> CheckoutRequest:
+    return CheckoutRequest(
+        order_id=order_id,
+        amount=49_900,
+        customer=CUSTOMER,
+        timing=CheckoutTiming(invoice_watch_seconds=0),
+    )
+
+
+async def one_checkout(
+    client: Client, checkouts: PaymentAssistCheckouts, sandbox: RunningSandbox, order_id: str
+) -> str:
+    """Start, approve as the customer, wait for the workflow to end; its final status."""
+    started = await checkouts.start(checkout_request(order_id))
+    await sandbox.paymentassist.decide(started.token, "approve")
+    view = await client.get_workflow_handle(checkout_workflow_id(order_id)).result()
+    return str(view["status"] if isinstance(view, dict) else view.status)
+
+
+async def one_bare(client: Client, task_queue: str, order_id: str) -> str:
+    """The same shape on bare Temporal: update-with-start, one signal, the result."""
+    operation = WithStartWorkflowOperation(
+        BareCheckout.run,
+        order_id,
+        id=f"bare:{order_id}",
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+    )
+    await client.execute_update_with_start_workflow(
+        BareCheckout.begin, start_workflow_operation=operation
+    )
+    handle = await operation.workflow_handle()
+    await handle.signal(BareCheckout.hint)
+    return await handle.result()
+
+
+async def timed_batch(
+    count: int, one: Callable[[str], Awaitable[str]], prefix: str
+) -> tuple[float, Counter[str]]:
+    """Run `count` flows at once; completed per second and their final statuses."""
+    began = time.monotonic()
+    results = await asyncio.gather(
+        *(one(f"{prefix}-{i:05d}") for i in range(count)), return_exceptions=True
+    )
+    elapsed = time.monotonic() - began
+    statuses = Counter(r if isinstance(r, str) else f"error {type(r).__name__}" for r in results)
+    return statuses["completed"] / elapsed, statuses
+
+
+def spread(values: list[float], digits: int = 2) -> str:
+    """min / median / max."""
+    return " / ".join(
+        f"{v:.{digits}f}" for v in (min(values), statistics.median(values), max(values))
+    )
+
+
+async def idle_phase(
+    count: int,
+    pace: float,
+    window: float,
+    processes: Processes,
+    start_payflow: Callable[[str], Awaitable[object]],
+    start_bare: Callable[[str], Awaitable[object]],
+    run: str,
+) -> dict[str, float]:
+    """Open `count` of each kind (paced), then read RSS per open workflow and idle CPU."""
+    before = processes.read()
+    for index in range(count):
+        tick = time.monotonic()
+        await asyncio.gather(
+            start_payflow(f"idle-{run}-{index:05d}"), start_bare(f"idle-{run}-{index:05d}")
+        )
+        await asyncio.sleep(max(0.0, 1.0 / pace - (time.monotonic() - tick)))
+    await asyncio.sleep(10.0)  # let the last starts' tasks finish before measuring
+    opened = processes.read()
+    await asyncio.sleep(window)
+    after = processes.read()
+    return {
+        "payflow rss": (opened["payflow worker"].rss - before["payflow worker"].rss) / count,
+        "bare rss": (opened["bare worker"].rss - before["bare worker"].rss) / count,
+        "payflow idle cpu": (after["payflow worker"].cpu - opened["payflow worker"].cpu) / window,
+        "bare idle cpu": (after["bare worker"].cpu - opened["bare worker"].cpu) / window,
+        "server idle cpu": (after["dev server"].cpu - opened["dev server"].cpu) / window,
+    }
+
+
+def start_bare_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "bare.py")],
+            env={**env, "PYTHONPATH": str(ROOT)},
+            stdout=out,
+            stderr=out,
+            cwd=ROOT,
+        )
+
+
+async def bench(args: argparse.Namespace) -> bool:
+    run = uuid.uuid4().hex[:8]
+    logs = Path(tempfile.mkdtemp(prefix="payflow-checkouts-"))
+    port = free_port()
+    settings = PayflowSettings(
+        task_queue=f"bench-{run}",
+        withdrawal_task_queue=f"bench-{run}-gate",
+        public_url=f"http://127.0.0.1:{port}",
+        gateway_port=port,
+    )
+    bare_queue = f"bare-{run}"
+    payflow = Tally()
+    bare = Tally()
+    with cpu_hogs(args.hog):
+        async with start_dev_server() as server, running_sandbox() as sandbox:
+            client = await connect(server.address)
+            pa = sandbox.paymentassist_settings()
+            env = {
+                **os.environ,
+                "TEMPORAL_ADDRESS": server.address,
+                "PAYFLOW_TASK_QUEUE": settings.task_queue,
+                "PAYFLOW_WITHDRAWAL_TASK_QUEUE": settings.withdrawal_task_queue,
+                "PAYMENTASSIST_API_URL": pa.api_url,
+                "PAYMENTASSIST_API_KEY": pa.api_key,
+                "PAYMENTASSIST_API_SECRET": pa.api_secret.get_secret_value(),
+                "PASSIMPAY_API_URL": sandbox.passimpay_url,
+            }
+            worker = start_worker(env, logs / "payflow-worker.log")
+            bare_worker = start_bare_worker(
+                {**env, "PAYFLOW_TASK_QUEUE": bare_queue}, logs / "bare-worker.log"
+            )
+            processes = Processes(server, worker.pid, bare_worker.pid)
+            bare_client = await Client.connect(server.address)
+            try:
+                async with running_gateway(
+                    client, settings=settings, paymentassist=pa, passimpay=sandbox.passimpay_settings()
+                ):
+                    checkouts = PaymentAssistCheckouts(
+                        client, task_queue=settings.task_queue, public_url=settings.public_url
+                    )
+
+                    async def payflow_one(order_id: str) -> str:
+                        return await one_checkout(client, checkouts, sandbox, order_id)
+
+                    async def bare_one(order_id: str) -> str:
+                        return await one_bare(bare_client, bare_queue, order_id)
+
+                    # warm both workers up (imports, caches) outside the figures
+                    await timed_batch(10, payflow_one, f"warm-{run}")
+                    await timed_batch(10, bare_one, f"warm-{run}")
+                    for index in range(args.rounds):
+                        kinds = [("payflow", payflow_one, payflow), ("bare", bare_one, bare)]
+                        for name, one, tally in kinds if index % 2 == 0 else kinds[::-1]:
+                            calls = sum(sandbox.paymentassist.calls.values())
+                            before = processes.read()
+                            rate, statuses = await timed_batch(
+                                args.count, one, f"{name}-{run}-{index}"
+                            )
+                            after = processes.read()
+                            tally.rounds.append(
+                                Round(
+                                    rate=rate,
+                                    cpu_per_flow=spent(before, after, args.count),
+                                    not_completed=args.count - statuses["completed"],
+                                    provider_calls=sum(sandbox.paymentassist.calls.values())
+                                    - calls,
+                                )
+                            )
+                            print(f"round {index} {name:8} {rate:6.1f}/s  {dict(statuses)}")
+                            sys.stdout.flush()
+                    idle = None
+                    if args.idle:
+
+                        async def open_checkout(order_id: str) -> object:
+                            return await checkouts.start(checkout_request(order_id))
+
+                        async def open_bare(order_id: str) -> object:
+                            operation = WithStartWorkflowOperation(
+                                BareCheckout.run,
+                                order_id,
+                                id=f"bare:{order_id}",
+                                task_queue=bare_queue,
+                                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                            )
+                            return await bare_client.execute_update_with_start_workflow(
+                                BareCheckout.begin, start_workflow_operation=operation
+                            )
+
+                        idle = await idle_phase(
+                            args.idle,
+                            args.pace,
+                            args.window,
+                            processes,
+                            open_checkout,
+                            open_bare,
+                            run,
+                        )
+            finally:
+                stop_process(worker)
+                stop_process(bare_worker)
+
+    rates = [p.rate / b.rate for p, b in zip(payflow.rounds, bare.rounds, strict=True)]
+    worker_cpu = [
+        p.cpu_per_flow["payflow worker"] / b.cpu_per_flow["bare worker"]
+        for p, b in zip(payflow.rounds, bare.rounds, strict=True)
+    ]
+    calls = [r.provider_calls / args.count / MIN_PROVIDER_CALLS for r in payflow.rounds]
+    not_completed = sum(r.not_completed for r in payflow.rounds)
+    print()
+    print(f"flows per round     {args.count} of each kind, {args.rounds} rounds interleaved, "
+          f"{args.hog} CPU hog(s), {os.cpu_count()} cores")  # fmt: skip
+    print(f"payflow completed/s {spread(payflow.series(lambda r: r.rate), 1)}")
+    print(f"bare completed/s    {spread(bare.series(lambda r: r.rate), 1)}")
+    print(f"ratio payflow/bare  {spread(rates)}   (min / median / max)")
+    print("CPU ms per flow     payflow round | bare round (min / median / max)")
+    for name in payflow.rounds[0].cpu_per_flow:
+        ours = [1000 * r.cpu_per_flow[name] for r in payflow.rounds]
+        theirs = [1000 * r.cpu_per_flow[name] for r in bare.rounds]
+        print(f"  {name:24} {spread(ours, 1)} | {spread(theirs, 1)}")
+    print(f"worker CPU ratio    {spread(worker_cpu)}   (payflow worker / bare worker per flow)")
+    print(f"provider calls      {spread(calls)} per checkout ÷ minimum ({MIN_PROVIDER_CALLS})")
+    print(f"not completed       {not_completed}")
+    checks = {
+        f"completed/s ÷ bare ≥ {RATIO_FLOOR} (median)": statistics.median(rates) >= RATIO_FLOOR,
+        f"worker CPU per flow ÷ bare ≤ {CPU_CEILING} (median)": statistics.median(worker_cpu)
+        <= CPU_CEILING,
+        "every checkout completed": not_completed == 0,
+    }
+    if idle is not None:
+        rss = idle["payflow rss"] / idle["bare rss"] if idle["bare rss"] > 0 else float("inf")
+        print(f"open workflows      {args.idle} of each, started at {args.pace}/s")
+        print(f"RSS per open        payflow {idle['payflow rss'] / 1024:.0f} KiB, "
+              f"bare {idle['bare rss'] / 1024:.0f} KiB, ratio {rss:.2f}")  # fmt: skip
+        print(f"idle CPU ({args.window:.0f} s)     payflow worker {100 * idle['payflow idle cpu']:.1f} %"
+              f" of a core, bare worker {100 * idle['bare idle cpu']:.1f} %, dev server "
+              f"{100 * idle['server idle cpu']:.1f} %")  # fmt: skip
+        checks[f"worker RSS per open workflow ÷ bare ≤ {RSS_CEILING}"] = rss <= RSS_CEILING
+        checks[f"{args.idle} idle checkouts: worker below {IDLE_CEILING:.0%} of a core"] = (
+            idle["payflow idle cpu"] < IDLE_CEILING
+        )
+    return verdict(checks, logs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--count", type=int, default=300, help="flows of each kind per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--idle", type=int, default=0, help="open this many idle flows after")
+    parser.add_argument("--pace", type=float, default=25.0, help="idle flows opened per second")
+    parser.add_argument("--window", type=float, default=60.0, help="idle CPU window, seconds")
+    parser.add_argument("--hog", type=int, default=0, help="busy-loop processes during the run")
+    args = parser.parse_args()
+    ok = asyncio.run(bench(args))
+    sys.stdout.flush()
+    os._exit(0 if ok else 1)  # sdk-python#300: exit explicitly after Temporal work
+
+
+if __name__ == "__main__":
+    main()
