@@ -10,6 +10,7 @@ from datetime import timedelta
 from pydantic import BaseModel
 from temporalio import activity
 from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 
 from activities.errors import provider_call
@@ -28,11 +29,24 @@ from providers.paymentassist.models import (
     UpdateResult,
 )
 from state.checkout_health import NOT_SENT, SENDING
-from state.checkout_models import InvoiceReference
+from state.checkout_models import InvoiceReference, TokenClaim
+from workflows.paymentassist_token_claim import (
+    CLAIM_HELD_FOR,
+    PaymentAssistTokenClaim,
+    claim_workflow_id,
+)
 
 MAYBE_SENT = "MaybeSent"
 DOCUMENT_MISSING = "DocumentMissing"
 MARK_TIMEOUT = timedelta(seconds=5)
+CLAIM_TIMEOUT = timedelta(seconds=5)
+
+
+class BegunApplication(BeginResult):
+    """`/begin`'s answer, and whether its token's claim was started with it (else the
+    checkout claims it itself)."""
+
+    claimed: bool = False
 
 
 @contextlib.contextmanager
@@ -106,11 +120,35 @@ class PaymentAssistActivities:
             return await self._client.preapproval(request)
 
     @activity.defn(name="paymentassist.begin")
-    async def begin(self, request: BeginRequest) -> BeginResult:
+    async def begin(self, request: BeginRequest) -> BegunApplication:
         """Create the application; run once per attempt, resent only when it never left."""
         with sent_once():
             await self._mark_sending()
-            return await self._client.begin(request)
+            result = await self._client.begin(request)
+        claimed = await self._claim(TokenClaim(token=result.token, order_id=request.order_id))
+        return BegunApplication(**result.model_dump(), claimed=claimed)
+
+    async def _claim(self, claim: TokenClaim) -> bool:
+        """Hold a fresh token for its checkout with a claim that never runs a task (started
+        with a delay beyond any checkout), so holding it costs no worker anything. False
+        when it could not be started: the checkout then claims it as a child workflow."""
+        if self._temporal is None:
+            return False
+        try:
+            await self._temporal.start_workflow(
+                PaymentAssistTokenClaim.run,
+                claim,
+                id=claim_workflow_id(claim.token),
+                task_queue=activity.info().task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                start_delay=CLAIM_HELD_FOR,
+                memo={"order_id": claim.order_id},
+                rpc_timeout=CLAIM_TIMEOUT,
+            )
+        except Exception:  # noqa: BLE001 - the token is never lost: the checkout claims it
+            activity.logger.warning("token claim not started with /begin", exc_info=True)
+            return False
+        return True
 
     @activity.defn(name="paymentassist.status")
     async def status(self, token: str) -> ApplicationStatus:

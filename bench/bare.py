@@ -2,10 +2,12 @@
 
     python bench/bare.py   # a worker for BareCheckout on $PAYFLOW_TASK_QUEUE
 
-A `BareCheckout` is what a checkout costs Temporal with nothing of ours around it: started with
+A `BareCheckout` is a checkout with nothing of ours around the provider calls: started with
 update-with-start (the update answers once the `begin` activity ran), one `begin` activity, one
-signal from the provider's side, one `status` activity, done. Activities return at once, the
-default data converter and sandbox are used, no search attributes, no memo, no codec.
+signal from the provider's side, one `status` activity, done. The activities make the same
+signed `/begin` and `/status` requests to the simulator (so both sides pay for the same provider
+work); the default data converter and sandbox are used, no search attributes, memo, codec,
+token claim, gateway or webhook verification.
 """
 
 from __future__ import annotations
@@ -19,16 +21,33 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 
-@activity.defn(name="bare_begin")
-async def bare_begin(order_id: str) -> str:
-    """The provider's token for the order (no provider is asked)."""
-    return f"token-{order_id}"
+class Provider:
+    """The simulator, through the same provider client payflow's worker uses."""
 
+    def __init__(self) -> None:
+        from providers.paymentassist.client import PaymentAssistClient
 
-@activity.defn(name="bare_status")
-async def bare_status(token: str) -> str:
-    """The provider's answer (no provider is asked)."""
-    return "completed"
+        self.client = PaymentAssistClient(
+            os.environ["PAYMENTASSIST_API_URL"],
+            os.environ["PAYMENTASSIST_API_KEY"],
+            os.environ["PAYMENTASSIST_API_SECRET"],
+        )
+
+    @activity.defn(name="bare_begin")
+    async def bare_begin(self, order_id: str) -> str:
+        """`/begin` for the order; its token."""
+        from providers.paymentassist.models import BeginRequest
+
+        request = BeginRequest(
+            order_id=order_id, amount=49_900, email="ada@example.com", f_name="Ada",
+            s_name="Lovelace", addr1="1 Way", postcode="AB1 2CD",
+        )  # fmt: skip
+        return (await self.client.begin(request)).token
+
+    @activity.defn(name="bare_status")
+    async def bare_status(self, token: str) -> str:
+        """`/status`: the application's status."""
+        return (await self.client.status(token)).status.value
 
 
 @workflow.defn
@@ -44,12 +63,12 @@ class BareCheckout:
     async def run(self, order_id: str) -> str:
         timeout = timedelta(seconds=60)
         self._token = await workflow.execute_activity(
-            bare_begin, order_id, start_to_close_timeout=timeout
+            "bare_begin", order_id, start_to_close_timeout=timeout, result_type=str
         )
         self._status = "awaiting_customer"
         await workflow.wait_condition(lambda: self._hinted)
         self._status = await workflow.execute_activity(
-            bare_status, self._token, start_to_close_timeout=timeout
+            "bare_status", self._token, start_to_close_timeout=timeout, result_type=str
         )
         return self._status
 
@@ -73,12 +92,13 @@ async def serve() -> None:
     from payflow.settings import PayflowSettings  # outside the workflow sandbox
 
     settings = PayflowSettings()
+    provider = Provider()
     client = await Client.connect(os.environ.get("TEMPORAL_ADDRESS", "127.0.0.1:7233"))
     worker = Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[BareCheckout],
-        activities=[bare_begin, bare_status],
+        activities=[provider.bare_begin, provider.bare_status],
         max_concurrent_activities=settings.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
     )

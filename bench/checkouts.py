@@ -9,7 +9,9 @@ round runs N payflow checkouts and N `BareCheckout`s, in alternating order:
 - payflow: started at once through `PaymentAssistCheckouts.start`, the customer approves on the
   simulator, whose signed webhook reaches the gateway; the workflow confirms with `/status` and
   ends (no invoice watch);
-- bare: started at once with update-with-start, signalled by this process, one status activity.
+- bare (`bench/bare.py`): started at once with update-with-start, its `/begin` and `/status`
+  activities making the same signed requests to the simulator; the customer approves the same
+  way, and this process signals the workflow directly (no webhook, gateway or claim).
 
 Prints completed/s of each and their ratio (min / median / max over rounds), CPU seconds per
 flow of each worker, the dev server and this process, provider calls per checkout against the
@@ -58,6 +60,8 @@ RATIO_FLOOR = 0.8
 CPU_CEILING = 1.3
 RSS_CEILING = 1.3
 IDLE_CEILING = 0.10
+BATCH_TIMEOUT = 300.0
+"""A flow not ended by then counts as not completed (the run goes on)."""
 
 
 @dataclass
@@ -84,7 +88,11 @@ class Processes:
     """The processes whose CPU is counted, by name."""
 
     def __init__(self, server: DevServer, payflow: int, bare: int) -> None:
-        self.pids = {"dev server": server.process.pid, "payflow worker": payflow, "bare worker": bare}
+        self.pids = {
+            "dev server": server.process.pid,
+            "payflow worker": payflow,
+            "bare worker": bare,
+        }
 
     def read(self) -> dict[str, Usage]:
         readings = {name: usage(pid) for name, pid in self.pids.items()}
@@ -115,8 +123,9 @@ async def one_checkout(
     return str(view["status"] if isinstance(view, dict) else view.status)
 
 
-async def one_bare(client: Client, task_queue: str, order_id: str) -> str:
-    """The same shape on bare Temporal: update-with-start, one signal, the result."""
+async def one_bare(client: Client, sandbox: RunningSandbox, task_queue: str, order_id: str) -> str:
+    """The same shape on bare Temporal: update-with-start, the customer approves, one signal
+    (sent here: no webhook, no gateway), the result."""
     operation = WithStartWorkflowOperation(
         BareCheckout.run,
         order_id,
@@ -124,9 +133,10 @@ async def one_bare(client: Client, task_queue: str, order_id: str) -> str:
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
     )
-    await client.execute_update_with_start_workflow(
+    token = await client.execute_update_with_start_workflow(
         BareCheckout.begin, start_workflow_operation=operation
     )
+    await sandbox.paymentassist.decide(token, "approve")
     handle = await operation.workflow_handle()
     await handle.signal(BareCheckout.hint)
     return await handle.result()
@@ -138,7 +148,8 @@ async def timed_batch(
     """Run `count` flows at once; completed per second and their final statuses."""
     began = time.monotonic()
     results = await asyncio.gather(
-        *(one(f"{prefix}-{i:05d}") for i in range(count)), return_exceptions=True
+        *(asyncio.wait_for(one(f"{prefix}-{i:05d}"), BATCH_TIMEOUT) for i in range(count)),
+        return_exceptions=True,
     )
     elapsed = time.monotonic() - began
     statuses = Counter(r if isinstance(r, str) else f"error {type(r).__name__}" for r in results)
@@ -166,7 +177,8 @@ async def idle_phase(
     for index in range(count):
         tick = time.monotonic()
         await asyncio.gather(
-            start_payflow(f"idle-{run}-{index:05d}"), start_bare(f"idle-{run}-{index:05d}")
+            start_payflow(f"idle-payflow-{run}-{index:05d}"),
+            start_bare(f"idle-bare-{run}-{index:05d}"),
         )
         await asyncio.sleep(max(0.0, 1.0 / pace - (time.monotonic() - tick)))
     await asyncio.sleep(10.0)  # let the last starts' tasks finish before measuring
@@ -228,7 +240,10 @@ async def bench(args: argparse.Namespace) -> bool:
             bare_client = await Client.connect(server.address)
             try:
                 async with running_gateway(
-                    client, settings=settings, paymentassist=pa, passimpay=sandbox.passimpay_settings()
+                    client,
+                    settings=settings,
+                    paymentassist=pa,
+                    passimpay=sandbox.passimpay_settings(),
                 ):
                     checkouts = PaymentAssistCheckouts(
                         client, task_queue=settings.task_queue, public_url=settings.public_url
@@ -238,11 +253,11 @@ async def bench(args: argparse.Namespace) -> bool:
                         return await one_checkout(client, checkouts, sandbox, order_id)
 
                     async def bare_one(order_id: str) -> str:
-                        return await one_bare(bare_client, bare_queue, order_id)
+                        return await one_bare(bare_client, sandbox, bare_queue, order_id)
 
                     # warm both workers up (imports, caches) outside the figures
-                    await timed_batch(10, payflow_one, f"warm-{run}")
-                    await timed_batch(10, bare_one, f"warm-{run}")
+                    await timed_batch(10, payflow_one, f"warm-payflow-{run}")
+                    await timed_batch(10, bare_one, f"warm-bare-{run}")
                     for index in range(args.rounds):
                         kinds = [("payflow", payflow_one, payflow), ("bare", bare_one, bare)]
                         for name, one, tally in kinds if index % 2 == 0 else kinds[::-1]:

@@ -184,6 +184,8 @@ class PaymentAssistCheckout:
                 self._move("flag", self._s.attention_reason)
             return False
         self._s.token, self._s.url = result.token, result.url
+        if result.claimed:  # False in results recorded before claims started with /begin
+            self._s.claimed_token = result.token
         self._move("begin")
         await self._claim(result.token)
         return True

@@ -40,6 +40,7 @@ from tests.flows.helpers import (
 )
 from worker import running_worker
 from workflows.paymentassist_checkout import PaymentAssistCheckout, checkout_workflow_id
+from workflows.paymentassist_token_claim import claim_workflow_id
 
 KEY, SECRET = "demo_key", "demo_sandbox_secret"
 BIG, SMALL = 499_900, 10_000  # £4,999 orders and a £100 application
@@ -312,6 +313,19 @@ async def test_token_of_a_started_checkout_cannot_be_attached_elsewhere(stack: S
     orphan = await lost_begin(stack, BIG)
     with pytest.raises(ResolutionRefused, match="already held"):
         await stack.checkouts.resolve(orphan, OperatorResolution(token=started.token))
+
+
+async def test_a_begun_token_is_held_by_a_claim_no_worker_runs(stack: Stack) -> None:
+    """The claim started with `/begin` is open (its ID held) and has never had a task."""
+    started = await stack.checkouts.start(checkout_request())
+    claim = stack.client.get_workflow_handle(claim_workflow_id(started.token))
+    described = await claim.describe()
+    kinds = [event.event_type async for event in claim.fetch_history_events()]
+    assert described.status is not None and described.status.name == "RUNNING"
+    assert dict(await described.memo()) == {"order_id": started.order_id}
+    assert kinds == [1]  # WorkflowExecutionStarted alone: no workflow task was ever scheduled
+    view = await stack.checkouts.get(started.order_id)
+    assert view.claimed_token == started.token
 
 
 async def test_unknown_token_is_refused_and_the_checkout_can_be_closed(stack: Stack) -> None:
