@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import (
@@ -23,7 +23,13 @@ from state.checkout import CheckoutLifecycle
 from state.checkout_health import CallHealth
 from state.decision import OperatorDecision
 from state.lifecycle import LifecycleEntry
-from state.polling import MAX_POLL_SECONDS, MAX_WAIT_SECONDS, MIN_POLL_SECONDS, PollTiming
+from state.polling import (
+    MAX_POLL_SECONDS,
+    MAX_WAIT_SECONDS,
+    MIN_POLL_SECONDS,
+    PollTiming,
+    backed_off,
+)
 
 ORDER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/=+\-]{0,254}$"
 MAX_INVOICE_BYTES = 1_500_000
@@ -50,7 +56,8 @@ class Customer(BaseModel):
 
 
 class CheckoutTiming(PollTiming):
-    """Polling of `/status` (every 30 s while the customer is active, then every 5 minutes)."""
+    """Polling of `/status`: from 30 s after a start or hint, doubling while the customer is on
+    the lender's page, every 5 minutes at most (and once the active window has passed)."""
 
     invoice_poll_seconds: float = Field(default=3600.0, ge=MIN_POLL_SECONDS, le=MAX_POLL_SECONDS)
     invoice_watch_seconds: float = Field(
@@ -65,6 +72,12 @@ class CheckoutTiming(PollTiming):
         le=MAX_WAIT_SECONDS,
         description="provider calls failing this long set NeedsAttention (retries go on)",
     )
+
+    def interval(self, seconds_since_activity: float) -> float:
+        """The next poll delay: backing off from the active poll toward the idle one."""
+        if seconds_since_activity >= self.active_window_seconds:
+            return self.idle_poll_seconds
+        return backed_off(self.active_poll_seconds, self.idle_poll_seconds, seconds_since_activity)
 
 
 class CheckoutRequest(BaseModel):
@@ -251,7 +264,13 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-HintEffect = Literal["ignore", "count", "record"]
+HintEffect = Literal["ignore", "count", "record", "defer"]
+COALESCE_SECONDS = 5.0
+"""A hint this soon after a `/status` check waits for the next one (unless it reports an end
+the last check did not see): a return and a webhook for one event cost one check."""
+FINAL_RETURNS = frozenset({"success", "failed"})
+FINAL_EVENTS = frozenset({"application.completed", "application.failed", "application.expired"})
+FINAL_PROVIDER_STATUSES = frozenset({"completed", "failed", "expired", "pending_capture"})
 PROVIDER_EVENTS = {
     "pending_capture": "await_capture",
     "completed": "complete",
@@ -279,6 +298,9 @@ class CheckoutState(CheckoutView):
     watch_until: datetime | None = None
     last_activity_at: datetime
     check_due: bool = Field(default=False, description="a hint or request asks for action now")
+    check_at: datetime | None = Field(
+        default=None, description="a hint asked for a check once the coalescing window closes"
+    )
 
     @classmethod
     def start(cls, request: CheckoutRequest, now: datetime) -> CheckoutState:
@@ -303,6 +325,27 @@ class CheckoutState(CheckoutView):
         if self.token is not None and token != self.token:
             return "ignore"
         return "count" if self.check_due else "record"
+
+    def coalesced(self, effect: HintEffect, *, final: bool, now: datetime) -> HintEffect:
+        """A hint to record, looked at again against the last check: within
+        `COALESCE_SECONDS` of it, an end the check already saw is only counted, and a hint
+        reporting no end waits for the next check (`defer`); anything else checks now."""
+        if effect != "record" or self.last_checked_at is None:
+            return effect
+        if (now - self.last_checked_at).total_seconds() >= COALESCE_SECONDS:
+            return effect
+        seen_end = self.provider_status in FINAL_PROVIDER_STATUSES
+        if final:
+            return "count" if seen_end else "record"
+        return "defer"
+
+    def defer_check(self, hint: HintRecord) -> None:
+        """Keep the hint for operators; the check it asks for runs when the window closes."""
+        self.hints.append(hint)
+        del self.hints[:-HINT_LIMIT]
+        self.last_activity_at = hint.at
+        assert self.last_checked_at is not None
+        self.check_at = self.last_checked_at + timedelta(seconds=COALESCE_SECONDS)
 
     def record_hint(self, hint: HintRecord) -> None:
         """Keep the hint for operators (the latest few) and make a status check due."""

@@ -24,3 +24,10 @@ class PollTiming(BaseModel):
         if seconds_since_activity < self.active_window_seconds:
             return self.active_poll_seconds
         return self.idle_poll_seconds
+
+
+def backed_off(active: float, idle: float, seconds_since_activity: float) -> float:
+    """A poll delay that doubles from `active` as the wait since the last activity grows,
+    never beyond `idle`: someone busy on a provider's page is asked about at 30 s, 1, 2, 4
+    minutes, then every 5, instead of every 30 s (hints still wake the check at once)."""
+    return min(max(active, seconds_since_activity), max(active, idle))

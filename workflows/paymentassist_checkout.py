@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
@@ -33,6 +32,8 @@ with workflow.unsafe.imports_passed_through():
     from state.checkout import CheckoutStatus
     from state.checkout_health import never_sent, not_sent_delay
     from state.checkout_models import (
+        FINAL_EVENTS,
+        FINAL_RETURNS,
         TOKEN_DIGEST,
         CheckoutRequest,
         CheckoutStarted,
@@ -76,6 +77,7 @@ ENDED = frozenset(
 NOT_STARTED = frozenset({CheckoutStatus.CREATED, CheckoutStatus.PREAPPROVED})
 RESOLUTION_REFUSED = "ResolutionRefused"
 CAPTURE_NOT_SENT_ATTEMPTS = 8
+COALESCE_HINTS = "coalesce-hints-after-a-check"
 
 
 def checkout_workflow_id(order_id: str) -> str:
@@ -140,11 +142,23 @@ class PaymentAssistCheckout:
         if seconds is None:
             idle = (workflow.now() - self._s.last_activity_at).total_seconds()
             seconds = self._request.timing.interval(idle)
-        with contextlib.suppress(TimeoutError):
-            await workflow.wait_condition(
-                lambda: self._s.check_due or history_is_long(), timeout=seconds
-            )
+        until = workflow.now() + timedelta(seconds=seconds)
+        while not (self._s.check_due or history_is_long()):
+            deferred = self._s.check_at
+            wake = until if deferred is None else min(until, deferred)
+            remaining = (wake - workflow.now()).total_seconds()
+            if remaining <= 0:
+                break
+            try:
+                await workflow.wait_condition(self._woken(deferred), timeout=remaining)
+            except TimeoutError:
+                break
         self._s.check_due = False
+        self._s.check_at = None
+
+    def _woken(self, deferred: datetime | None) -> Callable[[], bool]:
+        """A check is due now, the run must end, or a hint set (or moved) a deferred check."""
+        return lambda: self._s.check_due or history_is_long() or self._s.check_at != deferred
 
     async def _preapproved(self) -> bool:
         """Pre-approval; a declined customer is never retried and never sent to `/begin`."""
@@ -493,15 +507,24 @@ class PaymentAssistCheckout:
         self._s.health.succeeded()
         self._publish()
 
-    def _hint(self, kind: Literal["return", "webhook"], token: str, detail: str) -> None:
-        """Another checkout's hint leaves no trace; one while a check is due is only counted."""
+    def _hint(
+        self, kind: Literal["return", "webhook"], token: str, detail: str, *, final: bool
+    ) -> None:
+        """Another checkout's hint leaves no trace; one while a check is due, or soon after a
+        check, is counted or waits for the next check (histories from before checked at once)."""
         effect = self._s.hint_effect(token)
+        coalesced = self._s.coalesced(effect, final=final, now=workflow.now())
+        if coalesced != effect and workflow.patched(COALESCE_HINTS):
+            effect = coalesced
+        record = HintRecord(at=workflow.now(), kind=kind, detail=detail)
         if effect == "ignore":
             workflow.logger.info("ignored a %s hint for another token", kind)
         elif effect == "count":
             self._s.hints_coalesced += 1
+        elif effect == "defer":
+            self._s.defer_check(record)
         else:
-            self._s.record_hint(HintRecord(at=workflow.now(), kind=kind, detail=detail))
+            self._s.record_hint(record)
 
     def _nudge(self) -> None:
         """A merchant's request to act on now; keeps the polling pace."""
@@ -540,12 +563,14 @@ class PaymentAssistCheckout:
     @workflow.signal
     def customer_returned(self, hint: CustomerReturn) -> None:
         """The customer came back through the signed redirect: check `/status` now."""
-        self._hint("return", hint.token, f"status={hint.status}")
+        self._hint(
+            "return", hint.token, f"status={hint.status}", final=hint.status in FINAL_RETURNS
+        )
 
     @workflow.signal
     def webhook_received(self, hint: WebhookHint) -> None:
         """A signed webhook arrived: check `/status` now."""
-        self._hint("webhook", hint.token, hint.event_name)
+        self._hint("webhook", hint.token, hint.event_name, final=hint.event_name in FINAL_EVENTS)
 
     @workflow.update
     async def request_capture(self) -> CheckoutView:

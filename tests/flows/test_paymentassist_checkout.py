@@ -252,6 +252,27 @@ async def test_duplicated_and_replayed_hints_have_no_double_effect(stack: Stack)
     assert final.status == "completed" and final.capture_attempts == 1
 
 
+async def test_a_return_right_after_the_webhook_costs_no_second_status_check(
+    stack: Stack,
+) -> None:
+    """The lender's webhook and the customer's return announce one approval: once `/status`
+    confirmed it, the return a moment later is only counted."""
+    sim = stack.sandbox.paymentassist
+    request = checkout_request()  # the invoice watch keeps it open and listening
+    started = await stack.checkouts.start(request)
+    checks = sim.calls["status"]
+    redirect = await sim.decide(started.token, "approve")
+    await wait_for_status(stack.checkouts, request.order_id, "completed")
+    assert sim.calls["status"] == checks + 1
+
+    assert (await browser_get(redirect)).status_code == 200
+    view = await eventually(
+        lambda: stack.checkouts.get(request.order_id), lambda view: view.hints_coalesced == 1
+    )
+    assert [hint.kind for hint in view.hints] == ["webhook"]
+    assert sim.calls["status"] == checks + 1 and view.status_checks == 1
+
+
 async def test_forged_return_and_webhook_are_rejected(stack: Stack) -> None:
     request = checkout_request()
     started = await stack.checkouts.start(request)

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from state.checkout_models import CheckoutState, HintRecord, provider_event
+import pytest
+
+from state.checkout_models import (
+    COALESCE_SECONDS,
+    CheckoutState,
+    CheckoutTiming,
+    HintRecord,
+    provider_event,
+)
 from tests.flows.helpers import checkout_request
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
+TOKEN = "3c6b1f2a-0000-4000-8000-000000000001"
 
 
 def state_with_token(token: str | None = "tok-1") -> CheckoutState:
@@ -59,3 +68,56 @@ def test_the_carried_state_round_trips_through_json() -> None:
     state.move("begin", NOW)
     copy = CheckoutState.model_validate_json(state.model_dump_json())
     assert copy == state and copy.lifecycle.state == "awaiting_customer"
+
+
+def test_the_active_poll_backs_off_while_the_customer_is_on_the_lenders_page() -> None:
+    timing = CheckoutTiming()
+    waited = [0, 29, 30, 60, 120, 240, 299, 600, 1799, 1800, 86_400]
+    assert [timing.interval(seconds) for seconds in waited] == [
+        30,
+        30,
+        30,
+        60,
+        120,
+        240,
+        299,
+        300,
+        300,
+        300,
+        300,
+    ]
+    assert CheckoutTiming(active_poll_seconds=0.3, idle_poll_seconds=0.3).interval(50) == 0.3
+    assert CheckoutTiming(active_poll_seconds=60, idle_poll_seconds=10).interval(500) == 60
+
+
+def checked_state(provider_status: str, checked_seconds_ago: float) -> CheckoutState:
+    state = CheckoutState.start(checkout_request(), NOW)
+    state.token = TOKEN
+    state.provider_status = provider_status
+    state.last_checked_at = NOW - timedelta(seconds=checked_seconds_ago)
+    return state
+
+
+@pytest.mark.parametrize(
+    ("provider_status", "ago", "final", "effect"),
+    [
+        ("completed", 1, True, "count"),  # an end the last check already saw
+        ("in progress", 1, True, "record"),  # an end the last check did not see: check now
+        ("in progress", 1, False, "defer"),  # nothing new: the next check answers it
+        ("in progress", 6, False, "record"),  # the window has closed
+        ("completed", 6, True, "record"),
+    ],
+)
+def test_hints_soon_after_a_check_are_coalesced(
+    provider_status: str, ago: float, final: bool, effect: str
+) -> None:
+    state = checked_state(provider_status, ago)
+    assert state.coalesced(state.hint_effect(TOKEN), final=final, now=NOW) == effect
+
+
+def test_a_deferred_hint_is_checked_when_the_window_closes() -> None:
+    state = checked_state("in progress", 1)
+    state.defer_check(HintRecord(at=NOW, kind="return", detail="status=pending"))
+    assert state.check_at == NOW + timedelta(seconds=COALESCE_SECONDS - 1)
+    assert not state.check_due and state.hints[-1].detail == "status=pending"
+    assert state.coalesced("ignore", final=False, now=NOW) == "ignore"
