@@ -139,6 +139,9 @@ async def running_worker(
         sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
         max_concurrent_activities=settings.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+        max_cached_workflows=settings.max_cached_workflows,
+        max_concurrent_workflow_task_polls=settings.workflow_task_pollers,
+        max_concurrent_activity_task_polls=settings.activity_task_pollers,
     )
     # Every worker also serves the platform-wide withdraw gate, so it outlives any one of them;
     # after a worker dies its gate tasks move to another within a second, not the default 10 s.

@@ -17,7 +17,8 @@ Prints completed/s of each and their ratio (min / median / max over rounds), CPU
 flow of each worker, the dev server and this process, provider calls per checkout against the
 minimum (`/begin` + `/status`), and how many ended anywhere but completed. With `--idle K` it
 then opens K of each (paced), none approved, and prints worker RSS per open workflow and the
-workers' CPU while they wait. Exits 1 when an acceptance line fails.
+workers' CPU while they wait (a window starting `--settle` seconds after the last was opened,
+once the first fast polls of the backoff are behind them). Exits 1 when an acceptance line fails.
 """
 
 from __future__ import annotations
@@ -166,8 +167,10 @@ def spread(values: list[float], digits: int = 2) -> str:
 async def idle_phase(
     count: int,
     pace: float,
+    settle: float,
     window: float,
     processes: Processes,
+    status_calls: Callable[[], int],
     start_payflow: Callable[[str], Awaitable[object]],
     start_bare: Callable[[str], Awaitable[object]],
     run: str,
@@ -181,16 +184,20 @@ async def idle_phase(
             start_bare(f"idle-bare-{run}-{index:05d}"),
         )
         await asyncio.sleep(max(0.0, 1.0 / pace - (time.monotonic() - tick)))
-    await asyncio.sleep(10.0)  # let the last starts' tasks finish before measuring
+    await asyncio.sleep(10.0)  # let the last starts' tasks finish before reading memory
     opened = processes.read()
+    await asyncio.sleep(settle)  # past the first, fast polls of the backoff
+    waiting = processes.read()
+    checks = status_calls()
     await asyncio.sleep(window)
     after = processes.read()
     return {
+        "status calls/s": (status_calls() - checks) / window,
         "payflow rss": (opened["payflow worker"].rss - before["payflow worker"].rss) / count,
         "bare rss": (opened["bare worker"].rss - before["bare worker"].rss) / count,
-        "payflow idle cpu": (after["payflow worker"].cpu - opened["payflow worker"].cpu) / window,
-        "bare idle cpu": (after["bare worker"].cpu - opened["bare worker"].cpu) / window,
-        "server idle cpu": (after["dev server"].cpu - opened["dev server"].cpu) / window,
+        "payflow idle cpu": (after["payflow worker"].cpu - waiting["payflow worker"].cpu) / window,
+        "bare idle cpu": (after["bare worker"].cpu - waiting["bare worker"].cpu) / window,
+        "server idle cpu": (after["dev server"].cpu - waiting["dev server"].cpu) / window,
     }
 
 
@@ -299,8 +306,10 @@ async def bench(args: argparse.Namespace) -> bool:
                         idle = await idle_phase(
                             args.idle,
                             args.pace,
+                            args.settle,
                             args.window,
                             processes,
+                            lambda: sandbox.paymentassist.calls["status"],
                             open_checkout,
                             open_bare,
                             run,
@@ -343,7 +352,8 @@ async def bench(args: argparse.Namespace) -> bool:
               f"bare {idle['bare rss'] / 1024:.0f} KiB, ratio {rss:.2f}")  # fmt: skip
         print(f"idle CPU ({args.window:.0f} s)     payflow worker {100 * idle['payflow idle cpu']:.1f} %"
               f" of a core, bare worker {100 * idle['bare idle cpu']:.1f} %, dev server "
-              f"{100 * idle['server idle cpu']:.1f} %")  # fmt: skip
+              f"{100 * idle['server idle cpu']:.1f} %, {idle['status calls/s']:.1f} /status calls/s, "
+              f"from {args.settle:.0f} s after the last was opened")  # fmt: skip
         checks[f"worker RSS per open workflow ÷ bare ≤ {RSS_CEILING}"] = rss <= RSS_CEILING
         checks[f"{args.idle} idle checkouts: worker below {IDLE_CEILING:.0%} of a core"] = (
             idle["payflow idle cpu"] < IDLE_CEILING
@@ -357,7 +367,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--idle", type=int, default=0, help="open this many idle flows after")
     parser.add_argument("--pace", type=float, default=25.0, help="idle flows opened per second")
-    parser.add_argument("--window", type=float, default=60.0, help="idle CPU window, seconds")
+    parser.add_argument(
+        "--settle", type=float, default=120.0, help="seconds after opening before the window"
+    )
+    parser.add_argument("--window", type=float, default=180.0, help="idle CPU window, seconds")
     parser.add_argument("--hog", type=int, default=0, help="busy-loop processes during the run")
     args = parser.parse_args()
     ok = asyncio.run(bench(args))

@@ -78,6 +78,14 @@ class PayflowSettings(BaseSettings):
     """Provider calls in flight per worker: bounded so a burst queues in Temporal, not in
     the worker's event loop (2 cores: enough to keep the lenders busy, never starving it)."""
     max_concurrent_workflow_tasks: int = Field(default=20, ge=1)
+    """Workflow tasks run at once per worker (each on a thread of the SDK's executor)."""
+    max_cached_workflows: int = Field(default=1000, ge=0)
+    """Open workflows kept in a worker's memory between tasks (the rest replay their history
+    on their next task): RSS grows by about the per-workflow figure in the README for each."""
+    workflow_task_pollers: int = Field(default=5, ge=1)
+    """Concurrent long polls for workflow tasks per worker."""
+    activity_task_pollers: int = Field(default=5, ge=1)
+    """Concurrent long polls for activity tasks per worker."""
     withdrawal_task_queue: str = WITHDRAWAL_TASK_QUEUE
     public_url: str = "http://127.0.0.1:8000"
     return_redirect_url: str | None = None
