@@ -157,6 +157,12 @@ async def timed_batch(
     return statuses["completed"] / elapsed, statuses
 
 
+async def history_length(client: Client, workflow_id: str) -> int:
+    """Events in one finished flow's history."""
+    handle = client.get_workflow_handle(workflow_id)
+    return len([event async for event in handle.fetch_history_events()])
+
+
 def spread(values: list[float], digits: int = 2) -> str:
     """min / median / max."""
     return " / ".join(
@@ -285,6 +291,13 @@ async def bench(args: argparse.Namespace) -> bool:
                             )
                             print(f"round {index} {name:8} {rate:6.1f}/s  {dict(statuses)}")
                             sys.stdout.flush()
+                    last = args.rounds - 1
+                    events = {
+                        "payflow": await history_length(
+                            client, checkout_workflow_id(f"payflow-{run}-{last}-00000")
+                        ),
+                        "bare": await history_length(bare_client, f"bare:bare-{run}-{last}-00000"),
+                    }
                     idle = None
                     if args.idle:
 
@@ -339,6 +352,7 @@ async def bench(args: argparse.Namespace) -> bool:
     print(f"worker CPU ratio    {spread(worker_cpu)}   (payflow worker / bare worker per flow)")
     print(f"provider calls      {spread(calls)} per checkout ÷ minimum ({MIN_PROVIDER_CALLS})")
     print(f"not completed       {not_completed}")
+    print(f"history events      payflow {events['payflow']}, bare {events['bare']} (one flow each)")
     checks = {
         f"completed/s ÷ bare ≥ {RATIO_FLOOR} (median)": statistics.median(rates) >= RATIO_FLOOR,
         f"worker CPU per flow ÷ bare ≤ {CPU_CEILING} (median)": statistics.median(worker_cpu)
