@@ -56,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
         failure_message,
         failure_type,
         history_is_long,
+        read,
     )
     from workflows.paymentassist_token_claim import PaymentAssistTokenClaim, claim_workflow_id
     from workflows.visibility import publish_identity, publish_status
@@ -286,7 +287,7 @@ class PaymentAssistCheckout:
             )
 
         try:
-            status = await call(PaymentAssistActivities.status, token, retry_policy=STATUS_RETRY)
+            status = await read(PaymentAssistActivities.status, token, retry_policy=STATUS_RETRY)
         except ActivityError as error:
             raise refuse(f"/status could not confirm it ({failure_message(error)})") from None
         if status.token.lower() != token.lower():
@@ -332,7 +333,7 @@ class PaymentAssistCheckout:
         assert self._s.token is not None
         started = workflow.now()
         try:
-            status = await call(
+            status = await read(
                 PaymentAssistActivities.status, self._s.token, retry_policy=STATUS_RETRY
             )
         except ActivityError as error:
