@@ -10,8 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from payflow.devserver import stop_process
+from payflow.workflow_calls import CallBounds
 
 ROOT = Path(__file__).resolve().parents[1]
+PATIENT = CallBounds(quick=60.0, slow=900.0)
+"""Python API bounds for benches that measure safety under starvation, not latency: a start
+or update waits as long as the burst needs instead of answering PaymentUnavailable."""
 
 
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
