@@ -107,7 +107,15 @@ class PaymentAssistCheckouts:
         )
 
     async def start(self, request: CheckoutRequest) -> CheckoutStarted:
-        """Start the order's checkout, or join it if it exists; returns where to send the customer."""
+        """Start the order's checkout, or join it if it exists; returns where to send the customer.
+
+        The token the checkout answers with is remembered (as its digest), so the lender's
+        webhooks for it are checked without asking Temporal first."""
+        started = await self._start(request)
+        self._digests.put(request.order_id, token_digest(started.token))
+        return started
+
+    async def _start(self, request: CheckoutRequest) -> CheckoutStarted:
         request = self._with_callback_urls(request)
         workflow_id = checkout_workflow_id(request.order_id)
         try:
@@ -248,9 +256,9 @@ class PaymentAssistCheckouts:
     async def webhook_received(self, order_id: str, hint: WebhookHint) -> None:
         """Forward a verified webhook to its own checkout only (HintNotBound otherwise).
 
-        A token digest seen before is trusted without a `describe` (it is set once `/begin`
-        answered and only an operator's resolution changes it, which a mismatch re-reads), so
-        a webhook for a known checkout costs one signal."""
+        A token digest seen before (from the start's answer or a `describe`) is trusted without
+        asking again: it is set once `/begin` answered and only an operator's resolution changes
+        it, which a mismatch re-reads. A webhook for a known checkout costs one signal."""
         known = self._digests.get(order_id)
         if known is None or not _same_digest(known, hint.token):
             self._digests.discard(order_id)
