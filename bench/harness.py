@@ -47,6 +47,15 @@ def verdict(checks: dict[str, bool], logs: Path) -> bool:
     return all(checks.values())
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far (Linux `/proc`; 0 where unreadable)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cores() -> int:
     """Cores of this machine, for hogs on every one."""
     return os.cpu_count() or 1
