@@ -259,11 +259,11 @@ class PaymentAssistCheckouts:
         A token digest seen before (from the start's answer or a `describe`) is trusted without
         asking again: it is set once `/begin` answered and only an operator's resolution changes
         it, which a mismatch re-reads. A webhook for a known checkout costs one signal."""
-        known = self._digests.get(order_id)
-        if known is None or not _same_digest(known, hint.token):
-            self._digests.discard(order_id)
-            await self._bound(order_id, hint.token)
-        async with within(self._bounds.quick, checkout_workflow_id(order_id)) as rpc:
+        async with within(self._bounds.signal, checkout_workflow_id(order_id)) as rpc:
+            known = self._digests.get(order_id)
+            if known is None or not _same_digest(known, hint.token):
+                self._digests.discard(order_id)
+                await self._bound(order_id, hint.token)
             await self._handle(order_id).signal(
                 PaymentAssistCheckout.webhook_received, hint, rpc_timeout=rpc
             )

@@ -179,7 +179,7 @@ class PassimpayPayments:
             ("invoice", invoice_workflow_id(order_id), PassimpayInvoice.deposit),
             ("address", address_workflow_id(order_id), PassimpayAddress.deposit),
         )
-        async with within(self._bounds.quick, f"deposit for order {order_id}") as rpc:
+        async with within(self._bounds.signal, f"deposit for order {order_id}") as rpc:
             for kind, workflow_id, signal in targets:
                 handle = self._client.get_workflow_handle(workflow_id)
                 try:

@@ -103,5 +103,5 @@ class PassimpayWithdrawals:
     async def withdraw_callback(self, order_id: str, callback: WithdrawCallback) -> None:
         """Forward a verified withdraw callback; PaymentNotFound/PaymentConflict when none is open."""
         handle = self._handle(order_id)
-        async with within(self._bounds.quick, handle.id) as rpc:
+        async with within(self._bounds.signal, handle.id) as rpc:
             await handle.signal(PassimpayWithdrawal.withdraw_callback, callback, rpc_timeout=rpc)

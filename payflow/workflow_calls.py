@@ -67,16 +67,22 @@ def workflow_errors(workflow_id: str) -> Iterator[None]:
 @dataclass(frozen=True)
 class CallBounds:
     """How long a caller waits on Temporal before PaymentUnavailable: `quick` for signals,
-    queries, describes and counts, `slow` for starts and updates that wait on a provider call."""
+    queries, describes and counts, `signal` for a provider's webhook or callback (all its calls
+    together), `slow` for starts and updates that wait on a provider call."""
 
     quick: float = 5.0
     slow: float = 30.0
+    signal: float = 0.5
 
     @classmethod
     def from_settings(cls, settings: PayflowSettings | None = None) -> CallBounds:
-        """`PAYFLOW_TEMPORAL_RPC_TIMEOUT_SECONDS` and `PAYFLOW_TEMPORAL_UPDATE_TIMEOUT_SECONDS`."""
+        """`PAYFLOW_TEMPORAL_RPC_TIMEOUT_SECONDS`, `..._UPDATE_TIMEOUT_SECONDS`, `..._SIGNAL_...`."""
         settings = settings or PayflowSettings()
-        return cls(settings.temporal_rpc_timeout_seconds, settings.temporal_update_timeout_seconds)
+        return cls(
+            quick=settings.temporal_rpc_timeout_seconds,
+            slow=settings.temporal_update_timeout_seconds,
+            signal=settings.temporal_signal_timeout_seconds,
+        )
 
 
 @contextlib.asynccontextmanager
