@@ -56,6 +56,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_busy_seconds() -> float:
+    """CPU time every core of the machine has spent busy so far, all processes (Linux)."""
+    try:
+        ticks = [int(value) for value in Path("/proc/stat").read_text().split()[1:9]]
+    except OSError:
+        return 0.0
+    idle = ticks[3] + ticks[4]  # idle and iowait
+    return (sum(ticks) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def cores() -> int:
     """Cores of this machine, for hogs on every one."""
     return os.cpu_count() or 1

@@ -38,7 +38,7 @@ from typing import Any
 import httpx
 from bare import COMPLETED, BareCheckout, bare_workflow_id  # bench/ is on sys.path
 from checkouts_burst import CUSTOMER, worker_env
-from harness import PATIENT, cpu_seconds, start_worker, verdict
+from harness import PATIENT, cpu_seconds, machine_busy_seconds, start_worker, verdict
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -296,6 +296,7 @@ async def phase(
     await asyncio.sleep(2.0)  # let the openings' own work (token claims) finish first
     loop = asyncio.get_running_loop()
     cpu_before = {name: cpu_seconds(pid) for name, pid in processes.items()}
+    machine_before = machine_busy_seconds()
     began = loop.time()
     tasks = []
     for index, order_id in enumerate(order_ids):
@@ -309,7 +310,8 @@ async def phase(
         f"{name} {(cpu_seconds(pid) - cpu_before[name]) / wall:.0%}"
         for name, pid in processes.items()
     )
-    print(f"  cpu over {wall:.1f} s: {used}", flush=True)
+    machine = (machine_busy_seconds() - machine_before) / wall
+    print(f"  cpu over {wall:.1f} s: {used}; whole machine {machine:.0%}", flush=True)
     return done
 
 
