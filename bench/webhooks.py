@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import subprocess
@@ -267,17 +268,21 @@ async def visible(target: Target, order_id: str, since: float) -> float | None:
     """Seconds from `since` until the state shows `completed`, confirmed by the `state` query;
     None if not within a minute."""
     clock = asyncio.get_running_loop().time
-    try:
+    seen: float | None = None
+    with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(since + VISIBLE_TIMEOUT - clock()):
-            if not await target.completed(order_id):
-                return None
-            seen = clock()
-            for _ in range(50):  # the query answers from the worker: it may lag a moment
-                if await target.confirm(order_id) == COMPLETED:
-                    return seen - since
+            while seen is None:
+                try:
+                    if not await target.completed(order_id):
+                        return None
+                    seen = clock()
+                except Exception:  # noqa: BLE001 - Temporal busy: read again
+                    await asyncio.sleep(0.5)
+            while True:  # the query answers from the worker, which may be busy
+                with contextlib.suppress(Exception):
+                    if await target.confirm(order_id) == COMPLETED:
+                        return seen - since
                 await asyncio.sleep(0.1)
-    except TimeoutError:
-        pass
     return None
 
 

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -53,6 +54,8 @@ class InFlightLimit:
             return
         try:
             await self.app(scope, receive, send)
+        except ClientDisconnect:
+            pass  # the sender gave up before its body arrived: nobody to answer
         finally:
             self._slots.release()
 
