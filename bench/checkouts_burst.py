@@ -25,7 +25,7 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-from harness import cpu_hogs, start_worker, verdict  # bench/ is on sys.path
+from harness import PATIENT, cpu_hogs, start_worker, verdict  # bench/ is on sys.path
 from temporalio.client import Client
 
 from payflow.checkouts import PaymentAssistCheckouts
@@ -118,7 +118,10 @@ async def bench(count: int, workers: int, hogs: int, timeout: float) -> bool:
                 passimpay=sandbox.passimpay_settings(),
             ):
                 checkouts = PaymentAssistCheckouts(
-                    client, task_queue=settings.task_queue, public_url=settings.public_url
+                    client,
+                    task_queue=settings.task_queue,
+                    public_url=settings.public_url,
+                    bounds=PATIENT,
                 )
                 requests = [
                     CheckoutRequest(

@@ -10,8 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from payflow.devserver import stop_process
+from payflow.workflow_calls import CallBounds
 
 ROOT = Path(__file__).resolve().parents[1]
+PATIENT = CallBounds(quick=60.0, slow=900.0)
+"""Python API bounds for benches that measure safety under starvation, not latency: a start
+or update waits as long as the burst needs instead of answering PaymentUnavailable."""
 
 
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -41,6 +45,25 @@ def verdict(checks: dict[str, bool], logs: Path) -> bool:
     print(f"worker logs         {logs}")
     sys.stdout.flush()
     return all(checks.values())
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far (Linux `/proc`; 0 where unreadable)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU time every core of the machine has spent busy so far, all processes (Linux)."""
+    try:
+        ticks = [int(value) for value in Path("/proc/stat").read_text().split()[1:9]]
+    except OSError:
+        return 0.0
+    idle = ticks[3] + ticks[4]  # idle and iowait
+    return (sum(ticks) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def cores() -> int:

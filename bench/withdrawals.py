@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from harness import cores, cpu_hogs, start_worker, verdict  # bench/ is on sys.path
+from harness import PATIENT, cores, cpu_hogs, start_worker, verdict  # bench/ is on sys.path
 from temporalio.client import Client
 
 from payflow.devserver import DevServer, start_dev_server, stop_process
@@ -198,7 +198,7 @@ async def measure(
     env = worker_env(server, sandbox, task_queue)
     workers = [start_worker(env, logs / f"worker-{index}.log") for index in range(2)]
     client = await connect(server.address)
-    withdrawals = PassimpayWithdrawals(client, task_queue=task_queue)
+    withdrawals = PassimpayWithdrawals(client, task_queue=task_queue, bounds=PATIENT)
     if lose_ratio:
         sim.faults.lose_response_ratio(WITHDRAW, lose_ratio, seed=1)
     timing = WithdrawalTiming(active_poll_seconds=1.0, idle_poll_seconds=5.0)

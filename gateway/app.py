@@ -15,6 +15,7 @@ from gateway import (
 )
 from gateway.errors import install_error_handlers
 from gateway.services import GatewayServices
+from gateway.shedding import InFlightLimit
 
 
 def create_gateway(found: GatewayServices) -> FastAPI:
@@ -28,6 +29,7 @@ def create_gateway(found: GatewayServices) -> FastAPI:
     app.include_router(withdrawals.router)
     app.include_router(passimpay_callbacks.router)
     app.include_router(codec.router)
+    app.add_middleware(InFlightLimit, limit=found.max_in_flight, wait=found.slot_wait_seconds)
     if found.ui_origins:  # the Temporal UI calls the codec from the operator's browser
         app.add_middleware(
             CORSMiddleware,

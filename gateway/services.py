@@ -50,6 +50,9 @@ class GatewayServices:
     access: AccessTokens = field(default_factory=AccessTokens)
     codec: PayloadCodec | None = None
     ui_origins: tuple[str, ...] = ()
+    max_in_flight: int = 64
+    """Requests served at once before the gateway sheds load (`gateway.shedding`)."""
+    slot_wait_seconds: float = 0.5
 
 
 def services(request: Request) -> GatewayServices:

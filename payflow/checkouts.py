@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 from typing import Any
 from urllib.parse import urlencode
@@ -11,8 +12,17 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from payflow.documents import DocumentStore
+from payflow.recent import Recent
 from payflow.settings import PayflowSettings
-from payflow.workflow_calls import PaymentConflict, PaymentNotFound, start_or_join, workflow_errors
+from payflow.workflow_calls import (
+    CallBounds,
+    PaymentConflict,
+    PaymentNotFound,
+    PaymentUnavailable,
+    start_or_join,
+    within,
+    workflow_errors,
+)
 from state.checkout import CheckoutStatus
 from state.checkout_models import (
     TOKEN_DIGEST,
@@ -35,6 +45,9 @@ from workflows.paymentassist_checkout import (
 CONFIRM_SECONDS = 5.0
 """How long a customer's return waits for `/status` to confirm before the page says pending."""
 CONFIRM_POLL_SECONDS = 0.25
+KNOWN_DIGESTS = 10_000
+"""Token digests kept per gateway: a webhook for a recent checkout is signalled without a
+`describe` first (about 100 bytes each)."""
 
 
 class HintNotBound(LookupError):
@@ -73,11 +86,14 @@ class PaymentAssistCheckouts:
         task_queue: str,
         public_url: str,
         documents: DocumentStore | None = None,
+        bounds: CallBounds | None = None,
     ) -> None:
         self._client = client
         self._task_queue = task_queue
         self._public_url = public_url.rstrip("/")
         self._documents = documents or DocumentStore.under(PayflowSettings().state_dir)
+        self._bounds = bounds or CallBounds.from_settings()
+        self._digests: Recent[str, str] = Recent(KNOWN_DIGESTS)
 
     def _with_callback_urls(self, request: CheckoutRequest) -> CheckoutRequest:
         """Point the customer's return and the provider's webhooks at our gateway."""
@@ -91,7 +107,15 @@ class PaymentAssistCheckouts:
         )
 
     async def start(self, request: CheckoutRequest) -> CheckoutStarted:
-        """Start the order's checkout, or join it if it exists; returns where to send the customer."""
+        """Start the order's checkout, or join it if it exists; returns where to send the customer.
+
+        The token the checkout answers with is remembered (as its digest), so the lender's
+        webhooks for it are checked without asking Temporal first."""
+        started = await self._start(request)
+        self._digests.put(request.order_id, token_digest(started.token))
+        return started
+
+    async def _start(self, request: CheckoutRequest) -> CheckoutStarted:
         request = self._with_callback_urls(request)
         workflow_id = checkout_workflow_id(request.order_id)
         try:
@@ -106,6 +130,7 @@ class PaymentAssistCheckouts:
                 order_id=request.order_id,
                 initial_status=CheckoutStatus.CREATED.value,
                 memo=request.summary(),
+                seconds=self._bounds.slow,
                 start_args=[request, None],
             )
         except WorkflowAlreadyStartedError:
@@ -133,14 +158,14 @@ class PaymentAssistCheckouts:
 
     async def get(self, order_id: str) -> CheckoutView:
         """The checkout's whole state (works after it has ended too)."""
-        with workflow_errors(checkout_workflow_id(order_id)):
-            return await self._handle(order_id).query(PaymentAssistCheckout.state)
+        async with within(self._bounds.quick, checkout_workflow_id(order_id)) as rpc:
+            return await self._handle(order_id).query(PaymentAssistCheckout.state, rpc_timeout=rpc)
 
     async def capture(self, order_id: str) -> CheckoutView:
         """Capture a `pending_capture` application (or ask for it to be captured on approval)."""
-        with workflow_errors(checkout_workflow_id(order_id)):
+        async with within(self._bounds.slow, checkout_workflow_id(order_id)) as rpc:
             return await self._handle(order_id).execute_update(
-                PaymentAssistCheckout.request_capture
+                PaymentAssistCheckout.request_capture, rpc_timeout=rpc
             )
 
     async def upload_invoice(self, order_id: str, document: InvoiceDocument) -> CheckoutView:
@@ -152,15 +177,17 @@ class PaymentAssistCheckouts:
         reference = await asyncio.to_thread(
             self._documents.put, document.content(), document.filetype
         )
-        with workflow_errors(checkout_workflow_id(order_id)):
+        async with within(self._bounds.slow, checkout_workflow_id(order_id)) as rpc:
             return await self._handle(order_id).execute_update(
-                PaymentAssistCheckout.upload_invoice, reference
+                PaymentAssistCheckout.upload_invoice, reference, rpc_timeout=rpc
             )
 
     async def cancel(self, order_id: str) -> CheckoutView:
         """Cancel a checkout that has not completed."""
-        with workflow_errors(checkout_workflow_id(order_id)):
-            return await self._handle(order_id).execute_update(PaymentAssistCheckout.cancel)
+        async with within(self._bounds.slow, checkout_workflow_id(order_id)) as rpc:
+            return await self._handle(order_id).execute_update(
+                PaymentAssistCheckout.cancel, rpc_timeout=rpc
+            )
 
     async def resolve(self, order_id: str, resolution: OperatorResolution) -> CheckoutView:
         """An operator's answer to a checkout in needs attention.
@@ -168,10 +195,10 @@ class PaymentAssistCheckouts:
         A token is attached only when `/status` shows an application for the checkout's amount
         that no other checkout holds; otherwise ResolutionRefused says why.
         """
-        with workflow_errors(checkout_workflow_id(order_id)):
+        async with within(self._bounds.slow, checkout_workflow_id(order_id)) as rpc:
             try:
                 return await self._handle(order_id).execute_update(
-                    PaymentAssistCheckout.resolve, resolution
+                    PaymentAssistCheckout.resolve, resolution, rpc_timeout=rpc
                 )
             except WorkflowUpdateFailedError as error:
                 failure = error.cause
@@ -180,10 +207,16 @@ class PaymentAssistCheckouts:
                     raise ResolutionRefused(order_id, reason) from None
                 raise
 
-    async def _shown(self, order_id: str) -> dict[str, Any]:
+    async def _shown(self, order_id: str, seconds: float | None = None) -> dict[str, Any]:
         """The checkout's memo: its status and token digest, readable with no worker running."""
-        with workflow_errors(checkout_workflow_id(order_id)):
-            return dict(await (await self._handle(order_id).describe()).memo())
+        workflow_id = checkout_workflow_id(order_id)
+        async with within(seconds or self._bounds.quick, workflow_id) as rpc:
+            description = await self._handle(order_id).describe(rpc_timeout=rpc)
+        memo = dict(await description.memo())
+        digest = memo.get(TOKEN_DIGEST)
+        if isinstance(digest, str) and digest:
+            self._digests.put(order_id, digest)
+        return memo
 
     async def _bound(self, order_id: str, token: str) -> dict[str, Any]:
         """The checkout's memo, if `token` is its application's; HintNotBound otherwise (an
@@ -192,8 +225,7 @@ class PaymentAssistCheckouts:
             memo = await self._shown(order_id)
         except (PaymentNotFound, PaymentConflict):
             raise HintNotBound(order_id) from None
-        digest = str(memo.get(TOKEN_DIGEST, ""))
-        if not hmac.compare_digest(digest.encode(), token_digest(token).encode()):
+        if not _same_digest(str(memo.get(TOKEN_DIGEST, "")), token):
             raise HintNotBound(order_id)
         return memo
 
@@ -205,21 +237,38 @@ class PaymentAssistCheckouts:
         the return link claims."""
         before = str((await self._bound(order_id, hint.token)).get("status", ""))
         try:
-            with workflow_errors(checkout_workflow_id(order_id)):
-                await self._handle(order_id).signal(PaymentAssistCheckout.customer_returned, hint)
+            async with within(self._bounds.quick, checkout_workflow_id(order_id)) as rpc:
+                await self._handle(order_id).signal(
+                    PaymentAssistCheckout.customer_returned, hint, rpc_timeout=rpc
+                )
         except PaymentConflict:
             return before  # it has ended: its final state is the answer
-        deadline = asyncio.get_running_loop().time() + confirm_seconds
+        clock = asyncio.get_running_loop().time
+        deadline = clock() + confirm_seconds
         status = before
-        while status == before == CheckoutStatus.AWAITING_CUSTOMER and (
-            asyncio.get_running_loop().time() < deadline
-        ):
-            await asyncio.sleep(CONFIRM_POLL_SECONDS)
-            status = str((await self._shown(order_id)).get("status", before))
+        with contextlib.suppress(PaymentUnavailable):  # too slow to confirm: the page says so
+            while status == before == CheckoutStatus.AWAITING_CUSTOMER and clock() < deadline:
+                await asyncio.sleep(CONFIRM_POLL_SECONDS)
+                left = min(max(deadline - clock(), CONFIRM_POLL_SECONDS), self._bounds.quick)
+                status = str((await self._shown(order_id, left)).get("status", before))
         return status
 
     async def webhook_received(self, order_id: str, hint: WebhookHint) -> None:
-        """Forward a verified webhook to its own checkout only (HintNotBound otherwise)."""
-        await self._bound(order_id, hint.token)
-        with workflow_errors(checkout_workflow_id(order_id)):
-            await self._handle(order_id).signal(PaymentAssistCheckout.webhook_received, hint)
+        """Forward a verified webhook to its own checkout only (HintNotBound otherwise).
+
+        A token digest seen before (from the start's answer or a `describe`) is trusted without
+        asking again: it is set once `/begin` answered and only an operator's resolution changes
+        it, which a mismatch re-reads. A webhook for a known checkout costs one signal."""
+        async with within(self._bounds.signal, checkout_workflow_id(order_id)) as rpc:
+            known = self._digests.get(order_id)
+            if known is None or not _same_digest(known, hint.token):
+                self._digests.discard(order_id)
+                await self._bound(order_id, hint.token)
+            await self._handle(order_id).signal(
+                PaymentAssistCheckout.webhook_received, hint, rpc_timeout=rpc
+            )
+
+
+def _same_digest(digest: str, token: str) -> bool:
+    """Whether `digest` is the memo's digest of `token`, compared in constant time."""
+    return hmac.compare_digest(digest.encode(), token_digest(token).encode())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, Literal
 
 from temporalio.client import (
@@ -14,9 +15,11 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from payflow.workflow_calls import (
+    CallBounds,
     PaymentConflict,
     PaymentNotFound,
     start_or_join,
+    within,
     workflow_errors,
 )
 from state.deposit_ledger import DepositEvent
@@ -65,9 +68,12 @@ def _refused_type(error: WorkflowUpdateFailedError) -> str | None:
 class PassimpayPayments:
     """Start, inspect and steer crypto pay-ins; each order maps to exactly one workflow."""
 
-    def __init__(self, client: Client, *, task_queue: str) -> None:
+    def __init__(
+        self, client: Client, *, task_queue: str, bounds: CallBounds | None = None
+    ) -> None:
         self._client = client
         self._task_queue = task_queue
+        self._bounds = bounds or CallBounds.from_settings()
 
     async def create_invoice(self, request: InvoiceRequest) -> InvoiceOpened:
         """Create the order's invoice (or join it) and return the hosted payment URL."""
@@ -84,6 +90,7 @@ class PassimpayPayments:
                 order_id=request.order_id,
                 initial_status=InvoiceStatus.CREATED.value,
                 memo=request.summary(),
+                seconds=self._bounds.slow,
                 start_args=[request, None],
             )
         except WorkflowAlreadyStartedError:
@@ -102,8 +109,8 @@ class PassimpayPayments:
         handle = self._client.get_workflow_handle_for(
             PassimpayInvoice.run, invoice_workflow_id(order_id)
         )
-        with workflow_errors(handle.id):
-            return await handle.query(PassimpayInvoice.state)
+        async with within(self._bounds.quick, handle.id) as rpc:
+            return await handle.query(PassimpayInvoice.state, rpc_timeout=rpc)
 
     async def open_address(self, request: AddressRequest) -> AddressOpened:
         """Assign the order's deposit address (or join it) and return it with its tag."""
@@ -120,6 +127,7 @@ class PassimpayPayments:
                 order_id=request.order_id,
                 initial_status=AddressStatus.REQUESTED.value,
                 memo=request.summary(),
+                seconds=self._bounds.slow,
                 start_args=[request, None],
             )
         except WorkflowAlreadyStartedError:
@@ -141,20 +149,22 @@ class PassimpayPayments:
     async def get_address(self, order_id: str) -> AddressView:
         """The address's whole state, ledger included (across continue-as-new runs)."""
         handle = self._address_handle(order_id)
-        with workflow_errors(handle.id):
-            return await handle.query(PassimpayAddress.state)
+        async with within(self._bounds.quick, handle.id) as rpc:
+            return await handle.query(PassimpayAddress.state, rpc_timeout=rpc)
 
     async def close_address(self, order_id: str) -> AddressView:
         """Stop expecting deposits at this address."""
         handle = self._address_handle(order_id)
-        with workflow_errors(handle.id):
-            return await handle.execute_update(PassimpayAddress.close)
+        async with within(self._bounds.slow, handle.id) as rpc:
+            return await handle.execute_update(PassimpayAddress.close, rpc_timeout=rpc)
 
     async def resolve_deposit(self, order_id: str, resolution: DepositResolution) -> AddressView:
         """Operator: credit or reject a deposit the provider could not confirm."""
         handle = self._address_handle(order_id)
-        with workflow_errors(handle.id):
-            return await handle.execute_update(PassimpayAddress.resolve_deposit, resolution)
+        async with within(self._bounds.slow, handle.id) as rpc:
+            return await handle.execute_update(
+                PassimpayAddress.resolve_deposit, resolution, rpc_timeout=rpc
+            )
 
     async def deliver_deposit(
         self, order_id: str, event: DepositEvent
@@ -162,31 +172,35 @@ class PassimpayPayments:
         """Signal the open invoice or address of this order; PaymentNotFound when neither is.
 
         A deposit to an address is first checked against the address the workflow was given:
-        sent elsewhere, it raises DepositRefused and the workflow never sees it.
+        sent elsewhere, it raises DepositRefused and the workflow never sees it. Every call
+        together has one deadline, then PaymentUnavailable (Passimpay sends it again).
         """
         targets: tuple[tuple[Literal["invoice", "address"], str, Any], ...] = (
             ("invoice", invoice_workflow_id(order_id), PassimpayInvoice.deposit),
             ("address", address_workflow_id(order_id), PassimpayAddress.deposit),
         )
-        for kind, workflow_id, signal in targets:
-            handle = self._client.get_workflow_handle(workflow_id)
-            try:
-                if kind == "address":
-                    await self._check_address(order_id, event)
-                with workflow_errors(workflow_id):
-                    await handle.signal(signal, event)
-            except (PaymentNotFound, PaymentConflict):
-                continue
-            return kind
+        async with within(self._bounds.signal, f"deposit for order {order_id}") as rpc:
+            for kind, workflow_id, signal in targets:
+                handle = self._client.get_workflow_handle(workflow_id)
+                try:
+                    if kind == "address":
+                        await self._check_address(order_id, event, rpc)
+                    with workflow_errors(workflow_id):
+                        await handle.signal(signal, event, rpc_timeout=rpc)
+                except (PaymentNotFound, PaymentConflict):
+                    continue
+                return kind
         raise PaymentNotFound(f"no open invoice or address for order {order_id}")
 
-    async def _check_address(self, order_id: str, event: DepositEvent) -> None:
+    async def _check_address(self, order_id: str, event: DepositEvent, rpc: timedelta) -> None:
         """Refuse a deposit whose addressTo is not the order's address (the workflow checks
         again; a workflow that cannot answer is left to do so)."""
         if not event.address_to:
             return
         try:
-            assigned = await self._address_handle(order_id).query(PassimpayAddress.assignment)
+            assigned = await self._address_handle(order_id).query(
+                PassimpayAddress.assignment, rpc_timeout=rpc
+            )
         except (RPCError, WorkflowQueryFailedError):
             return  # no such workflow (the signal says so) or one that cannot answer yet
         why = foreign_address(assigned, event)
@@ -195,13 +209,15 @@ class PassimpayPayments:
 
     async def record_unmatched(self, item: UnmatchedCallback) -> None:
         """Keep a verified callback nobody took, in the operators' inbox workflow."""
-        await self._client.start_workflow(
-            PassimpayUnmatchedCallbacks.run,
-            id=UNMATCHED_WORKFLOW_ID,
-            task_queue=self._task_queue,
-            start_signal="record",
-            start_signal_args=[item],
-        )
+        async with within(self._bounds.quick, UNMATCHED_WORKFLOW_ID) as rpc:
+            await self._client.start_workflow(
+                PassimpayUnmatchedCallbacks.run,
+                id=UNMATCHED_WORKFLOW_ID,
+                task_queue=self._task_queue,
+                start_signal="record",
+                start_signal_args=[item],
+                rpc_timeout=rpc,
+            )
 
     async def unmatched(self) -> list[UnmatchedCallback]:
         """Callbacks waiting for an operator."""
@@ -209,8 +225,8 @@ class PassimpayPayments:
             PassimpayUnmatchedCallbacks.run, UNMATCHED_WORKFLOW_ID
         )
         try:
-            with workflow_errors(UNMATCHED_WORKFLOW_ID):
-                return await handle.query(PassimpayUnmatchedCallbacks.items)
+            async with within(self._bounds.quick, UNMATCHED_WORKFLOW_ID) as rpc:
+                return await handle.query(PassimpayUnmatchedCallbacks.items, rpc_timeout=rpc)
         except PaymentNotFound:
             return []
 
@@ -221,7 +237,9 @@ class PassimpayPayments:
         handle = self._client.get_workflow_handle_for(
             PassimpayUnmatchedCallbacks.run, UNMATCHED_WORKFLOW_ID
         )
-        with workflow_errors(UNMATCHED_WORKFLOW_ID):
+        async with within(self._bounds.slow, UNMATCHED_WORKFLOW_ID) as rpc:
             return await handle.execute_update(
-                PassimpayUnmatchedCallbacks.acknowledge_by, Acknowledgement(key=key, actor=actor)
+                PassimpayUnmatchedCallbacks.acknowledge_by,
+                Acknowledgement(key=key, actor=actor),
+                rpc_timeout=rpc,
             )

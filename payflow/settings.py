@@ -91,6 +91,23 @@ class PayflowSettings(BaseSettings):
     return_redirect_url: str | None = None
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8000
+    temporal_rpc_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    """The longest the gateway (and the Python API) waits on Temporal for a signal, query,
+    describe or count before answering 503 with Retry-After: an unreachable server is retried
+    by the SDK for 10 s whatever the RPC deadline, so this bound is enforced around the call."""
+    temporal_signal_timeout_seconds: float = Field(default=0.5, gt=0, le=60)
+    """The bound for a provider's webhook or callback, which only needs its signal delivered:
+    short, so the provider hears 503 within a second and sends it again (a hint delivered twice
+    changes nothing) instead of waiting on a Temporal that is falling behind."""
+    temporal_update_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    """The same bound for starts and updates that wait on a provider call (a start waits for
+    `/begin`, a capture for `/capture`): one slow lender call fits; past it the workflow goes on
+    and the same request repeated joins it."""
+    gateway_max_in_flight: int = Field(default=64, ge=1)
+    """Requests the gateway works on at once (health, docs and codec routes aside); beyond it a
+    request waits `gateway_slot_wait_seconds` for a slot, then gets 503 with Retry-After: 1."""
+    gateway_slot_wait_seconds: float = Field(default=0.25, ge=0, le=5)
+    """With the signal bound, what a webhook may wait in all: both together stay under 1 s."""
     api_token: SecretStr | None = None
     """The merchant's bearer token: start, read, capture, invoice, cancel."""
     operator_token: SecretStr | None = None

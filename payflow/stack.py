@@ -20,6 +20,7 @@ from payflow.documents import DocumentStore
 from payflow.http_server import RunningServer, serve
 from payflow.settings import PassimpaySettings, PayflowSettings, PaymentAssistSettings
 from payflow.withdrawals import PassimpayWithdrawals
+from payflow.workflow_calls import CallBounds
 from providers.passimpay import PassimpayClient
 from sandbox.app import combine
 from sandbox.passimpay import PassimpaySandbox
@@ -117,15 +118,17 @@ async def running_gateway(
             currencies_ttl=CURRENCY_LIST_TTL,
         )
     )
+    bounds = CallBounds.from_settings(settings)
     services = GatewayServices(
         checkouts=PaymentAssistCheckouts(
             client,
             task_queue=settings.task_queue,
             public_url=settings.public_url,
             documents=DocumentStore.under(settings.state_dir),
+            bounds=bounds,
         ),
         paymentassist_secret=paymentassist.api_secret,
-        crypto=PassimpayPayments(client, task_queue=settings.task_queue),
+        crypto=PassimpayPayments(client, task_queue=settings.task_queue, bounds=bounds),
         passimpay=PassimpayCallbackSettings(
             platform_id=passimpay.platform_id,
             secret=passimpay.api_key,
@@ -133,7 +136,7 @@ async def running_gateway(
             trusted_proxies=frozenset(settings.trusted_proxies),
             currencies=currencies,
         ),
-        withdrawals=PassimpayWithdrawals(client, task_queue=settings.task_queue),
+        withdrawals=PassimpayWithdrawals(client, task_queue=settings.task_queue, bounds=bounds),
         return_redirect_url=settings.return_redirect_url,
         access=AccessTokens.from_settings(
             settings.api_token,
@@ -143,6 +146,8 @@ async def running_gateway(
         ),
         codec=codec,
         ui_origins=tuple(settings.temporal_ui_origins()),
+        max_in_flight=settings.gateway_max_in_flight,
+        slot_wait_seconds=settings.gateway_slot_wait_seconds,
     )
     try:
         app = create_gateway(services)

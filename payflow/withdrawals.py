@@ -5,7 +5,13 @@ from __future__ import annotations
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from payflow.workflow_calls import PaymentConflict, start_or_join, workflow_errors
+from payflow.workflow_calls import (
+    CallBounds,
+    PaymentConflict,
+    start_or_join,
+    within,
+    workflow_errors,
+)
 from providers.passimpay import WithdrawCallback
 from state.passimpay_withdrawal import WithdrawalStatus
 from state.passimpay_withdrawal_models import (
@@ -31,9 +37,12 @@ class WithdrawalRejected(PaymentConflict):
 class PassimpayWithdrawals:
     """Request and steer payouts; each order_id maps to exactly one workflow and one payout."""
 
-    def __init__(self, client: Client, *, task_queue: str) -> None:
+    def __init__(
+        self, client: Client, *, task_queue: str, bounds: CallBounds | None = None
+    ) -> None:
         self._client = client
         self._task_queue = task_queue
+        self._bounds = bounds or CallBounds.from_settings()
 
     async def request(self, request: WithdrawalRequest) -> WithdrawalView:
         """Start the order's payout (or join it) and return its state once validated.
@@ -55,6 +64,7 @@ class PassimpayWithdrawals:
                 order_id=request.order_id,
                 initial_status=WithdrawalStatus.CREATED.value,
                 memo=request.summary(),
+                seconds=self._bounds.slow,
             )
         except WorkflowAlreadyStartedError:
             view = await self.get(request.order_id)
@@ -79,17 +89,19 @@ class PassimpayWithdrawals:
     async def get(self, order_id: str) -> WithdrawalView:
         """The payout's whole state (after it has ended too)."""
         handle = self._handle(order_id)
-        with workflow_errors(handle.id):
-            return await handle.query(PassimpayWithdrawal.state)
+        async with within(self._bounds.quick, handle.id) as rpc:
+            return await handle.query(PassimpayWithdrawal.state, rpc_timeout=rpc)
 
     async def resolve(self, order_id: str, resolution: WithdrawalResolution) -> WithdrawalView:
         """An operator's decision on a payout in `outcome_unknown`."""
         handle = self._handle(order_id)
-        with workflow_errors(handle.id):
-            return await handle.execute_update(PassimpayWithdrawal.resolve, resolution)
+        async with within(self._bounds.slow, handle.id) as rpc:
+            return await handle.execute_update(
+                PassimpayWithdrawal.resolve, resolution, rpc_timeout=rpc
+            )
 
     async def withdraw_callback(self, order_id: str, callback: WithdrawCallback) -> None:
         """Forward a verified withdraw callback; PaymentNotFound/PaymentConflict when none is open."""
         handle = self._handle(order_id)
-        with workflow_errors(handle.id):
-            await handle.signal(PassimpayWithdrawal.withdraw_callback, callback)
+        async with within(self._bounds.signal, handle.id) as rpc:
+            await handle.signal(PassimpayWithdrawal.withdraw_callback, callback, rpc_timeout=rpc)

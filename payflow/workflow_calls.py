@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio.client import (
@@ -24,6 +26,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import UpdateMethodMultiParam
 
 from payflow.search_attributes import NEEDS_ATTENTION, ORDER_ID, PAYMENT_PROVIDER, PAYMENT_STATUS
+from payflow.settings import PayflowSettings
 
 Arg = TypeVar("Arg")
 Result = TypeVar("Result")
@@ -61,6 +64,42 @@ def workflow_errors(workflow_id: str) -> Iterator[None]:
         raise PaymentConflict(message) from None
 
 
+@dataclass(frozen=True)
+class CallBounds:
+    """How long a caller waits on Temporal before PaymentUnavailable: `quick` for signals,
+    queries, describes and counts, `signal` for a provider's webhook or callback (all its calls
+    together), `slow` for starts and updates that wait on a provider call."""
+
+    quick: float = 5.0
+    slow: float = 30.0
+    signal: float = 0.5
+
+    @classmethod
+    def from_settings(cls, settings: PayflowSettings | None = None) -> CallBounds:
+        """`PAYFLOW_TEMPORAL_RPC_TIMEOUT_SECONDS`, `..._UPDATE_TIMEOUT_SECONDS`, `..._SIGNAL_...`."""
+        settings = settings or PayflowSettings()
+        return cls(
+            quick=settings.temporal_rpc_timeout_seconds,
+            slow=settings.temporal_update_timeout_seconds,
+            signal=settings.temporal_signal_timeout_seconds,
+        )
+
+
+@contextlib.asynccontextmanager
+async def within(seconds: float, workflow_id: str) -> AsyncIterator[timedelta]:
+    """`workflow_errors` under a deadline; yields the RPC timeout to pass to each call.
+
+    The deadline is enforced here because the SDK retries an unreachable server for 10 s
+    whatever the RPC timeout; past it nothing was decided here and PaymentUnavailable says so.
+    """
+    try:
+        async with asyncio.timeout(seconds):
+            with workflow_errors(workflow_id):
+                yield timedelta(seconds=seconds)
+    except TimeoutError:
+        raise PaymentUnavailable(f"{workflow_id}: no answer within {seconds:g} s") from None
+
+
 def identity_attributes(provider: str, order_id: str, status: str) -> TypedSearchAttributes:
     """The search attributes a payment workflow starts with, so it is findable at once."""
     return TypedSearchAttributes(
@@ -85,13 +124,16 @@ async def start_or_join(
     order_id: str,
     initial_status: str,
     memo: Mapping[str, Any],
+    seconds: float,
     start_args: Sequence[Any] | None = None,
 ) -> Result:
     """Start the order's workflow or join the running one, and run `update` in the same call.
 
     Raises WorkflowAlreadyStartedError when the workflow has already ended (IDs are never
-    reused) and WorkflowUpdateFailedError when the update refuses. `start_args` replaces `arg`
-    as the workflow's input when its run method takes more than one parameter.
+    reused), WorkflowUpdateFailedError when the update refuses and PaymentUnavailable when
+    Temporal does not answer within `seconds` (the workflow may have started: the same call
+    repeated joins it). `start_args` replaces `arg` as the workflow's input when its run method
+    takes more than one parameter.
     """
     operation = WithStartWorkflowOperation(
         run,
@@ -104,15 +146,22 @@ async def start_or_join(
         memo=memo,
     )
     try:
-        return await client.execute_update_with_start_workflow(
-            update, arg, start_workflow_operation=operation
-        )
+        async with asyncio.timeout(seconds):
+            return await client.execute_update_with_start_workflow(
+                update,
+                arg,
+                start_workflow_operation=operation,
+                rpc_timeout=timedelta(seconds=seconds),
+            )
     except WorkflowAlreadyStartedError:
         _retrieve_start_failure(operation)
         raise
     except RPCError as error:
         _retrieve_start_failure(operation)
         raise PaymentUnavailable(f"{workflow_id}: {error.message}") from error
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError) as error:
+        _retrieve_start_failure(operation)
+        raise PaymentUnavailable(f"{workflow_id}: no answer within {seconds:g} s") from error
 
 
 def _retrieve_start_failure(operation: WithStartWorkflowOperation[Any, Any]) -> None:

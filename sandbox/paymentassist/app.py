@@ -15,12 +15,12 @@ if TYPE_CHECKING:
 
 
 def create_app(sandbox: PaymentAssistSandbox) -> FastAPI:
-    """The app to serve (or mount); its shutdown stops the sandbox's timers and deliveries."""
+    """The app to serve (or mount); its shutdown stops the sandbox's timers, deliveries and client."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
-        sandbox.shutdown()
+        await sandbox.aclose()
 
     app = FastAPI(title="Payment Assist sandbox", lifespan=lifespan)
     app.include_router(api.create_router(sandbox))

@@ -143,11 +143,17 @@ class PaymentAssistSandbox:
             await self._webhooks.wait_idle()
 
     def shutdown(self) -> None:
-        """Cancel expiry timers and pending deliveries (the app's lifespan calls this)."""
+        """Cancel expiry timers and pending deliveries (`aclose` also closes the HTTP client)."""
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
         self._webhooks.cancel_all()
+
+    async def aclose(self) -> None:
+        """Stop timers and deliveries and close the webhook HTTP client (the app's lifespan
+        calls this; a parent app that mounts the sandbox does it through `combine`)."""
+        self.shutdown()
+        await self._webhooks.aclose()
 
     def _arm_expiry(self, application: Application, minimum_delay: float = 0.0) -> None:
         old = self._timers.pop(application.token, None)

@@ -48,6 +48,7 @@ class WebhookSender:
         self._clock = clock
         self._timeout = timeout
         self._tasks: set[asyncio.Task[None]] = set()
+        self._http: httpx.AsyncClient | None = None
 
     def send(self, url: str, event_name: str, token: str, secret: str) -> None:
         """Schedule the event for delivery, applying any drop/duplicate/delay fault."""
@@ -71,19 +72,23 @@ class WebhookSender:
     async def _deliver(self, url: str, payload: dict[str, Any], delay: float) -> None:
         if delay:
             await asyncio.sleep(delay)
-        async with httpx.AsyncClient(timeout=self._timeout) as http:
-            for attempt in range(1, MAX_ATTEMPTS + 1):
-                try:
-                    response = await http.post(url, json=payload)
-                    self.log.append(WebhookDelivery(url, payload, attempt, response.status_code))
-                    if response.status_code == 200:
-                        return
-                except (httpx.HTTPError, httpx.InvalidURL) as error:
-                    self.log.append(
-                        WebhookDelivery(url, payload, attempt, error=type(error).__name__)
-                    )
-                if attempt < MAX_ATTEMPTS:
-                    await asyncio.sleep(self._retry_delay)
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                response = await self._client().post(url, json=payload)
+                self.log.append(WebhookDelivery(url, payload, attempt, response.status_code))
+                if response.status_code == 200:
+                    return
+            except (httpx.HTTPError, httpx.InvalidURL) as error:
+                self.log.append(WebhookDelivery(url, payload, attempt, error=type(error).__name__))
+            if attempt < MAX_ATTEMPTS:
+                await asyncio.sleep(self._retry_delay)
+
+    def _client(self) -> httpx.AsyncClient:
+        """One client for the sender's lifetime: a TLS context and a pool per delivery would
+        cost more CPU than the webhook itself."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=self._timeout)
+        return self._http
 
     async def wait_idle(self) -> None:
         """Wait until every scheduled delivery (including retries) has finished."""
@@ -94,3 +99,12 @@ class WebhookSender:
         """Stop pending deliveries when the sandbox shuts down."""
         for task in self._tasks:
             task.cancel()
+
+    async def aclose(self) -> None:
+        """Stop pending deliveries, then close the shared HTTP client."""
+        tasks = list(self._tasks)
+        self.cancel_all()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None

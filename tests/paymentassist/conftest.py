@@ -96,7 +96,7 @@ async def start_sandbox(sandbox_slot: AppSlot) -> AsyncIterator[StartSandbox]:
 
     yield start
     for sandbox in started:
-        sandbox.shutdown()
+        await sandbox.aclose()
     sandbox_slot.app = None
 
 

@@ -401,5 +401,5 @@ async def test_api_url_with_a_path(pa_sandbox: PaymentAssistSandbox) -> None:
         api_url = f"{server.url}/paymentassist"
         async with PaymentAssistClient(api_url, API_KEY, SECRET) as client:
             started = await client.begin(begin_request("client-mounted"))
-    mounted.shutdown()
+    await mounted.aclose()
     assert started.url == f"{server.url}/paymentassist/continue/{started.token}"
