@@ -1,6 +1,6 @@
 """The bare Temporal path `bench/webhooks.py` compares the gateway with: signal, one activity, query.
 
-    python bench/bare.py ADDRESS TASK_QUEUE     # the bare worker, until SIGTERM
+    python bench/bare_signal.py ADDRESS TASK_QUEUE     # the bare worker, until SIGTERM
 
 `BareCheckout` waits for a `hint` signal, runs one no-op activity (as a checkout runs one
 `/status` after a webhook), then shows `completed` in its `state` query and its memo.

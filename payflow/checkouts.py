@@ -241,8 +241,10 @@ class PaymentAssistCheckouts:
                 await self._handle(order_id).signal(
                     PaymentAssistCheckout.customer_returned, hint, rpc_timeout=rpc
                 )
-        except PaymentConflict:
-            return before  # it has ended: its final state is the answer
+        except PaymentConflict:  # it has ended since: its final state is the answer
+            with contextlib.suppress(PaymentUnavailable):
+                return str((await self._shown(order_id)).get("status", before))
+            return before
         clock = asyncio.get_running_loop().time
         deadline = clock() + confirm_seconds
         status = before
