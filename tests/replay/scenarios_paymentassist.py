@@ -31,10 +31,7 @@ async def completed_via_return(stack: Stack) -> Exported:
     started = await stack.checkouts.start(request)
     await browser_get(await sim.decide(started.token, "approve"))
     await wait_for_status(stack.checkouts, request.order_id, "completed")
-    return {
-        "PaymentAssistCheckout-completed-via-return": checkout_workflow_id(request.order_id),
-        "PaymentAssistTokenClaim-held": claim_workflow_id(started.token),
-    }
+    return {"PaymentAssistCheckout-completed-via-return": checkout_workflow_id(request.order_id)}
 
 
 async def declined_preapproval(stack: Stack) -> Exported:
@@ -58,8 +55,9 @@ async def lost_begin_resolved(stack: Stack) -> Exported:
     await stack.checkouts.resolve(request.order_id, OperatorResolution(token=application.token))
     await sim.decide(application.token, "approve")
     await wait_for_status(stack.checkouts, request.order_id, "completed")
-    return {
-        "PaymentAssistCheckout-needs-attention-resolved": checkout_workflow_id(request.order_id)
+    return {  # a resolution's claim is a child that runs (a begun token's claim never does)
+        "PaymentAssistCheckout-needs-attention-resolved": checkout_workflow_id(request.order_id),
+        "PaymentAssistTokenClaim-held": claim_workflow_id(application.token),
     }
 
 
