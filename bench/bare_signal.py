@@ -72,7 +72,7 @@ async def serve_worker(address: str, task_queue: str) -> None:
 
 
 if __name__ == "__main__":
-    import bare  # the workflow from its own module, not __main__, for the sandbox to re-import
+    import bare_signal  # the workflow from its own module, not __main__, for the sandbox to re-import
 
-    asyncio.run(bare.serve_worker(sys.argv[1], sys.argv[2]))
+    asyncio.run(bare_signal.serve_worker(sys.argv[1], sys.argv[2]))
     os._exit(0)  # sdk-python#300: exit explicitly after Temporal work
