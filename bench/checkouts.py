@@ -124,9 +124,10 @@ async def one_checkout(
     return str(view["status"] if isinstance(view, dict) else view.status)
 
 
-async def one_bare(client: Client, sandbox: RunningSandbox, task_queue: str, order_id: str) -> str:
-    """The same shape on bare Temporal: update-with-start, the customer approves, one signal
-    (sent here: no webhook, no gateway), the result."""
+async def start_bare(
+    client: Client, task_queue: str, order_id: str
+) -> tuple[str, WithStartWorkflowOperation[BareCheckout, str]]:
+    """Update-with-start of a bare flow: its token once `begin` ran, and its start."""
     operation = WithStartWorkflowOperation(
         BareCheckout.run,
         order_id,
@@ -137,6 +138,13 @@ async def one_bare(client: Client, sandbox: RunningSandbox, task_queue: str, ord
     token = await client.execute_update_with_start_workflow(
         BareCheckout.begin, start_workflow_operation=operation
     )
+    return token, operation
+
+
+async def one_bare(client: Client, sandbox: RunningSandbox, task_queue: str, order_id: str) -> str:
+    """The same shape on bare Temporal: update-with-start, the customer approves, one signal
+    (sent here: no webhook, no gateway), the result."""
+    token, operation = await start_bare(client, task_queue, order_id)
     await sandbox.paymentassist.decide(token, "approve")
     handle = await operation.workflow_handle()
     await handle.signal(BareCheckout.hint)
@@ -305,16 +313,7 @@ async def bench(args: argparse.Namespace) -> bool:
                             return await checkouts.start(checkout_request(order_id))
 
                         async def open_bare(order_id: str) -> object:
-                            operation = WithStartWorkflowOperation(
-                                BareCheckout.run,
-                                order_id,
-                                id=f"bare:{order_id}",
-                                task_queue=bare_queue,
-                                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                            )
-                            return await bare_client.execute_update_with_start_workflow(
-                                BareCheckout.begin, start_workflow_operation=operation
-                            )
+                            return await start_bare(bare_client, bare_queue, order_id)
 
                         idle = await idle_phase(
                             args.idle,
@@ -336,7 +335,7 @@ async def bench(args: argparse.Namespace) -> bool:
         p.cpu_per_flow["payflow worker"] / b.cpu_per_flow["bare worker"]
         for p, b in zip(payflow.rounds, bare.rounds, strict=True)
     ]
-    calls = [r.provider_calls / args.count / MIN_PROVIDER_CALLS for r in payflow.rounds]
+    call_ratios = [r.provider_calls / args.count / MIN_PROVIDER_CALLS for r in payflow.rounds]
     not_completed = sum(r.not_completed for r in payflow.rounds)
     print()
     print(f"flows per round     {args.count} of each kind, {args.rounds} rounds interleaved, "
@@ -350,7 +349,7 @@ async def bench(args: argparse.Namespace) -> bool:
         theirs = [1000 * r.cpu_per_flow[name] for r in bare.rounds]
         print(f"  {name:24} {spread(ours, 1)} | {spread(theirs, 1)}")
     print(f"worker CPU ratio    {spread(worker_cpu)}   (payflow worker / bare worker per flow)")
-    print(f"provider calls      {spread(calls)} per checkout ÷ minimum ({MIN_PROVIDER_CALLS})")
+    print(f"provider calls      {spread(call_ratios)} per checkout ÷ minimum ({MIN_PROVIDER_CALLS})")
     print(f"not completed       {not_completed}")
     print(f"history events      payflow {events['payflow']}, bare {events['bare']} (one flow each)")
     checks = {
