@@ -349,7 +349,9 @@ async def bench(args: argparse.Namespace) -> bool:
         theirs = [1000 * r.cpu_per_flow[name] for r in bare.rounds]
         print(f"  {name:24} {spread(ours, 1)} | {spread(theirs, 1)}")
     print(f"worker CPU ratio    {spread(worker_cpu)}   (payflow worker / bare worker per flow)")
-    print(f"provider calls      {spread(call_ratios)} per checkout ÷ minimum ({MIN_PROVIDER_CALLS})")
+    print(
+        f"provider calls      {spread(call_ratios)} per checkout ÷ minimum ({MIN_PROVIDER_CALLS})"
+    )
     print(f"not completed       {not_completed}")
     print(f"history events      payflow {events['payflow']}, bare {events['bare']} (one flow each)")
     checks = {
