@@ -50,6 +50,9 @@ async def settings(tmp_path_factory: pytest.TempPathFactory) -> PayflowSettings:
         api_token=SecretStr(MERCHANT_TOKEN),
         operator_tokens={OPERATOR: SecretStr(OPERATOR_TOKEN)},
         state_dir=str(tmp_path_factory.mktemp("payflow-state")),
+        # outcomes, not deadlines: a loaded machine must not turn callbacks the tests count
+        # into provider retries (tests/flows/test_gateway_load.py checks the bounds)
+        temporal_signal_timeout_seconds=5.0,
     )
 
 

@@ -63,6 +63,7 @@ async def gateway_without_temporal(stack: Stack) -> AsyncIterator[str]:
                 "public_url": f"http://127.0.0.1:{port}",
                 "temporal_rpc_timeout_seconds": 1.0,
                 "temporal_update_timeout_seconds": 2.0,
+                "temporal_signal_timeout_seconds": 0.5,  # the production default
             }
         )
         async with running_gateway(
