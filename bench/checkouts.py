@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bare import BareCheckout  # bench/ is on sys.path
+from checkouts_burst import worker_env
 from harness import ROOT, cpu_hogs, start_worker, verdict
 from proc import Usage, own_usage, usage
 from temporalio.client import Client, WithStartWorkflowOperation
@@ -243,16 +244,7 @@ async def bench(args: argparse.Namespace) -> bool:
         async with start_dev_server() as server, running_sandbox() as sandbox:
             client = await connect(server.address)
             pa = sandbox.paymentassist_settings()
-            env = {
-                **os.environ,
-                "TEMPORAL_ADDRESS": server.address,
-                "PAYFLOW_TASK_QUEUE": settings.task_queue,
-                "PAYFLOW_WITHDRAWAL_TASK_QUEUE": settings.withdrawal_task_queue,
-                "PAYMENTASSIST_API_URL": pa.api_url,
-                "PAYMENTASSIST_API_KEY": pa.api_key,
-                "PAYMENTASSIST_API_SECRET": pa.api_secret.get_secret_value(),
-                "PASSIMPAY_API_URL": sandbox.passimpay_url,
-            }
+            env = worker_env(server, sandbox, settings.task_queue)
             worker = start_worker(env, logs / "payflow-worker.log")
             bare_worker = start_bare_worker(
                 {**env, "PAYFLOW_TASK_QUEUE": bare_queue}, logs / "bare-worker.log"

@@ -9,6 +9,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from proc import usage  # bench/ is on sys.path
+
 from payflow.devserver import stop_process
 from payflow.workflow_calls import CallBounds
 
@@ -50,10 +52,9 @@ def verdict(checks: dict[str, bool], logs: Path) -> bool:
 def cpu_seconds(pid: int) -> float:
     """User and system CPU time a process has used so far (Linux `/proc`; 0 where unreadable)."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return usage(pid).cpu
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def machine_busy_seconds() -> float:
