@@ -13,6 +13,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from payflow.documents import DocumentStore
 from payflow.recent import Recent
+from payflow.search_attributes import PAYMENT_STATUS
 from payflow.settings import PayflowSettings
 from payflow.workflow_calls import (
     CallBounds,
@@ -208,11 +209,15 @@ class PaymentAssistCheckouts:
                 raise
 
     async def _shown(self, order_id: str, seconds: float | None = None) -> dict[str, Any]:
-        """The checkout's memo: its status and token digest, readable with no worker running."""
+        """The checkout's memo with its status (from search attributes; older runs repeat it in
+        the memo) and token digest, readable with no worker running."""
         workflow_id = checkout_workflow_id(order_id)
         async with within(seconds or self._bounds.quick, workflow_id) as rpc:
             description = await self._handle(order_id).describe(rpc_timeout=rpc)
         memo = dict(await description.memo())
+        status = description.typed_search_attributes.get(PAYMENT_STATUS)
+        if status is not None:
+            memo["status"] = status
         digest = memo.get(TOKEN_DIGEST)
         if isinstance(digest, str) and digest:
             self._digests.put(order_id, digest)

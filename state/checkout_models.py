@@ -301,6 +301,11 @@ class CheckoutState(CheckoutView):
     check_at: datetime | None = Field(
         default=None, description="a hint asked for a check once the coalescing window closes"
     )
+    status_in_memo: bool = Field(
+        default=True,
+        description="the memo repeats status and attention (runs from before search attributes "
+        "alone showed them)",
+    )
 
     @classmethod
     def start(cls, request: CheckoutRequest, now: datetime) -> CheckoutState:

@@ -72,11 +72,14 @@ async def read(
     arg: Arg,
     *,
     retry_policy: RetryPolicy = CALL_RETRY,
+    local: bool = False,
 ) -> Result:
     """Run a provider read that changes nothing (a status check) as a local activity: it runs
     inside the workflow task that asked for it and leaves one marker, instead of an activity
-    task and a second workflow task (about half the cost of every poll and confirmation)."""
-    if not workflow.patched(LOCAL_READS):
+    task and a second workflow task (about half the cost of every poll and confirmation).
+
+    `local` says a patch taken earlier in the run already decided it (no marker of its own)."""
+    if not (local or workflow.patched(LOCAL_READS)):
         return await call(method, arg, retry_policy=retry_policy)
     try:
         return await workflow.execute_local_activity_method(

@@ -79,6 +79,11 @@ NOT_STARTED = frozenset({CheckoutStatus.CREATED, CheckoutStatus.PREAPPROVED})
 RESOLUTION_REFUSED = "ResolutionRefused"
 CAPTURE_NOT_SENT_ATTEMPTS = 8
 COALESCE_HINTS = "coalesce-hints-after-a-check"
+LEAN_VISIBILITY = "lean-visibility"
+"""Patch, taken at a run's first task: the starter's search attributes name the checkout (no
+upsert of its own), the memo is written only when the token's digest changes (the status is in
+search attributes alone), and `/status` reads are local activities without a patch of their
+own: two events and two visibility updates fewer per checkout."""
 
 
 def checkout_workflow_id(order_id: str) -> str:
@@ -99,6 +104,9 @@ class PaymentAssistCheckout:
         self._resolving = False
         self._ending_run = False
         self._capturing = False
+        self._lean = False
+        self._memo_digest = token_digest(carried.token) if carried and carried.token else None
+        """The digest the memo shows (a fresh run inherits its predecessor's memo)."""
 
     # ---- the flow -------------------------------------------------------------------------
 
@@ -114,7 +122,11 @@ class PaymentAssistCheckout:
             if self._status == CheckoutStatus.COMPLETED:
                 await self._after_completion()
             return self.state()
-        publish_identity(PROVIDER, self._request.order_id, self._status)
+        self._lean = workflow.patched(LEAN_VISIBILITY)
+        if self._lean:  # the starter's search attributes already name the checkout
+            self._s.status_in_memo = False
+        else:
+            publish_identity(PROVIDER, self._request.order_id, self._status)
         if self._request.preapproval and not await self._preapproved():
             return self.state()
         if self._s.cancel_wanted:
@@ -287,7 +299,12 @@ class PaymentAssistCheckout:
             )
 
         try:
-            status = await read(PaymentAssistActivities.status, token, retry_policy=STATUS_RETRY)
+            status = await read(
+                PaymentAssistActivities.status,
+                token,
+                retry_policy=STATUS_RETRY,
+                local=self._lean,
+            )
         except ActivityError as error:
             raise refuse(f"/status could not confirm it ({failure_message(error)})") from None
         if status.token.lower() != token.lower():
@@ -334,7 +351,10 @@ class PaymentAssistCheckout:
         started = workflow.now()
         try:
             status = await read(
-                PaymentAssistActivities.status, self._s.token, retry_policy=STATUS_RETRY
+                PaymentAssistActivities.status,
+                self._s.token,
+                retry_policy=STATUS_RETRY,
+                local=self._lean,
             )
         except ActivityError as error:
             if failure_type(error) == REFUSED:
@@ -497,8 +517,18 @@ class PaymentAssistCheckout:
         if force or flagged != self._s.needs_attention:
             self._s.needs_attention = flagged
             token = self._s.token
-            details = {TOKEN_DIGEST: token_digest(token)} if token else None
-            publish_status(self._status, needs_attention=flagged, details=details)
+            digest = token_digest(token) if token else None
+            if self._s.status_in_memo:
+                details = {TOKEN_DIGEST: digest} if digest else None
+                publish_status(self._status, needs_attention=flagged, details=details)
+                return
+            details = None
+            if digest is not None and digest != self._memo_digest:
+                details = {TOKEN_DIGEST: digest}
+            self._memo_digest = digest
+            publish_status(
+                self._status, needs_attention=flagged, details=details, status_in_memo=False
+            )
 
     def _call_failed(self, started: datetime, error: str) -> None:
         self._s.health.failed(started, error)

@@ -36,14 +36,25 @@ def publish_identity(provider: str, order_id: str, status: str) -> None:
 
 
 def publish_status(
-    status: str, *, needs_attention: bool = False, details: Mapping[str, object] | None = None
+    status: str,
+    *,
+    needs_attention: bool = False,
+    details: Mapping[str, object] | None = None,
+    status_in_memo: bool = True,
 ) -> None:
     """Mirror the lifecycle's state (and whether an operator must look) into visibility;
-    `details` adds memo fields (never personal data: the memo is not encrypted)."""
+    `details` adds memo fields (never personal data: the memo is not encrypted). Without
+    `status_in_memo` the memo is written only for `details` (the search attributes already
+    show the status, and each memo write is one more event and visibility update)."""
     workflow.upsert_search_attributes(
         [PAYMENT_STATUS.value_set(status), NEEDS_ATTENTION.value_set(needs_attention)]
     )
-    workflow.upsert_memo({"status": status, "needs_attention": needs_attention, **(details or {})})
+    if status_in_memo:
+        workflow.upsert_memo(
+            {"status": status, "needs_attention": needs_attention, **(details or {})}
+        )
+    elif details:
+        workflow.upsert_memo(dict(details))
 
 
 class Published(Generic[StateT]):
