@@ -21,12 +21,13 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import SecretStr
 from temporalio.api.common.v1 import Payload
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import (
     DataConverter,
     DefaultFailureConverterWithEncodedAttributes,
     PayloadCodec,
 )
+
+from payflow.converter import PAYLOAD_CONVERTER
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
@@ -105,9 +106,9 @@ def data_converter(codec: PayloadCodec | None) -> DataConverter:
     """The project's converter (pydantic), sealed by `codec` when there is one: payloads, and
     failures' message and stack trace (moved into an encoded attribute)."""
     if codec is None:
-        return pydantic_data_converter
+        return PAYLOAD_CONVERTER
     return dataclasses.replace(
-        pydantic_data_converter,
+        PAYLOAD_CONVERTER,
         payload_codec=codec,
         failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
     )

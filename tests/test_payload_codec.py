@@ -10,7 +10,6 @@ import pytest
 from pydantic import SecretStr
 from temporalio.api.common.v1 import Payload
 from temporalio.api.failure.v1 import Failure
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 
 from payflow.codec import (
@@ -23,6 +22,8 @@ from payflow.codec import (
     dev_key,
     parse_keys,
 )
+from payflow.converter import PAYLOAD_CONVERTER, SHARED_JSON
+from state.checkout_models import CheckoutStarted
 
 OLD, NEW = b"o" * 32, b"n" * 32
 PLAIN = Payload(metadata={"encoding": b"json/plain"}, data=b'{"f_name":"Ada","email":"a@b.co"}')
@@ -92,4 +93,16 @@ async def test_failure_messages_and_stack_traces_are_sealed_too() -> None:
     assert failure.application_failure_info.type == "Refused"  # retry rules still see the type
     opened = await converter.decode_failure(failure)
     assert isinstance(opened, ApplicationError) and "a@b.co" in opened.message
-    assert data_converter(None) is pydantic_data_converter
+    assert data_converter(None) is PAYLOAD_CONVERTER
+
+
+def test_every_run_shares_one_type_adapter_cache() -> None:
+    """Each workflow run gets its own payload converter; their adapters must be built once."""
+    first = PAYLOAD_CONVERTER.payload_converter_class()
+    second = PAYLOAD_CONVERTER.payload_converter_class()
+    assert first is not second
+    payload = first.to_payloads([CheckoutStarted(order_id="o-1", token="t", url="u", status="s")])
+    for converter in (first, second):
+        (view,) = converter.from_payloads(payload, [CheckoutStarted])
+        assert view == CheckoutStarted(order_id="o-1", token="t", url="u", status="s")
+    assert SHARED_JSON._type_adapter.cache_info().hits >= 1
