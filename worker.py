@@ -17,6 +17,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.heartbeat import HeartbeatInterceptor
+from activities.merchant import MerchantActivities
 from activities.passimpay import PassimpayActivities
 from activities.passimpay_withdrawals import PassimpayWithdrawalActivities
 from activities.paymentassist import PaymentAssistActivities
@@ -112,6 +113,7 @@ async def running_worker(
     platform = PassimpaySettings()
     paymentassist = paymentassist or paymentassist_client()
     passimpay = passimpay or passimpay_client()
+    merchant = MerchantActivities(settings.notify_secret)
     worker = Worker(
         client,
         task_queue=settings.task_queue,
@@ -123,6 +125,7 @@ async def running_worker(
                 )
             ),
             *activity_methods(PassimpayActivities(passimpay)),
+            *activity_methods(merchant),
             *activity_methods(
                 PassimpayWithdrawalActivities(
                     passimpay,
@@ -162,6 +165,7 @@ async def running_worker(
     finally:
         await paymentassist.aclose()
         await passimpay.aclose()
+        await merchant.aclose()
 
 
 @contextlib.asynccontextmanager

@@ -21,6 +21,7 @@ from payflow.workflow_calls import (
     PaymentNotFound,
     PaymentUnavailable,
     start_or_join,
+    with_notify_url,
     within,
     workflow_errors,
 )
@@ -88,8 +89,10 @@ class PaymentAssistCheckouts:
         public_url: str,
         documents: DocumentStore | None = None,
         bounds: CallBounds | None = None,
+        notify_url: str | None = None,
     ) -> None:
         self._client = client
+        self._notify_url = notify_url
         self._task_queue = task_queue
         self._public_url = public_url.rstrip("/")
         self._documents = documents or DocumentStore.under(PayflowSettings().state_dir)
@@ -117,7 +120,7 @@ class PaymentAssistCheckouts:
         return started
 
     async def _start(self, request: CheckoutRequest) -> CheckoutStarted:
-        request = self._with_callback_urls(request)
+        request = with_notify_url(self._with_callback_urls(request), self._notify_url)
         workflow_id = checkout_workflow_id(request.order_id)
         try:
             return await start_or_join(

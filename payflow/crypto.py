@@ -19,6 +19,7 @@ from payflow.workflow_calls import (
     PaymentConflict,
     PaymentNotFound,
     start_or_join,
+    with_notify_url,
     within,
     workflow_errors,
 )
@@ -69,14 +70,21 @@ class PassimpayPayments:
     """Start, inspect and steer crypto pay-ins; each order maps to exactly one workflow."""
 
     def __init__(
-        self, client: Client, *, task_queue: str, bounds: CallBounds | None = None
+        self,
+        client: Client,
+        *,
+        task_queue: str,
+        bounds: CallBounds | None = None,
+        notify_url: str | None = None,
     ) -> None:
         self._client = client
+        self._notify_url = notify_url
         self._task_queue = task_queue
         self._bounds = bounds or CallBounds.from_settings()
 
     async def create_invoice(self, request: InvoiceRequest) -> InvoiceOpened:
         """Create the order's invoice (or join it) and return the hosted payment URL."""
+        request = with_notify_url(request, self._notify_url)
         workflow_id = invoice_workflow_id(request.order_id)
         try:
             return await start_or_join(
@@ -114,6 +122,7 @@ class PassimpayPayments:
 
     async def open_address(self, request: AddressRequest) -> AddressOpened:
         """Assign the order's deposit address (or join it) and return it with its tag."""
+        request = with_notify_url(request, self._notify_url)
         workflow_id = address_workflow_id(request.order_id)
         try:
             return await start_or_join(

@@ -140,6 +140,11 @@ class PayflowSettings(BaseSettings):
         port = self.temporal_ui_port
         return [f"http://127.0.0.1:{port}", f"http://localhost:{port}"]
 
+    notify_url: str | None = Field(default=None, pattern=r"^https?://")
+    """Where every flow's signed events go unless its request names its own `notify_url`."""
+    notify_secret: SecretStr | None = None
+    """The shared secret events are signed with (the worker signs; the merchant verifies)."""
+
     trusted_proxies: list[str] = Field(default_factory=list)
     """Reverse proxies in front of the gateway (addresses or CIDR blocks). Only a request from
     one of them has its `X-Forwarded-For` read, for the callback allow-list."""

@@ -126,9 +126,12 @@ async def running_gateway(
             public_url=settings.public_url,
             documents=DocumentStore.under(settings.state_dir),
             bounds=bounds,
+            notify_url=settings.notify_url,
         ),
         paymentassist_secret=paymentassist.api_secret,
-        crypto=PassimpayPayments(client, task_queue=settings.task_queue, bounds=bounds),
+        crypto=PassimpayPayments(
+            client, task_queue=settings.task_queue, bounds=bounds, notify_url=settings.notify_url
+        ),
         passimpay=PassimpayCallbackSettings(
             platform_id=passimpay.platform_id,
             secret=passimpay.api_key,
@@ -136,7 +139,9 @@ async def running_gateway(
             trusted_proxies=frozenset(settings.trusted_proxies),
             currencies=currencies,
         ),
-        withdrawals=PassimpayWithdrawals(client, task_queue=settings.task_queue, bounds=bounds),
+        withdrawals=PassimpayWithdrawals(
+            client, task_queue=settings.task_queue, bounds=bounds, notify_url=settings.notify_url
+        ),
         return_redirect_url=settings.return_redirect_url,
         access=AccessTokens.from_settings(
             settings.api_token,

@@ -9,6 +9,7 @@ from payflow.workflow_calls import (
     CallBounds,
     PaymentConflict,
     start_or_join,
+    with_notify_url,
     within,
     workflow_errors,
 )
@@ -38,9 +39,15 @@ class PassimpayWithdrawals:
     """Request and steer payouts; each order_id maps to exactly one workflow and one payout."""
 
     def __init__(
-        self, client: Client, *, task_queue: str, bounds: CallBounds | None = None
+        self,
+        client: Client,
+        *,
+        task_queue: str,
+        bounds: CallBounds | None = None,
+        notify_url: str | None = None,
     ) -> None:
         self._client = client
+        self._notify_url = notify_url
         self._task_queue = task_queue
         self._bounds = bounds or CallBounds.from_settings()
 
@@ -50,6 +57,7 @@ class PassimpayWithdrawals:
         Raises WithdrawalRejected when validation refused it and PaymentConflict when the
         order already has a different payout.
         """
+        request = with_notify_url(request, self._notify_url)
         workflow_id = withdrawal_workflow_id(request.order_id)
         try:
             view = await start_or_join(

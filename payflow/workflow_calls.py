@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from temporalio.client import (
     Client,
@@ -98,6 +98,24 @@ async def within(seconds: float, workflow_id: str) -> AsyncIterator[timedelta]:
                 yield timedelta(seconds=seconds)
     except TimeoutError:
         raise PaymentUnavailable(f"{workflow_id}: no answer within {seconds:g} s") from None
+
+
+class Notifiable(Protocol):
+    """A flow's request that may name where its merchant events go."""
+
+    notify_url: str | None
+
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> Any: ...
+
+
+NotifiableT = TypeVar("NotifiableT", bound=Notifiable)
+
+
+def with_notify_url(request: NotifiableT, default: str | None) -> NotifiableT:
+    """The request with the merchant's default notification URL unless it names its own."""
+    if request.notify_url is not None or default is None:
+        return request
+    return cast(NotifiableT, request.model_copy(update={"notify_url": default}))
 
 
 def identity_attributes(provider: str, order_id: str, status: str) -> TypedSearchAttributes:

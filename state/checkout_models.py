@@ -23,6 +23,7 @@ from state.checkout import CheckoutLifecycle
 from state.checkout_health import CallHealth
 from state.decision import OperatorDecision
 from state.lifecycle import LifecycleEntry
+from state.notifications import Outbox
 from state.polling import (
     MAX_POLL_SECONDS,
     MAX_WAIT_SECONDS,
@@ -97,6 +98,12 @@ class CheckoutRequest(BaseModel):
     success_url: str | None = None
     failure_url: str | None = None
     webhook_url: str | None = None
+    notify_url: str | None = Field(
+        default=None,
+        max_length=2000,
+        pattern=r"^https?://",
+        description="where this flow's signed events are POSTed (default: PAYFLOW_NOTIFY_URL)",
+    )
     timing: CheckoutTiming = Field(default_factory=CheckoutTiming)
 
     @model_validator(mode="after")
@@ -252,6 +259,9 @@ class CheckoutView(BaseModel):
     )
     runs: int = Field(default=0, description="continue-as-new runs so far (history kept short)")
     journal: list[LifecycleEntry] = Field(default_factory=list)
+    notifications: Outbox = Field(
+        default_factory=Outbox, description="the merchant's events and their delivery"
+    )
 
 
 HINT_LIMIT = 50
@@ -317,6 +327,7 @@ class CheckoutState(CheckoutView):
             request=request,
             capture_wanted=request.capture == "automatic",
             last_activity_at=now,
+            notifications=Outbox(url=request.notify_url),
         )
 
     def move(self, event: str, at: datetime, note: str | None = None) -> bool:

@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, Field, computed_field
 
 from state.decision import OperatorDecision
 from state.deposit_ledger import DepositEvent, DepositLedger, LedgerEntry
+from state.notifications import Outbox
 from state.passimpay_address import AddressLifecycle
 from state.passimpay_invoice import InvoiceLifecycle
 from state.polling import MAX_POLL_SECONDS, MAX_WAIT_SECONDS, MIN_POLL_SECONDS, PollTiming
@@ -96,6 +97,12 @@ class InvoiceRequest(BaseModel):
     top_up_wait_seconds: float = Field(default=86_400.0, ge=0, le=MAX_WAIT_SECONDS)
     late_deposit_window_seconds: float = Field(default=86_400.0, ge=0, le=MAX_WAIT_SECONDS)
     timing: InvoiceTiming = Field(default_factory=InvoiceTiming)
+    notify_url: str | None = Field(
+        default=None,
+        max_length=2000,
+        pattern=r"^https?://",
+        description="where this flow's signed events are POSTed (default: PAYFLOW_NOTIFY_URL)",
+    )
 
     def summary(self) -> dict[str, object]:
         """The memo operators see: the order, not the payer."""
@@ -166,7 +173,13 @@ class InvoiceState(PassimpayState):
     @classmethod
     def start(cls, request: InvoiceRequest, now: datetime) -> InvoiceState:
         """A fresh invoice for `request`, opened `now`."""
-        return cls(order_id=request.order_id, request=request, opened_at=now, last_activity_at=now)
+        return cls(
+            order_id=request.order_id,
+            request=request,
+            opened_at=now,
+            last_activity_at=now,
+            notifications=Outbox(url=request.notify_url),
+        )
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -192,6 +205,12 @@ class AddressRequest(BaseModel):
     required_confirmations: int | None = Field(default=None, ge=1, le=100)
     continue_as_new_after: int = Field(default=500, ge=1)
     timing: AddressTiming = Field(default_factory=AddressTiming)
+    notify_url: str | None = Field(
+        default=None,
+        max_length=2000,
+        pattern=r"^https?://",
+        description="where this flow's signed events are POSTed (default: PAYFLOW_NOTIFY_URL)",
+    )
 
     def summary(self) -> dict[str, object]:
         """The memo operators see."""
@@ -221,7 +240,11 @@ class AddressState(PassimpayState):
     @classmethod
     def start(cls, request: AddressRequest) -> AddressState:
         """A fresh address for `request`, before the provider assigned one."""
-        return cls(order_id=request.order_id, payment_id=request.payment_id)
+        return cls(
+            order_id=request.order_id,
+            payment_id=request.payment_id,
+            notifications=Outbox(url=request.notify_url),
+        )
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -94,6 +94,12 @@ class WithdrawalRequest(BaseModel):
         le=MAX_WAIT_SECONDS,
         description="stay open this long after the end for late callbacks",
     )
+    notify_url: str | None = Field(
+        default=None,
+        max_length=2000,
+        pattern=r"^https?://",
+        description="where this flow's signed events are POSTed (default: PAYFLOW_NOTIFY_URL)",
+    )
 
     def differs_from(
         self, payment_id: int | None, address_to: str | None, amount: Decimal | None

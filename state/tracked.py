@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, computed_field
 
 from state.attention import Attention, FailingChecks
 from state.lifecycle import Lifecycle
+from state.notifications import Outbox
 
 
 class LifecycleState(BaseModel):
@@ -20,6 +21,9 @@ class LifecycleState(BaseModel):
     order_id: str
     lifecycle: Lifecycle
     runs: int = Field(default=1, description="workflow runs so far (continue-as-new)")
+    notifications: Outbox = Field(
+        default_factory=Outbox, description="the merchant's events and their delivery"
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -27,6 +27,7 @@ PROVIDER_TIMEOUT_SECONDS = 2.0
 MERCHANT_TOKEN = "merchant-test-token-0123456789"
 OPERATOR_TOKEN = "operator-test-token-0123456789"
 OPERATOR = "ops-ada"
+NOTIFY_SECRET = "notify-test-secret-0123456789"
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -53,6 +54,7 @@ async def settings(tmp_path_factory: pytest.TempPathFactory) -> PayflowSettings:
         # outcomes, not deadlines: a loaded machine must not turn callbacks the tests count
         # into provider retries (tests/flows/test_gateway_load.py checks the bounds)
         temporal_signal_timeout_seconds=5.0,
+        notify_secret=SecretStr(NOTIFY_SECRET),
     )
 
 

@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         failure_type,
         history_is_long,
     )
+    from workflows.notifications import Notifier
     from workflows.visibility import Tracked
 
 PROVIDER = "passimpay"
@@ -69,11 +70,20 @@ class PassimpayAddress(Tracked[AddressState]):
         self._signals_this_run = 0
         self._close_requested = False
         self._hinted = False
+        self._notifier: Notifier = Notifier(
+            self._s.notifications, provider=PROVIDER, flow="address"
+        )
 
     @workflow.run
     async def run(
         self, request: AddressRequest, carried: AddressState | None = None
     ) -> AddressState:
+        self._notifier.resume()
+        await self._flow(request, carried)
+        await self._notifier.drained()
+        return self.state()
+
+    async def _flow(self, request: AddressRequest, carried: AddressState | None) -> AddressState:
         self._publish_identity(PROVIDER)
         if carried is None and not await self._assign():
             return self.state()

@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         failure_type,
         history_is_long,
     )
+    from workflows.notifications import Notifier
     from workflows.visibility import Tracked
     from workflows.wakeup import Wakeup
 
@@ -58,11 +59,20 @@ class PassimpayInvoice(Tracked[InvoiceState]):
         self._s = carried or InvoiceState.start(request, workflow.now())
         self._request = self._s.request
         self._wakeup = Wakeup(self._request.timing, self._s.last_activity_at)
+        self._notifier: Notifier = Notifier(
+            self._s.notifications, provider=PROVIDER, flow="invoice"
+        )
 
     @workflow.run
     async def run(
         self, request: InvoiceRequest, carried: InvoiceState | None = None
     ) -> InvoiceState:
+        self._notifier.resume()
+        await self._flow(request, carried)
+        await self._notifier.drained()
+        return self.state()
+
+    async def _flow(self, request: InvoiceRequest, carried: InvoiceState | None) -> InvoiceState:
         self._publish_identity(PROVIDER)
         if carried is None and not await self._create():
             return self.state()

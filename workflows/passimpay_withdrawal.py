@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
         WithdrawOutcome,
     )
     from providers.passimpay.models import WithdrawCallback, WithdrawRequest, WithdrawStatus
+    from state.notifications import Outbox
     from state.passimpay_withdrawal import WithdrawalLifecycle, WithdrawalStatus, approve_event
     from state.passimpay_withdrawal_models import (
         WithdrawalRequest,
@@ -33,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         failure_type,
         history_is_long,
     )
+    from workflows.notifications import Notifier
     from workflows.visibility import Published
     from workflows.wakeup import Wakeup
 
@@ -70,16 +72,31 @@ class PassimpayWithdrawal(Published[WithdrawalState]):
 
     @workflow.init
     def __init__(self, request: WithdrawalRequest, carried: WithdrawalState | None = None) -> None:
-        self._s = carried or WithdrawalState(order_id=request.order_id, request=request)
+        self._s = carried or WithdrawalState(
+            order_id=request.order_id,
+            request=request,
+            notifications=Outbox(url=request.notify_url),
+        )
         self._request = self._s.request
         self._wakeup = Wakeup(self._request.timing)
         if self._s.woke_at is not None:
             self._wakeup.last_activity_at = self._s.woke_at
         self._turn: Turn | None = None
+        self._notifier: Notifier = Notifier(
+            self._s.notifications, provider=PROVIDER, flow="withdrawal"
+        )
 
     @workflow.run
     async def run(
         self, request: WithdrawalRequest, carried: WithdrawalState | None = None
+    ) -> WithdrawalState:
+        self._notifier.resume()
+        await self._flow(request, carried)
+        await self._notifier.drained()
+        return self.state()
+
+    async def _flow(
+        self, request: WithdrawalRequest, carried: WithdrawalState | None
     ) -> WithdrawalState:
         if carried is None:
             self._publish_identity(PROVIDER)

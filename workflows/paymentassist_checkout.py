@@ -58,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
         history_is_long,
         read,
     )
+    from workflows.notifications import Notifier
     from workflows.paymentassist_token_claim import PaymentAssistTokenClaim, claim_workflow_id
     from workflows.visibility import publish_identity, publish_status
 
@@ -107,6 +108,7 @@ class PaymentAssistCheckout:
         self._lean = False
         self._memo_digest = token_digest(carried.token) if carried and carried.token else None
         """The digest the memo shows (a fresh run inherits its predecessor's memo)."""
+        self._notifier = Notifier(self._s.notifications, provider=PROVIDER, flow="checkout")
 
     # ---- the flow -------------------------------------------------------------------------
 
@@ -114,6 +116,12 @@ class PaymentAssistCheckout:
     async def run(
         self, request: CheckoutRequest, carried: CheckoutState | None = None
     ) -> CheckoutView:
+        self._notifier.resume()
+        await self._flow(carried)
+        await self._notifier.drained()
+        return self.state()
+
+    async def _flow(self, carried: CheckoutState | None) -> CheckoutView:
         if carried is not None:  # a fresh run of a long wait: pick up where the last one was
             if self._status == CheckoutStatus.COMPLETED:
                 await self._after_completion()
@@ -514,6 +522,7 @@ class PaymentAssistCheckout:
     def _publish(self, *, force: bool = False) -> None:
         """Mirror status and attention into search attributes when either changed."""
         flagged = self._needs_attention()
+        self._notifier.changed(self._request.order_id, self._status.value, flagged)
         if force or flagged != self._s.needs_attention:
             self._s.needs_attention = flagged
             token = self._s.token

@@ -15,6 +15,7 @@ with workflow.unsafe.imports_passed_through():
         PAYMENT_STATUS,
     )
     from state.tracked import LifecycleState, TrackedState
+    from workflows.notifications import Notifier
 
 CHECKS = "status_checks"
 """The attention reason raised while status checks keep failing."""
@@ -63,6 +64,8 @@ class Published(Generic[StateT]):
 
     _s: StateT
     _shown: tuple[str, bool] | None = None
+    _notifier: Notifier | None = None
+    """Set by workflows that tell the merchant about their changes."""
     publish_every_move: ClassVar[bool] = False
     """Upsert on every move, self-moves included (what histories recorded before expect)."""
 
@@ -75,6 +78,8 @@ class Published(Generic[StateT]):
     def _publish(self, *, force: bool = False) -> None:
         """Upsert status and attention when either differs from what was last shown."""
         shown = (self._s.status, self._s.needs_attention)
+        if self._notifier is not None:
+            self._notifier.changed(self._s.order_id, *shown)
         if force or shown != self._shown:
             self._shown = shown
             publish_status(shown[0], needs_attention=shown[1])

@@ -1,0 +1,77 @@
+"""Deliver one merchant notification: a signed POST, retried by Temporal until it is accepted."""
+
+from __future__ import annotations
+
+import httpx
+from pydantic import BaseModel, SecretStr
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.errors import TRANSIENT
+from payflow.notifications import (
+    EVENT_ID_HEADER,
+    SIGNATURE_HEADER,
+    event_body,
+    signature_header,
+)
+from state.notifications import MerchantEvent
+
+DELIVERY_TIMEOUT_SECONDS = 10.0
+NOT_CONFIGURED = "NotConfigured"
+
+
+class MerchantDelivery(BaseModel):
+    """One event for one URL."""
+
+    url: str
+    event: MerchantEvent
+
+
+class DeliveryReceipt(BaseModel):
+    """The merchant's answer to the attempt that was accepted."""
+
+    status_code: int
+    attempt: int
+
+
+class MerchantActivities:
+    """Sends events with the merchant's shared secret, which only the worker holds."""
+
+    def __init__(
+        self,
+        secret: SecretStr | None,
+        *,
+        timeout_seconds: float = DELIVERY_TIMEOUT_SECONDS,
+    ) -> None:
+        self._secret = secret
+        self._http = httpx.AsyncClient(timeout=timeout_seconds, follow_redirects=False)
+
+    async def aclose(self) -> None:
+        """Close the HTTP client (the worker's shutdown)."""
+        await self._http.aclose()
+
+    @activity.defn(name="merchant.deliver")
+    async def deliver(self, delivery: MerchantDelivery) -> DeliveryReceipt:
+        """POST the event; any 2xx is delivered, anything else is tried again later."""
+        if self._secret is None:  # never sent unsigned: delivered once the secret is set
+            raise ApplicationError(
+                "PAYFLOW_NOTIFY_SECRET is not set on the worker", type=NOT_CONFIGURED
+            )
+        body = event_body(delivery.event)
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "payflow-notifications",
+            EVENT_ID_HEADER: delivery.event.id,
+            SIGNATURE_HEADER: signature_header(self._secret.get_secret_value(), body),
+        }
+        try:
+            response = await self._http.post(delivery.url, content=body, headers=headers)
+        except httpx.HTTPError as error:  # the URL is the merchant's: kept out of the message
+            raise ApplicationError(
+                f"merchant endpoint unreachable ({type(error).__name__})", type=TRANSIENT
+            ) from None
+        if not response.is_success:
+            raise ApplicationError(
+                f"merchant endpoint answered {response.status_code}", type=TRANSIENT
+            )
+        return DeliveryReceipt(status_code=response.status_code, attempt=activity.info().attempt)

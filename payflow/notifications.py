@@ -1,0 +1,87 @@
+"""Signed merchant notifications: how payflow signs each event, and how a merchant checks one.
+
+Every event is POSTed as JSON with two headers:
+
+- `Payflow-Event-Id`: the event's id, the same on every retry and replay (dedupe on it);
+- `Payflow-Signature: t=<unix seconds>,v1=<hex>`, where the hex is HMAC-SHA256 with the shared
+  secret over `<t>.` followed by the raw body, so a body cannot be altered or replayed later
+  with another timestamp.
+
+A merchant's backend calls `verify_event(body, headers["Payflow-Signature"], secret)` with the
+raw bytes it received and gets the parsed `MerchantEvent`, or `InvalidSignature`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Iterable
+
+from pydantic import ValidationError
+
+from state.notifications import MerchantEvent
+
+SIGNATURE_HEADER = "Payflow-Signature"
+EVENT_ID_HEADER = "Payflow-Event-Id"
+TOLERANCE_SECONDS = 300
+"""How far a signature's timestamp may be from the receiver's clock."""
+
+
+class InvalidSignature(ValueError):
+    """The body was not signed with the secret, was altered, or is too old."""
+
+
+def signature(secret: str, timestamp: int, body: bytes) -> str:
+    """The `v1` HMAC of one delivery attempt."""
+    signed = f"{timestamp}.".encode() + body
+    return hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+
+
+def signature_header(secret: str, body: bytes, *, now: float | None = None) -> str:
+    """The `Payflow-Signature` value for `body`, stamped now."""
+    timestamp = int(time.time() if now is None else now)
+    return f"t={timestamp},v1={signature(secret, timestamp, body)}"
+
+
+def event_body(event: MerchantEvent) -> bytes:
+    """The exact bytes POSTed for `event` (the same on every attempt and replay)."""
+    return event.model_dump_json().encode()
+
+
+def verify_event(
+    body: bytes,
+    header: str,
+    secrets: str | Iterable[str],
+    *,
+    tolerance_seconds: float = TOLERANCE_SECONDS,
+    now: float | None = None,
+) -> MerchantEvent:
+    """Check a received notification and parse it; several secrets allow a rotation."""
+    timestamp, candidates = _parse_header(header)
+    clock = time.time() if now is None else now
+    if abs(clock - timestamp) > tolerance_seconds:
+        raise InvalidSignature("the signature's timestamp is outside the tolerance")
+    keys = [secrets] if isinstance(secrets, str) else list(secrets)
+    expected = [signature(key, timestamp, body) for key in keys]
+    if not any(hmac.compare_digest(e, c) for e in expected for c in candidates):
+        raise InvalidSignature("no v1 signature matches the body")
+    try:
+        return MerchantEvent.model_validate_json(body)
+    except ValidationError as error:
+        raise InvalidSignature(f"signed, but not an event: {error.error_count()} errors") from None
+
+
+def _parse_header(header: str) -> tuple[int, list[str]]:
+    """`t=...,v1=...[,v1=...]` into the timestamp and the candidate signatures."""
+    timestamp: int | None = None
+    candidates: list[str] = []
+    for part in header.split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t" and value.isdigit():
+            timestamp = int(value)
+        elif key == "v1" and value:
+            candidates.append(value)
+    if timestamp is None or not candidates:
+        raise InvalidSignature("the header needs t=<seconds> and at least one v1=<hex>")
+    return timestamp, candidates

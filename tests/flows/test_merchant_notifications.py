@@ -1,0 +1,114 @@
+"""The merchant hears of every change: signed, in order, once each (at least once with the same
+id), retried while its endpoint fails, and visible in the flow's state."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import pytest_asyncio
+from fastapi import FastAPI, Request, Response
+
+from payflow.http_server import serve
+from payflow.notifications import EVENT_ID_HEADER, SIGNATURE_HEADER, verify_event
+from state.notifications import MerchantEvent
+from state.passimpay_models import InvoiceRequest, InvoiceTiming
+from tests.conftest import NOTIFY_SECRET, Stack
+from tests.flows.helpers import checkout_request, eventually, new_order_id, wait_for_status
+
+
+@dataclass
+class MerchantEndpoint:
+    """A merchant's backend: fails the first `failures` requests, verifies and keeps the rest."""
+
+    url: str = ""
+    failures: int = 0
+    attempts: list[str] = field(default_factory=list)
+    received: list[MerchantEvent] = field(default_factory=list)
+
+    def for_order(self, order_id: str) -> list[MerchantEvent]:
+        return [e for e in self.received if e.data.order_id == order_id]
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.post("/hooks")
+        async def hooks(request: Request) -> Response:
+            body = await request.body()
+            event = verify_event(body, request.headers[SIGNATURE_HEADER], NOTIFY_SECRET)
+            assert request.headers[EVENT_ID_HEADER] == event.id
+            self.attempts.append(event.id)
+            if self.failures > 0:
+                self.failures -= 1
+                return Response(status_code=500)
+            self.received.append(event)
+            return Response(status_code=204)
+
+        return app
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def merchant() -> AsyncIterator[MerchantEndpoint]:
+    endpoint = MerchantEndpoint()
+    async with serve(endpoint.app()) as server:
+        endpoint.url = f"{server.url}/hooks"
+        yield endpoint
+
+
+async def test_checkout_events_in_order_retried_and_signed(
+    stack: Stack, merchant: MerchantEndpoint
+) -> None:
+    merchant.failures = 1  # the first delivery fails: Temporal retries it with the same id
+    request = checkout_request(notify_url=merchant.url)
+    started = await stack.checkouts.start(request)
+    await stack.sandbox.paymentassist.decide(started.token, "approve")
+    await wait_for_status(stack.checkouts, request.order_id, "completed")
+    events = await eventually(
+        lambda: _async(merchant.for_order(request.order_id)), lambda got: len(got) >= 3
+    )
+    assert [e.type for e in events] == [
+        "checkout.created",
+        "checkout.awaiting_customer",
+        "checkout.completed",
+    ]
+    assert [e.sequence for e in events] == [1, 2, 3]
+    assert events[2].data.previous_status == "awaiting_customer"
+    assert len({e.id for e in events}) == 3
+    assert merchant.attempts.count(events[0].id) == 2  # failed once, then delivered
+
+    view = await eventually(
+        lambda: stack.checkouts.get(request.order_id),
+        lambda v: all(e.delivery == "delivered" for e in v.notifications.entries),
+    )
+    assert [e.attempts for e in view.notifications.entries] == [2, 1, 1]
+    assert view.notifications.url == merchant.url
+
+
+async def test_invoice_events_reach_the_merchant(stack: Stack, merchant: MerchantEndpoint) -> None:
+    request = InvoiceRequest(
+        order_id=new_order_id("inv"),
+        amount=Decimal("25.00"),
+        timing=InvoiceTiming(active_poll_seconds=120, idle_poll_seconds=120),
+        notify_url=merchant.url,
+    )
+    await stack.crypto.create_invoice(request)
+    await stack.sandbox.passimpay.pay(request.order_id)
+    events = await eventually(
+        lambda: _async(merchant.for_order(request.order_id)),
+        lambda got: any(e.data.status == "paid" for e in got),
+    )
+    assert [e.sequence for e in events] == list(range(1, len(events) + 1))
+    assert events[-1].type == "invoice.paid" and events[-1].data.flow == "invoice"
+
+
+async def test_no_url_no_events(stack: Stack, merchant: MerchantEndpoint) -> None:
+    request = checkout_request()
+    started = await stack.checkouts.start(request)
+    await stack.sandbox.paymentassist.decide(started.token, "approve")
+    view = await wait_for_status(stack.checkouts, request.order_id, "completed")
+    assert view.notifications.url is None and view.notifications.entries == []
+
+
+async def _async(value: list[MerchantEvent]) -> list[MerchantEvent]:
+    return value
