@@ -8,12 +8,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.errors import TRANSIENT
-from payflow.notifications import (
-    EVENT_ID_HEADER,
-    SIGNATURE_HEADER,
-    event_body,
-    signature_header,
-)
+from payflow.notifications import post_event
 from state.notifications import MerchantEvent
 
 DELIVERY_TIMEOUT_SECONDS = 10.0
@@ -57,21 +52,13 @@ class MerchantActivities:
             raise ApplicationError(
                 "PAYFLOW_NOTIFY_SECRET is not set on the worker", type=NOT_CONFIGURED
             )
-        body = event_body(delivery.event)
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": "payflow-notifications",
-            EVENT_ID_HEADER: delivery.event.id,
-            SIGNATURE_HEADER: signature_header(self._secret.get_secret_value(), body),
-        }
+        secret = self._secret.get_secret_value()
         try:
-            response = await self._http.post(delivery.url, content=body, headers=headers)
+            status = await post_event(self._http, delivery.url, delivery.event, secret)
         except httpx.HTTPError as error:  # the URL is the merchant's: kept out of the message
             raise ApplicationError(
                 f"merchant endpoint unreachable ({type(error).__name__})", type=TRANSIENT
             ) from None
-        if not response.is_success:
-            raise ApplicationError(
-                f"merchant endpoint answered {response.status_code}", type=TRANSIENT
-            )
-        return DeliveryReceipt(status_code=response.status_code, attempt=activity.info().attempt)
+        if not 200 <= status < 300:
+            raise ApplicationError(f"merchant endpoint answered {status}", type=TRANSIENT)
+        return DeliveryReceipt(status_code=status, attempt=activity.info().attempt)

@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from gateway.codec import CODEC_PATH
+from payflow.cli_events import events_app
 from payflow.codec import DEV_KEY_FILE, PayloadKeyError, codec_for, dev_key
 from payflow.devserver import start_dev_server
 from payflow.logs import configure_logging, warn_about_sandbox_defaults
@@ -21,6 +22,7 @@ from payflow.startup import api_problems, check_start, codec_problems, provider_
 from payflow.temporal_client import connect, external_cluster_configured
 
 app = typer.Typer(help="Durable payment orchestration on Temporal.", no_args_is_help=True)
+app.add_typer(events_app, name="events")
 
 
 async def _until_stopped() -> None:

@@ -18,6 +18,7 @@ import hmac
 import time
 from collections.abc import Iterable
 
+import httpx
 from pydantic import ValidationError
 
 from state.notifications import MerchantEvent
@@ -47,6 +48,19 @@ def signature_header(secret: str, body: bytes, *, now: float | None = None) -> s
 def event_body(event: MerchantEvent) -> bytes:
     """The exact bytes POSTed for `event` (the same on every attempt and replay)."""
     return event.model_dump_json().encode()
+
+
+async def post_event(http: httpx.AsyncClient, url: str, event: MerchantEvent, secret: str) -> int:
+    """POST one event, signed now; the merchant's HTTP status (httpx errors propagate)."""
+    body = event_body(event)
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "payflow-notifications",
+        EVENT_ID_HEADER: event.id,
+        SIGNATURE_HEADER: signature_header(secret, body),
+    }
+    response = await http.post(url, content=body, headers=headers)
+    return response.status_code
 
 
 def verify_event(

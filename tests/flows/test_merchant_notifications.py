@@ -3,19 +3,25 @@ id), retried while its endpoint fails, and visible in the flow's state."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 import pytest_asyncio
 from fastapi import FastAPI, Request, Response
+from typer.testing import CliRunner
 
+from payflow.cli import app
+from payflow.devserver import DevServer
 from payflow.http_server import serve
 from payflow.notifications import EVENT_ID_HEADER, SIGNATURE_HEADER, verify_event
 from state.notifications import MerchantEvent
 from state.passimpay_models import InvoiceRequest, InvoiceTiming
 from tests.conftest import NOTIFY_SECRET, Stack
 from tests.flows.helpers import checkout_request, eventually, new_order_id, wait_for_status
+from tests.payload_keys import PAYLOAD_KEYS_ENV
 
 
 @dataclass
@@ -112,3 +118,32 @@ async def test_no_url_no_events(stack: Stack, merchant: MerchantEndpoint) -> Non
 
 async def _async(value: list[MerchantEvent]) -> list[MerchantEvent]:
     return value
+
+
+async def test_events_replay_resends_the_same_ids(
+    stack: Stack, merchant: MerchantEndpoint, temporal_server: DevServer
+) -> None:
+    request = checkout_request(notify_url=merchant.url)
+    started = await stack.checkouts.start(request)
+    await stack.sandbox.paymentassist.decide(started.token, "approve")
+    view = await eventually(
+        lambda: stack.checkouts.get(request.order_id),
+        lambda v: (
+            v.status == "completed"
+            and all(e.delivery == "delivered" for e in v.notifications.entries)
+        ),
+    )
+    sent = [e.event.id for e in view.notifications.entries]
+    env = {
+        "TEMPORAL_ADDRESS": temporal_server.address,
+        "PAYFLOW_TASK_QUEUE": stack.settings.task_queue,
+        "PAYFLOW_NOTIFY_SECRET": NOTIFY_SECRET,
+        "PAYFLOW_PAYLOAD_KEYS": PAYLOAD_KEYS_ENV,
+    }
+    args = ["events", "replay", request.order_id, "--json"]
+    result = await asyncio.to_thread(CliRunner().invoke, app, args, env=env)
+    assert result.exit_code == 0, result.output
+    answers = json.loads(result.stdout)
+    assert [a["id"] for a in answers] == sent and {a["answer"] for a in answers} == {204}
+    again = merchant.for_order(request.order_id)
+    assert [e.id for e in again] == sent + sent  # verified again by the merchant, same ids
