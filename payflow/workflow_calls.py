@@ -162,6 +162,8 @@ async def start_or_join(
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         search_attributes=identity_attributes(provider, order_id, initial_status),
         memo=memo,
+        static_summary=f"{provider} order {order_id}",
+        static_details="\n".join(f"**{key}:** {value}" for key, value in memo.items()),
     )
     try:
         async with asyncio.timeout(seconds):

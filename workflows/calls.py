@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.workflow import UpdateMethodMultiParam
 
 with workflow.unsafe.imports_passed_through():
     from activities.errors import NON_RETRYABLE_TYPES
 
 Arg = TypeVar("Arg")
 Result = TypeVar("Result")
+P = ParamSpec("P")
 
 CALL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -95,6 +97,21 @@ async def read(
             activity_id="",
             retry_state=None,
         ) from error
+
+
+def async_update(
+    description: str, *, name: str | None = None
+) -> Callable[[Callable[P, Awaitable[Result]]], UpdateMethodMultiParam[P, Result]]:
+    """`@workflow.update` with a description for an `async def` handler, typed as the bare
+    decorator types it (the SDK's keyword form loses the awaited return type)."""
+    decorator = (
+        workflow.update(description=description)
+        if name is None
+        else workflow.update(name=name, description=description)
+    )
+    return cast(
+        Callable[[Callable[P, Awaitable[Result]]], UpdateMethodMultiParam[P, Result]], decorator
+    )
 
 
 def failure_message(error: ActivityError) -> str:

@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.calls import (
         STATUS_RETRY,
+        async_update,
         call,
         failure_message,
         failure_type,
@@ -126,6 +127,7 @@ class PassimpayAddress(Tracked[AddressState]):
                     or self._time_to_continue_as_new()
                 ),
                 timeout=timeout,
+                timeout_summary="next deposit confirmation check",
             )
         self._hinted = False
 
@@ -231,7 +233,7 @@ class PassimpayAddress(Tracked[AddressState]):
 
     # ---- messages ----------------------------------------------------------------------------
 
-    @workflow.update
+    @async_update("Answer the starter with the address (and tag) once assigned")
     async def open(self, request: AddressRequest) -> AddressOpened:
         """Answer the starter with the address (and tag) once assigned."""
         await workflow.wait_condition(lambda: self._status != AddressStatus.REQUESTED)
@@ -256,7 +258,7 @@ class PassimpayAddress(Tracked[AddressState]):
                 f"{self._request.payment_id}"
             )
 
-    @workflow.signal
+    @workflow.signal(description="A verified deposit callback")
     def deposit(self, event: DepositEvent) -> None:
         """A verified deposit callback: recorded, then confirmed with the provider."""
         self._signals_this_run += 1
@@ -299,7 +301,9 @@ class PassimpayAddress(Tracked[AddressState]):
         entry.flag = f"deposit {entry.amount} (paymentId {entry.payment_id}): {why}"
         self._flag(_deposit_key(entry.key), entry.flag)
 
-    @workflow.update
+    @workflow.update(
+        description="An operator credits or rejects a deposit the provider did not confirm"
+    )
     def resolve_deposit(self, resolution: DepositResolution) -> AddressState:
         """An operator credits or rejects a deposit the provider did not confirm."""
         ledger, now = self._s.ledger, workflow.now()
@@ -323,7 +327,9 @@ class PassimpayAddress(Tracked[AddressState]):
         if entry.final:
             raise ValueError(f"deposit {resolution.key!r} is already {entry.lifecycle.state}")
 
-    @workflow.update
+    @async_update(
+        "The merchant no longer expects deposits here (unsettled ones are still confirmed)"
+    )
     async def close(self) -> AddressState:
         """The merchant no longer expects deposits here (unsettled ones are still confirmed)."""
         self._close_requested = True
@@ -335,7 +341,9 @@ class PassimpayAddress(Tracked[AddressState]):
         if self._s.lifecycle.is_final:
             raise ValueError(f"the address is already {self._status.value}")
 
-    @workflow.query
+    @workflow.query(
+        description="The address and tag deposits must be sent to (None until assigned)"
+    )
     def assignment(self) -> AddressAssignment:
         """The address and tag deposits must be sent to (None until assigned)."""
         return AddressAssignment(
@@ -344,7 +352,9 @@ class PassimpayAddress(Tracked[AddressState]):
             destination_tag=self._s.destination_tag,
         )
 
-    @workflow.query
+    @workflow.query(
+        description="The address and its ledger (settled deposits beyond the latest are archived)"
+    )
     def state(self) -> AddressState:
         """The address and its ledger (settled deposits beyond the latest are archived)."""
         return self._s

@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from state.passimpay_models import InvoiceOpened, InvoiceRequest, InvoiceState, OrderReading
     from workflows.calls import (
         STATUS_RETRY,
+        async_update,
         call,
         failure_message,
         failure_type,
@@ -197,6 +198,9 @@ class PassimpayInvoice(Tracked[InvoiceState]):
             self._s.ended_with = self._s.provider
             window = timedelta(seconds=self._request.late_deposit_window_seconds)
             self._s.late_until = workflow.now() + window
+        self._wait_for(
+            f"open until {self._s.late_until:%Y-%m-%d %H:%M} UTC so coins sent late are seen"
+        )
         while (remaining := (self._s.late_until - workflow.now()).total_seconds()) > 0:
             await self._wakeup.sleep(remaining)
             if self._s.late_keys:
@@ -236,7 +240,7 @@ class PassimpayInvoice(Tracked[InvoiceState]):
 
     # ---- messages ----------------------------------------------------------------------------
 
-    @workflow.update
+    @async_update("Answer the starter with the hosted payment URL once the invoice exists")
     async def open(self, request: InvoiceRequest) -> InvoiceOpened:
         """Answer the starter with the hosted payment URL once the invoice exists."""
         await workflow.wait_condition(
@@ -256,7 +260,7 @@ class PassimpayInvoice(Tracked[InvoiceState]):
                 f"order {self._request.order_id} already has an invoice for {self._request.amount}"
             )
 
-    @workflow.signal
+    @workflow.signal(description="A verified deposit callback")
     def deposit(self, event: DepositEvent) -> None:
         """A verified deposit callback: recorded once per (txhash, confirmations), then checked."""
         ledger = self._s.ledger
@@ -272,7 +276,7 @@ class PassimpayInvoice(Tracked[InvoiceState]):
             self._s.late_keys.append(key)
         self._wakeup.hint()
 
-    @workflow.query
+    @workflow.query(description="The whole invoice as operators and the API see it")
     def state(self) -> InvoiceState:
         """The whole invoice as operators and the API see it."""
         return self._s

@@ -46,7 +46,7 @@ class PassimpayUnmatchedCallbacks:
             return
         self._publish()
 
-    @workflow.signal
+    @workflow.signal(description="Keep one callback (a redelivery of the same body is kept once)")
     def record(self, item: UnmatchedCallback) -> None:
         """Keep one callback (a redelivery of the same body is kept once)."""
         self._received_this_run += 1
@@ -56,12 +56,14 @@ class PassimpayUnmatchedCallbacks:
         self._items.append(item)
         self._publish_if_changed(flagged_before)
 
-    @workflow.update
+    @workflow.update(
+        description="An operator has dealt with one item (runs from before `acknowledge_by` recorded who)"
+    )
     def acknowledge(self, key: str) -> list[UnmatchedCallback]:
         """An operator has dealt with one item (runs from before `acknowledge_by` recorded who)."""
         return self._drop(key)
 
-    @workflow.update
+    @workflow.update(description="An operator has dealt with one item")
     def acknowledge_by(self, acknowledgement: Acknowledgement) -> list[UnmatchedCallback]:
         """An operator has dealt with one item; returns what is still open."""
         workflow.logger.info("%s acknowledged %s", acknowledgement.actor, acknowledgement.key)
@@ -73,7 +75,7 @@ class PassimpayUnmatchedCallbacks:
         self._publish_if_changed(flagged_before)
         return list(self._items)
 
-    @workflow.query
+    @workflow.query(description="Everything still waiting for an operator")
     def items(self) -> list[UnmatchedCallback]:
         """Everything still waiting for an operator."""
         return list(self._items)

@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         Turn,
         gate_workflow_id,
     )
+    from workflows.calls import async_update
     from workflows.visibility import publish_identity
 
 PROVIDER = "passimpay"
@@ -100,14 +101,14 @@ class PassimpayWithdrawGate:
 
     # ---- messages ----------------------------------------------------------------------------
 
-    @workflow.update(name=ENQUEUE_UPDATE)
+    @workflow.update(name=ENQUEUE_UPDATE, description="Queue one send attempt (idempotent)")
     def enqueue(self, ticket: Ticket) -> int:
         """Queue one send attempt (idempotent); answers how many tickets wait ahead of it."""
         if self._state.enqueue(ticket):
             self._changed()
         return len(self._state.queue)
 
-    @workflow.update(name=CONFIRM_UPDATE)
+    @async_update("The called holder asks for its grant", name=CONFIRM_UPDATE)
     async def confirm(self, lease_id: int) -> Grant:
         """The called holder asks for its grant; answered once nobody else holds the platform."""
         if self._draining:
@@ -138,13 +139,13 @@ class PassimpayWithdrawGate:
         self._changed()
         return grant
 
-    @workflow.signal(name=RELEASE_SIGNAL)
+    @workflow.signal(name=RELEASE_SIGNAL, description="The holder's report of how its lease ended")
     def release(self, release: Release) -> None:
         """The holder's report of how its lease ended."""
         if self._state.release(release):
             self._changed()
 
-    @workflow.update(name=SETTLE_UPDATE)
+    @async_update("For a payout whose send activity failed", name=SETTLE_UPDATE)
     async def settle(self, lease_id: int) -> Fate:
         """For a payout whose send activity failed: take back an ungranted lease, or wait for the
         granted one to end, and say whether anything may have been sent."""
@@ -156,7 +157,9 @@ class PassimpayWithdrawGate:
             raise ApplicationError("the gate is continuing as new; ask again", type="GateDraining")
         return self._state.fate(lease_id)
 
-    @workflow.query
+    @workflow.query(
+        description="The queue, the called and active leases, and the most recent outcomes"
+    )
     def state(self) -> GateState:
         """The queue, the called and active leases, and the most recent outcomes."""
         return self._state

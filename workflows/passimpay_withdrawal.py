@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.calls import (
         ONE_TRY,
         UNTIL_DONE,
+        async_update,
         call,
         failure_message,
         failure_type,
@@ -368,6 +369,7 @@ class PassimpayWithdrawal(Published[WithdrawalState]):
         if self._s.late_until is None:
             self._s.late_until = self._late_until()
         end = self._s.late_until
+        self._wait_for(f"open until {end:%Y-%m-%d %H:%M} UTC for late callbacks")
         operator_decided = self._s.resolution is not None and self._s.resolution.decision != "retry"
         while (remaining := (end - workflow.now()).total_seconds()) > 0:
             self._continue_as_new_if_long()
@@ -434,7 +436,7 @@ class PassimpayWithdrawal(Published[WithdrawalState]):
 
     # ---- messages ----------------------------------------------------------------------------
 
-    @workflow.update
+    @async_update("Answer the caller once the payout is validated or rejected")
     async def submit(self, request: WithdrawalRequest) -> WithdrawalState:
         """Answer the caller once the payout is validated or rejected; it then goes on its own."""
         await workflow.wait_condition(lambda: self._status != S.CREATED)
@@ -449,7 +451,7 @@ class PassimpayWithdrawal(Published[WithdrawalState]):
                 f"(paymentId {mine.payment_id}) to {mine.address_to}"
             )
 
-    @workflow.update
+    @workflow.update(description="An operator's decision on an unknown outcome")
     def resolve(self, resolution: WithdrawalResolution) -> WithdrawalState:
         """An operator's decision on an unknown outcome: paid, failed, or send again."""
         self._s.resolution = resolution
@@ -470,13 +472,15 @@ class PassimpayWithdrawal(Published[WithdrawalState]):
         if self._status != S.OUTCOME_UNKNOWN:
             raise ValueError(f"nothing to resolve: the withdrawal is {self._status.value}")
 
-    @workflow.signal(name=TURN_SIGNAL)
+    @workflow.signal(
+        name=TURN_SIGNAL, description="The platform's gate calls this payout's current send attempt"
+    )
     def withdraw_turn(self, turn: Turn) -> None:
         """The platform's gate calls this payout's current send attempt."""
         if turn.attempt == self._s.attempt:
             self._turn = turn
 
-    @workflow.signal
+    @workflow.signal(description="A verified withdraw callback")
     def withdraw_callback(self, callback: WithdrawCallback) -> None:
         """A verified withdraw callback: a hint to ask the status API now, never the truth."""
         record = WithdrawCallbackRecord(
@@ -499,7 +503,7 @@ class PassimpayWithdrawal(Published[WithdrawalState]):
             self._publish(force=True)
         self._wakeup.hint()
 
-    @workflow.query
+    @workflow.query(description="The whole payout as operators and the API see it")
     def state(self) -> WithdrawalState:
         """The whole payout as operators and the API see it: the workflow's one state."""
         return self._s

@@ -49,9 +49,11 @@ with workflow.unsafe.imports_passed_through():
         provider_event,
         token_digest,
     )
+    from state.details import current_details
     from workflows.calls import (
         ONE_TRY,
         STATUS_RETRY,
+        async_update,
         call,
         failure_message,
         failure_type,
@@ -171,7 +173,9 @@ class PaymentAssistCheckout:
             if remaining <= 0:
                 break
             try:
-                await workflow.wait_condition(self._woken(deferred), timeout=remaining)
+                await workflow.wait_condition(
+                    self._woken(deferred), timeout=remaining, timeout_summary="next /status check"
+                )
             except TimeoutError:
                 break
         self._s.check_due = False
@@ -455,6 +459,7 @@ class PaymentAssistCheckout:
         state.renamed = True
         if state.watch_until is None:
             state.watch_until = workflow.now() + timedelta(seconds=timing.invoice_watch_seconds)
+        self._show_details()
         while not state.invoice_done():
             outstanding = state.invoice_outstanding()
             if outstanding and state.invoice is not None and state.invoice_error is None:
@@ -523,6 +528,7 @@ class PaymentAssistCheckout:
         """Mirror status and attention into search attributes when either changed."""
         flagged = self._needs_attention()
         self._notifier.changed(self._request.order_id, self._status.value, flagged)
+        self._show_details()
         if force or flagged != self._s.needs_attention:
             self._s.needs_attention = flagged
             token = self._s.token
@@ -538,6 +544,25 @@ class PaymentAssistCheckout:
             publish_status(
                 self._status, needs_attention=flagged, details=details, status_in_memo=False
             )
+
+    def _show_details(self) -> None:
+        """Refresh the Temporal UI's current details (a query answer: no history event)."""
+        reasons = [r for r in (self._s.attention_reason, self._failing()) if r]
+        waiting = None
+        if self._status == CheckoutStatus.AWAITING_CUSTOMER:
+            waiting = "the customer, on the lender's page (returns and webhooks wake it)"
+        elif self._status == CheckoutStatus.COMPLETED and self._s.watch_until is not None:
+            waiting = (
+                f"the lender's invoice request, until {self._s.watch_until:%Y-%m-%d %H:%M} UTC"
+            )
+        workflow.set_current_details(current_details(self._status.value, reasons, waiting))
+
+    def _failing(self) -> str | None:
+        """Calls failing past the attention bound, in words."""
+        overdue = self._s.health.overdue(
+            workflow.now(), self._request.timing.attention_after_seconds
+        )
+        return self._s.health.describe() if overdue else None
 
     def _call_failed(self, started: datetime, error: str) -> None:
         self._s.health.failed(started, error)
@@ -572,7 +597,7 @@ class PaymentAssistCheckout:
 
     # ---- messages ---------------------------------------------------------------------------
 
-    @workflow.update
+    @async_update("Answer the starter with the token and continuation URL once `/begin` has run")
     async def begin(self, request: CheckoutRequest) -> CheckoutStarted:
         """Answer the starter with the token and continuation URL once `/begin` has run."""
         await workflow.wait_condition(
@@ -600,19 +625,19 @@ class PaymentAssistCheckout:
                 f"{self._request.amount} pence"
             )
 
-    @workflow.signal
+    @workflow.signal(description="The customer came back through the signed redirect")
     def customer_returned(self, hint: CustomerReturn) -> None:
         """The customer came back through the signed redirect: check `/status` now."""
         self._hint(
             "return", hint.token, f"status={hint.status}", final=hint.status in FINAL_RETURNS
         )
 
-    @workflow.signal
+    @workflow.signal(description="A signed webhook arrived")
     def webhook_received(self, hint: WebhookHint) -> None:
         """A signed webhook arrived: check `/status` now."""
         self._hint("webhook", hint.token, hint.event_name, final=hint.event_name in FINAL_EVENTS)
 
-    @workflow.update
+    @async_update("The merchant asks to capture a `pending_capture` application")
     async def request_capture(self) -> CheckoutView:
         """The merchant asks to capture a `pending_capture` application."""
         attempts = self._s.capture_attempts
@@ -634,7 +659,7 @@ class PaymentAssistCheckout:
         if self._status not in (CheckoutStatus.AWAITING_CUSTOMER, CheckoutStatus.PENDING_CAPTURE):
             raise ValueError(f"cannot capture a checkout that is {self._status.value}")
 
-    @workflow.update
+    @async_update("Cancel before completion")
     async def cancel(self) -> CheckoutView:
         """Cancel before completion: the provider expires the application, `/status` confirms."""
         self._s.cancel_wanted = True
@@ -653,7 +678,7 @@ class PaymentAssistCheckout:
         if self._status in ENDED or self._status == CheckoutStatus.COMPLETED:
             raise ValueError(f"cannot cancel a checkout that is {self._status.value}")
 
-    @workflow.update
+    @async_update("Keep the merchant's stored invoice and upload it once the lender requires it")
     async def upload_invoice(self, document: InvoiceReference | InvoiceDocument) -> CheckoutView:
         """Keep the merchant's stored invoice and upload it once the lender requires it.
 
@@ -683,7 +708,9 @@ class PaymentAssistCheckout:
         if self._status in ENDED:
             raise ValueError(f"no invoice for a checkout that is {self._status.value}")
 
-    @workflow.update
+    @async_update(
+        "An operator attaches the lost application's token (confirmed with `/status` and claimed for this checkout alone), or closes the checkout"
+    )
     async def resolve(self, resolution: OperatorResolution) -> CheckoutView:
         """An operator attaches the lost application's token (confirmed with `/status` and
         claimed for this checkout alone), or closes the checkout."""
@@ -711,7 +738,7 @@ class PaymentAssistCheckout:
         if bool(resolution.token) == bool(resolution.close_reason):
             raise ValueError("give either the application's token or a reason to close")
 
-    @workflow.query
+    @workflow.query(description="The whole checkout as operators and the API see it")
     def state(self) -> CheckoutView:
         """The whole checkout as operators and the API see it."""
         return self._s.view()

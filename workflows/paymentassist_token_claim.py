@@ -32,7 +32,7 @@ class PaymentAssistTokenClaim:
     async def run(self, claim: TokenClaim) -> None:
         await workflow.wait_condition(lambda: False)
 
-    @workflow.query
+    @workflow.query(description="The token and the order whose checkout holds it")
     def holder(self) -> TokenClaim:
         """The token and the order whose checkout holds it."""
         return self._claim

@@ -14,6 +14,7 @@ with workflow.unsafe.imports_passed_through():
         PAYMENT_PROVIDER,
         PAYMENT_STATUS,
     )
+    from state.details import current_details
     from state.tracked import LifecycleState, TrackedState
     from workflows.notifications import Notifier
 
@@ -66,6 +67,8 @@ class Published(Generic[StateT]):
     _shown: tuple[str, bool] | None = None
     _notifier: Notifier | None = None
     """Set by workflows that tell the merchant about their changes."""
+    _waiting: str | None = None
+    """What an open workflow waits for, shown in the Temporal UI's current details."""
     publish_every_move: ClassVar[bool] = False
     """Upsert on every move, self-moves included (what histories recorded before expect)."""
 
@@ -80,9 +83,22 @@ class Published(Generic[StateT]):
         shown = (self._s.status, self._s.needs_attention)
         if self._notifier is not None:
             self._notifier.changed(self._s.order_id, *shown)
+        self._show_details()
         if force or shown != self._shown:
             self._shown = shown
             publish_status(shown[0], needs_attention=shown[1])
+
+    def _show_details(self) -> None:
+        """Refresh the current details (a query answer: no history event)."""
+        reasons = self._s.attention.reasons if isinstance(self._s, TrackedState) else {}
+        workflow.set_current_details(
+            current_details(self._s.status, reasons.values(), self._waiting)
+        )
+
+    def _wait_for(self, what: str | None) -> None:
+        """Say in the Temporal UI what the workflow is waiting for (None: nothing special)."""
+        self._waiting = what
+        self._show_details()
 
     def _move(self, event: str, note: str | None = None) -> bool:
         """Offer `event` to the lifecycle (journaled either way); True when it moved."""

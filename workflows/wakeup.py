@@ -38,5 +38,6 @@ class Wakeup:
             await workflow.wait_condition(
                 lambda: self._pending,
                 timeout=seconds if seconds is not None else self.next_interval(),
+                timeout_summary="next provider status check",
             )
         self._pending = False
