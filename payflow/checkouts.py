@@ -19,6 +19,7 @@ from payflow.workflow_calls import (
     PaymentConflict,
     PaymentNotFound,
     PaymentUnavailable,
+    same_terms,
     start_or_join,
     within,
     workflow_errors,
@@ -134,6 +135,14 @@ class PaymentAssistCheckouts:
                 start_args=[request, None],
             )
         except WorkflowAlreadyStartedError:
+            await same_terms(
+                self._client,
+                workflow_id,
+                request.summary(),
+                what="a checkout",
+                order_id=request.order_id,
+                seconds=self._bounds.quick,
+            )
             return await self._started_from_view(request.order_id)
         except WorkflowUpdateFailedError as error:
             cause = error.cause
