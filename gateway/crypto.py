@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, status
 
 from gateway.auth import Caller, merchant, operator, reader
-from gateway.errors import API, CONFLICT, NOT_FOUND, ORDER, STARTED, Responses
+from gateway.errors import API, NOT_FOUND, ORDER, STARTED, Responses
 from gateway.problems import CryptoProblem, Problem
 from gateway.services import GatewayServices, services
 from state.passimpay_models import (
@@ -84,7 +84,7 @@ async def unmatched(found: GatewayServices = Depends(services)) -> list[Unmatche
     return await found.crypto.unmatched()
 
 
-@router.post("/unmatched-callbacks/{key}/acknowledge", responses=CONFLICT)
+@router.post("/unmatched-callbacks/{key}/acknowledge", responses=ORDER)
 async def acknowledge(
     key: str, found: GatewayServices = Depends(services), who: Caller = Depends(operator)
 ) -> list[UnmatchedCallback]:
