@@ -13,16 +13,33 @@ from gateway import (
     paymentassist_callbacks,
     withdrawals,
 )
+from gateway.docs import install_docs
 from gateway.errors import install_error_handlers
+from gateway.openapi import install_openapi
 from gateway.services import GatewayServices
 from gateway.shedding import InFlightLimit
+
+DESCRIPTION = (
+    "Durable payments on Temporal: Payment Assist checkouts and Passimpay invoices, deposit "
+    "addresses and withdrawals. Send the merchant's or an operator's token as "
+    "`Authorization: Bearer ...`. Every refusal is an RFC 9457 problem "
+    "(`application/problem+json`) whose `code` is stable; a 503 carries `Retry-After`."
+)
 
 
 def create_gateway(found: GatewayServices) -> FastAPI:
     """The whole HTTP side: merchant API, customer returns and provider webhooks."""
-    app = FastAPI(title="payflow gateway", version="0.1.0")
+    app = FastAPI(
+        title="payflow gateway",
+        version="0.1.0",
+        description=DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.services = found
     install_error_handlers(app)
+    install_docs(app)
+    install_openapi(app)
     app.include_router(checkouts.router)
     app.include_router(paymentassist_callbacks.router)
     app.include_router(crypto.router)

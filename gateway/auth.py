@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from gateway.access import INSECURE_CALLER, Caller, Role
-from gateway.errors import PAYMENT_RESPONSES, refusal
 from gateway.services import GatewayServices, services
 
 logger = logging.getLogger("payflow.gateway.auth")
-AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: refusal("no bearer token, or one the gateway does not know"),
-    403: refusal("a known token whose role may not do this"),
-    **PAYMENT_RESPONSES,
-}
 BEARER = HTTPBearer(
     auto_error=False,
     description="The merchant's token (PAYFLOW_API_TOKEN) or an operator's "

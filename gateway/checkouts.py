@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, status
-from fastapi.responses import JSONResponse
 
-from gateway.auth import AUTH_RESPONSES, Caller, merchant, operator, reader
+from gateway.auth import Caller, merchant, operator, reader
+from gateway.errors import API, NOT_FOUND, ORDER, STARTED
+from gateway.problems import CheckoutProblem, Problem, ResolutionProblem, ValidationProblem, refusal
 from gateway.services import GatewayServices, services
-from payflow.checkouts import ResolutionRefused
 from state.checkout_models import (
     CheckoutRequest,
     CheckoutStarted,
@@ -16,10 +16,15 @@ from state.checkout_models import (
     OperatorResolution,
 )
 
-router = APIRouter(prefix="/v1/checkouts", tags=["checkouts"], responses=AUTH_RESPONSES)
+router = APIRouter(prefix="/v1/checkouts", tags=["checkouts"], responses=API)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, dependencies=[Depends(merchant)])
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[Depends(merchant)],
+    responses={409: {**STARTED[409], "model": CheckoutProblem | Problem}},
+)
 async def start_checkout(
     request: CheckoutRequest, found: GatewayServices = Depends(services)
 ) -> CheckoutStarted:
@@ -27,13 +32,13 @@ async def start_checkout(
     return await found.checkouts.start(request)
 
 
-@router.get("/{order_id}", dependencies=[Depends(reader)])
+@router.get("/{order_id}", dependencies=[Depends(reader)], responses=NOT_FOUND)
 async def get_checkout(order_id: str, found: GatewayServices = Depends(services)) -> CheckoutView:
     """The checkout's whole state."""
     return await found.checkouts.get(order_id)
 
 
-@router.post("/{order_id}/capture", dependencies=[Depends(merchant)])
+@router.post("/{order_id}/capture", dependencies=[Depends(merchant)], responses=ORDER)
 async def capture_checkout(
     order_id: str, found: GatewayServices = Depends(services)
 ) -> CheckoutView:
@@ -41,7 +46,7 @@ async def capture_checkout(
     return await found.checkouts.capture(order_id)
 
 
-@router.post("/{order_id}/invoice", dependencies=[Depends(merchant)])
+@router.post("/{order_id}/invoice", dependencies=[Depends(merchant)], responses=ORDER)
 async def upload_invoice(
     order_id: str, document: InvoiceDocument, found: GatewayServices = Depends(services)
 ) -> CheckoutView:
@@ -49,7 +54,7 @@ async def upload_invoice(
     return await found.checkouts.upload_invoice(order_id, document)
 
 
-@router.post("/{order_id}/cancel", dependencies=[Depends(merchant)])
+@router.post("/{order_id}/cancel", dependencies=[Depends(merchant)], responses=ORDER)
 async def cancel_checkout(
     order_id: str, found: GatewayServices = Depends(services)
 ) -> CheckoutView:
@@ -59,18 +64,20 @@ async def cancel_checkout(
 
 @router.post(
     "/{order_id}/resolve",
-    response_model=CheckoutView,
-    responses={422: {"description": "the token does not match this checkout, or is held"}},
+    responses={
+        **ORDER,
+        422: refusal(
+            "the request does not match the schema, or the token does not match this checkout "
+            "or is held by another (`resolution_refused`, with its `reason`)",
+            ResolutionProblem | ValidationProblem,
+        ),
+    },
 )
 async def resolve_checkout(
     order_id: str,
     resolution: OperatorResolution,
     found: GatewayServices = Depends(services),
     who: Caller = Depends(operator),
-) -> CheckoutView | JSONResponse:
+) -> CheckoutView:
     """Operator: attach a lost application's token (checked with `/status`), or close it."""
-    try:
-        return await found.checkouts.resolve(order_id, resolution.by(who.name))
-    except ResolutionRefused as refused:
-        body = {"error": "resolution_refused", "detail": str(refused), "reason": refused.reason}
-        return JSONResponse(body, status_code=422)
+    return await found.checkouts.resolve(order_id, resolution.by(who.name))

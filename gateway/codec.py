@@ -9,19 +9,24 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.converter import PayloadCodec
 
-from gateway.auth import AUTH_RESPONSES, operator
+from gateway.auth import operator
+from gateway.errors import FORBIDDEN, INVALID, UNAUTHORIZED
+from gateway.problems import refusal
 from gateway.services import GatewayServices, services
 
 CODEC_PATH = "/codec"
+PAYLOADS_EXAMPLE = {"payloads": [{"metadata": {"encoding": "anNvbi9wbGFpbg=="}, "data": "e30="}]}
+"""Temporal's JSON form of payloads: base64 metadata and data (here `json/plain`, `{}`)."""
 
 router = APIRouter(
     prefix=CODEC_PATH,
     tags=["temporal ui codec"],
     dependencies=[Depends(operator)],
     responses={
-        401: AUTH_RESPONSES[401],
-        403: AUTH_RESPONSES[403],
-        404: {"description": "no payload codec is configured"},
+        **UNAUTHORIZED,
+        **FORBIDDEN,
+        **INVALID,
+        404: refusal("no payload codec is configured"),
     },
 )
 
@@ -50,9 +55,10 @@ async def seal_payloads(codec: PayloadCodec, body: dict[str, Any]) -> dict[str, 
     return _body(await codec.encode(_payloads(body)))
 
 
-@router.post("/decode", responses={400: {"description": "not a payloads body"}})
+@router.post("/decode", responses={400: refusal("not a payloads body, or one that will not open")})
 async def decode(
-    body: dict[str, Any] = Body(...), found: GatewayServices = Depends(services)
+    body: dict[str, Any] = Body(..., examples=[PAYLOADS_EXAMPLE]),
+    found: GatewayServices = Depends(services),
 ) -> dict[str, Any]:
     """Operator (or the Temporal UI on an operator's behalf): open sealed payloads."""
     if found.codec is None:
@@ -60,9 +66,10 @@ async def decode(
     return await open_payloads(found.codec, body)
 
 
-@router.post("/encode", responses={400: {"description": "not a payloads body"}})
+@router.post("/encode", responses={400: refusal("not a payloads body, or one that will not open")})
 async def encode(
-    body: dict[str, Any] = Body(...), found: GatewayServices = Depends(services)
+    body: dict[str, Any] = Body(..., examples=[PAYLOADS_EXAMPLE]),
+    found: GatewayServices = Depends(services),
 ) -> dict[str, Any]:
     """Seal payloads the UI sends (a signal or query argument typed in by an operator)."""
     if found.codec is None:

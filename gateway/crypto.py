@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, status
 
-from gateway.auth import AUTH_RESPONSES, Caller, merchant, operator, reader
+from gateway.auth import Caller, merchant, operator, reader
+from gateway.errors import API, NOT_FOUND, ORDER, STARTED, Responses
+from gateway.problems import CryptoProblem, Problem
 from gateway.services import GatewayServices, services
 from state.passimpay_models import (
     AddressOpened,
@@ -17,10 +19,16 @@ from state.passimpay_models import (
     UnmatchedCallback,
 )
 
-router = APIRouter(prefix="/v1/crypto", tags=["crypto"], responses=AUTH_RESPONSES)
+OPENED: Responses = {409: {**STARTED[409], "model": CryptoProblem | Problem}}
+router = APIRouter(prefix="/v1/crypto", tags=["crypto"], responses=API)
 
 
-@router.post("/invoices", status_code=status.HTTP_201_CREATED, dependencies=[Depends(merchant)])
+@router.post(
+    "/invoices",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[Depends(merchant)],
+    responses=OPENED,
+)
 async def create_invoice(
     request: InvoiceRequest, found: GatewayServices = Depends(services)
 ) -> InvoiceOpened:
@@ -28,13 +36,18 @@ async def create_invoice(
     return await found.crypto.create_invoice(request)
 
 
-@router.get("/invoices/{order_id}", dependencies=[Depends(reader)])
+@router.get("/invoices/{order_id}", dependencies=[Depends(reader)], responses=NOT_FOUND)
 async def get_invoice(order_id: str, found: GatewayServices = Depends(services)) -> InvoiceView:
     """The invoice's state and every deposit it received."""
     return await found.crypto.get_invoice(order_id)
 
 
-@router.post("/addresses", status_code=status.HTTP_201_CREATED, dependencies=[Depends(merchant)])
+@router.post(
+    "/addresses",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[Depends(merchant)],
+    responses=OPENED,
+)
 async def open_address(
     request: AddressRequest, found: GatewayServices = Depends(services)
 ) -> AddressOpened:
@@ -42,19 +55,19 @@ async def open_address(
     return await found.crypto.open_address(request)
 
 
-@router.get("/addresses/{order_id}", dependencies=[Depends(reader)])
+@router.get("/addresses/{order_id}", dependencies=[Depends(reader)], responses=NOT_FOUND)
 async def get_address(order_id: str, found: GatewayServices = Depends(services)) -> AddressView:
     """The address's state and ledger."""
     return await found.crypto.get_address(order_id)
 
 
-@router.post("/addresses/{order_id}/close", dependencies=[Depends(operator)])
+@router.post("/addresses/{order_id}/close", dependencies=[Depends(operator)], responses=ORDER)
 async def close_address(order_id: str, found: GatewayServices = Depends(services)) -> AddressView:
     """Stop expecting deposits at this address."""
     return await found.crypto.close_address(order_id)
 
 
-@router.post("/addresses/{order_id}/deposits/resolve")
+@router.post("/addresses/{order_id}/deposits/resolve", responses=ORDER)
 async def resolve_deposit(
     order_id: str,
     resolution: DepositResolution,
@@ -71,7 +84,7 @@ async def unmatched(found: GatewayServices = Depends(services)) -> list[Unmatche
     return await found.crypto.unmatched()
 
 
-@router.post("/unmatched-callbacks/{key}/acknowledge")
+@router.post("/unmatched-callbacks/{key}/acknowledge", responses=ORDER)
 async def acknowledge(
     key: str, found: GatewayServices = Depends(services), who: Caller = Depends(operator)
 ) -> list[UnmatchedCallback]:

@@ -19,7 +19,8 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from gateway.client_address import client_address, within
-from gateway.errors import refusal
+from gateway.errors import INVALID
+from gateway.problems import CallbackProblem, Problem, problem, refusal
 from gateway.services import GatewayServices, services
 from payflow.crypto import DepositRefused
 from payflow.workflow_calls import PaymentConflict, PaymentNotFound
@@ -34,6 +35,7 @@ from state.deposit_ledger import DepositEvent
 from state.passimpay_models import UnmatchedCallback
 
 MAX_CALLBACK_BYTES = 64 * 1024
+CALLBACK_PATH = "/webhooks/passimpay"
 Kind = Literal["deposit", "withdrawal"]
 FIELD = re.compile(r"([A-Za-z]\w*(?:\.\w+)*): ")
 
@@ -55,13 +57,17 @@ def deposit_event(callback: DepositCallback) -> DepositEvent:
 
 
 @router.post(
-    "/webhooks/passimpay",
+    CALLBACK_PATH,
     responses={
-        400: refusal("signed, but with impossible values: kept for an operator"),
+        400: refusal(
+            "signed, but with impossible values (`bad_callback`): kept for an operator",
+            CallbackProblem | Problem,
+        ),
         401: refusal("the signature does not verify"),
         403: refusal("the sender is not on the callback allow-list"),
         413: refusal("the body is too large"),
-        503: refusal("Temporal cannot answer now: Passimpay retries"),
+        **INVALID,
+        503: refusal("Temporal cannot answer now, or too many requests: Passimpay retries"),
     },
 )
 async def passimpay_callback(
@@ -69,6 +75,7 @@ async def passimpay_callback(
 ) -> JSONResponse:
     """200 only once a workflow (or the unmatched inbox) has it; forged bodies change nothing."""
     settings = found.passimpay
+    path = request.url.path
     if settings.allowed_ips:
         peer = request.client.host if request.client else None
         sender = client_address(
@@ -78,11 +85,13 @@ async def passimpay_callback(
             log.warning(
                 "passimpay callback refused: sender %s is not allowed (peer %s)", sender, peer
             )
-            return JSONResponse({"error": "source_not_allowed"}, status_code=403)
+            return problem(
+                403, "source_not_allowed", "the sender is not on the allow-list", instance=path
+            )
     body = await request.body()
     if len(body) > MAX_CALLBACK_BYTES:
         log.warning("passimpay callback refused: %d bytes", len(body))
-        return JSONResponse({"error": "too_large"}, status_code=413)
+        return problem(413, "too_large", f"more than {MAX_CALLBACK_BYTES} bytes", instance=path)
     try:
         callback = parse_callback(
             body,
@@ -92,7 +101,7 @@ async def passimpay_callback(
         )
     except InvalidSignature as error:
         log.warning("passimpay callback refused: %s", error)
-        return JSONResponse({"error": "bad_signature"}, status_code=401)
+        return problem(401, "bad_signature", "the signature does not verify", instance=path)
     except UnusableCallback as error:
         return await _refused(found, body, error.kind, error.order_id, error.problems)
     if isinstance(callback, WithdrawCallback):
@@ -161,13 +170,14 @@ async def _refused(
     log.warning("passimpay callback refused (order %s): %s", order_id, "; ".join(problems))
     await _keep(found, body, order_id, kind, reason, event)
     fields = sorted({m.group(1) for problem in problems if (m := FIELD.match(problem))})
-    detail = {
-        "error": "bad_callback",
-        "detail": reason,
-        "fields": fields,
-        "status": "kept_for_operator",
-    }
-    return JSONResponse(detail, status_code=400)
+    return problem(
+        400,
+        "bad_callback",
+        reason,
+        instance=CALLBACK_PATH,
+        fields=fields,
+        outcome="kept_for_operator",
+    )
 
 
 async def _unmatched(

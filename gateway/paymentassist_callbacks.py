@@ -9,8 +9,9 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
-from gateway.errors import refusal
+from gateway.errors import INVALID, UNAVAILABLE
 from gateway.pages import customer_page
+from gateway.problems import problem, refusal
 from gateway.services import GatewayServices, services
 from payflow.checkouts import HintNotBound
 from payflow.workflow_calls import PaymentConflict
@@ -45,7 +46,8 @@ HTML: dict[str, dict[str, str]] = {"text/html": {}}
         200: {"description": "a page saying what the checkout confirmed", "content": HTML},
         303: {"description": "to PAYFLOW_RETURN_REDIRECT_URL with the confirmed outcome"},
         400: {"description": "not valid: bad signature, or not this order's", "content": HTML},
-        503: refusal("Temporal cannot answer now"),
+        **INVALID,
+        **UNAVAILABLE,
     },
 )
 async def customer_return(
@@ -82,7 +84,8 @@ async def customer_return(
         400: refusal("not JSON, no token, or not this order's token"),
         401: refusal("the signature does not verify"),
         413: refusal("the body is larger than 64 KiB"),
-        503: refusal("Temporal cannot answer now: the lender retries"),
+        **INVALID,
+        503: refusal("Temporal cannot answer now, or too many requests: the lender retries"),
     },
 )
 async def webhook(
@@ -91,20 +94,21 @@ async def webhook(
     found: GatewayServices = Depends(services),
 ) -> JSONResponse:
     """Answer 200 only once the checkout has the signal; a bad signature changes nothing."""
+    path = request.url.path
     body = await request.body()
     if len(body) > MAX_WEBHOOK_BYTES:
-        return JSONResponse({"error": "too_large"}, status_code=413)
+        return problem(413, "too_large", f"more than {MAX_WEBHOOK_BYTES} bytes", instance=path)
     try:
         payload = json.loads(body)
     except ValueError:
-        return JSONResponse({"error": "not_json"}, status_code=400)
+        return problem(400, "not_json", "the body is not JSON", instance=path)
     secret = found.paymentassist_secret.get_secret_value()
     if not isinstance(payload, dict) or not verify_webhook(payload, secret):
-        return JSONResponse({"error": "bad_signature"}, status_code=401)
+        return problem(401, "bad_signature", "the signature does not verify", instance=path)
     event_data = payload.get("event_data")
     token = event_data.get("token") if isinstance(event_data, dict) else None
     if not isinstance(token, str):
-        return JSONResponse({"error": "no_token"}, status_code=400)
+        return problem(400, "no_token", "event_data.token is missing", instance=path)
     hint = WebhookHint(
         token=token,
         event_name=str(payload.get("event_name", "")),
@@ -113,7 +117,7 @@ async def webhook(
     try:
         await found.checkouts.webhook_received(order_id, hint)
     except HintNotBound:
-        return JSONResponse({"error": "not_this_order"}, status_code=400)
+        return problem(400, "not_this_order", "the token is not this order's", instance=path)
     except PaymentConflict:
         return JSONResponse({"status": "already_ended"})
     return JSONResponse({"status": "accepted"})

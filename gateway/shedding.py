@@ -7,15 +7,14 @@ import logging
 import time
 
 from starlette.requests import ClientDisconnect
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway.errors import ErrorBody
+from gateway.problems import problem
 
 SHED_RETRY_AFTER_SECONDS = 1
 LOG_EVERY_SECONDS = 10.0
 EXEMPT_PATHS = frozenset({"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
-EXEMPT_PREFIXES = ("/codec/",)
+EXEMPT_PREFIXES = ("/codec/", "/docs/assets/")
 """Routes that never call Temporal: health, the API's documents and the UI's codec."""
 
 logger = logging.getLogger("payflow.gateway.shedding")
@@ -46,11 +45,14 @@ class InFlightLimit:
             return
         if not await self._take_slot():
             self._count_shed()
-            body = ErrorBody(error="overloaded", detail="too many requests in flight; retry")
-            headers = {"Retry-After": str(SHED_RETRY_AFTER_SECONDS)}
-            await JSONResponse(body.model_dump(), status_code=503, headers=headers)(
-                scope, receive, send
+            answer = problem(
+                503,
+                "overloaded",
+                "too many requests in flight; retry",
+                instance=scope["path"],
+                headers={"Retry-After": str(SHED_RETRY_AFTER_SECONDS)},
             )
+            await answer(scope, receive, send)
             return
         try:
             await self.app(scope, receive, send)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, status
 
-from gateway.auth import AUTH_RESPONSES, Caller, merchant, operator, reader
+from gateway.auth import Caller, merchant, operator, reader
+from gateway.errors import API, NOT_FOUND, ORDER
+from gateway.problems import ValidationProblem, WithdrawalProblem, refusal
 from gateway.services import GatewayServices, services
 from state.passimpay_withdrawal_models import (
     WithdrawalRequest,
@@ -12,12 +14,22 @@ from state.passimpay_withdrawal_models import (
     WithdrawalView,
 )
 
-router = APIRouter(
-    prefix="/v1/crypto/withdrawals", tags=["crypto withdrawals"], responses=AUTH_RESPONSES
+router = APIRouter(prefix="/v1/crypto/withdrawals", tags=["crypto withdrawals"], responses=API)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[Depends(merchant)],
+    responses={
+        409: refusal("the order already has a withdrawal on other terms (`different_terms`)"),
+        422: refusal(
+            "the request does not match the schema, or the payout was rejected before anything "
+            "was sent (`rejected`, with its state)",
+            WithdrawalProblem | ValidationProblem,
+        ),
+    },
 )
-
-
-@router.post("", status_code=status.HTTP_201_CREATED, dependencies=[Depends(merchant)])
 async def request_withdrawal(
     request: WithdrawalRequest, found: GatewayServices = Depends(services)
 ) -> WithdrawalView:
@@ -25,7 +37,7 @@ async def request_withdrawal(
     return await found.withdrawals.request(request)
 
 
-@router.get("/{order_id}", dependencies=[Depends(reader)])
+@router.get("/{order_id}", dependencies=[Depends(reader)], responses=NOT_FOUND)
 async def get_withdrawal(
     order_id: str, found: GatewayServices = Depends(services)
 ) -> WithdrawalView:
@@ -33,7 +45,7 @@ async def get_withdrawal(
     return await found.withdrawals.get(order_id)
 
 
-@router.post("/{order_id}/resolve")
+@router.post("/{order_id}/resolve", responses=ORDER)
 async def resolve_withdrawal(
     order_id: str,
     resolution: WithdrawalResolution,

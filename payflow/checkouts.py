@@ -20,6 +20,7 @@ from payflow.workflow_calls import (
     PaymentConflict,
     PaymentNotFound,
     PaymentUnavailable,
+    same_terms,
     start_or_join,
     with_notify_url,
     within,
@@ -138,6 +139,14 @@ class PaymentAssistCheckouts:
                 start_args=[request, None],
             )
         except WorkflowAlreadyStartedError:
+            await same_terms(
+                self._client,
+                workflow_id,
+                request.summary(),
+                what="a checkout",
+                order_id=request.order_id,
+                seconds=self._bounds.quick,
+            )
             return await self._started_from_view(request.order_id)
         except WorkflowUpdateFailedError as error:
             cause = error.cause

@@ -7,7 +7,9 @@ import contextlib
 import logging
 import os
 import signal
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -16,6 +18,7 @@ from payflow.cli_events import events_app
 from payflow.codec import DEV_KEY_FILE, PayloadKeyError, codec_for, dev_key
 from payflow.devserver import start_dev_server
 from payflow.logs import configure_logging, warn_about_sandbox_defaults
+from payflow.ports import Listener, PortTaken, ensure_free
 from payflow.settings import PassimpaySettings, PayflowSettings, PaymentAssistSettings
 from payflow.stack import running_gateway, running_sandbox
 from payflow.startup import api_problems, check_start, codec_problems, provider_problems
@@ -34,6 +37,29 @@ async def _until_stopped() -> None:
     await stop.wait()
 
 
+def _dev_listeners(settings: PayflowSettings) -> list[Listener]:
+    """Every port `payflow dev` opens, with the setting that moves it."""
+    host = settings.gateway_host
+    found = [Listener(host, settings.gateway_port, "PAYFLOW_GATEWAY_PORT")]
+    if not external_cluster_configured():
+        found += [
+            Listener("127.0.0.1", settings.temporal_port, "PAYFLOW_TEMPORAL_PORT"),
+            Listener("127.0.0.1", settings.temporal_ui_port, "PAYFLOW_TEMPORAL_UI_PORT"),
+        ]
+    if not ("PAYMENTASSIST_API_URL" in os.environ and "PASSIMPAY_API_URL" in os.environ):
+        found.append(Listener(host, settings.sandbox_port, "PAYFLOW_SANDBOX_PORT"))
+    return found
+
+
+def _run(main: Coroutine[Any, Any, None]) -> None:
+    """Run a command; a taken port is one line on stderr and exit status 1, no traceback."""
+    try:
+        asyncio.run(main)
+    except PortTaken as taken:
+        typer.echo(f"payflow: {taken}", err=True)
+        raise typer.Exit(1) from None
+
+
 async def _dev() -> None:
     from worker import passimpay_client, paymentassist_client, running_worker
 
@@ -43,6 +69,7 @@ async def _dev() -> None:
     keys = settings.payload_keys or dev_key(settings.state_dir)
     codec = codec_for(keys, settings.payload_key_id)
     codec_url = f"http://{settings.gateway_host}:{settings.gateway_port}{CODEC_PATH}"
+    ensure_free(_dev_listeners(settings))
     async with contextlib.AsyncExitStack() as stack:
         lines: list[str] = []
         if external_cluster_configured():
@@ -109,6 +136,7 @@ async def _gateway() -> None:
     codec = codec_for(settings.payload_keys, settings.payload_key_id)
     problems = api_problems(settings) + provider_problems(paymentassist, passimpay)
     check_start(problems + codec_problems(codec), settings, logger)
+    ensure_free([Listener(settings.gateway_host, settings.gateway_port, "PAYFLOW_GATEWAY_PORT")])
     client = await connect(codec=codec)
     async with running_gateway(
         client, settings=settings, paymentassist=paymentassist, passimpay=passimpay, codec=codec
@@ -139,6 +167,7 @@ async def _codec_server() -> None:
         logger.warning("no operator token: the codec endpoint opens payloads for any caller")
     origins = settings.temporal_ui_origins()
     app_ = create_codec_app(codec, access, origins)
+    ensure_free([Listener(settings.codec_host, settings.codec_port, "PAYFLOW_CODEC_PORT")])
     async with serve(app_, settings.codec_host, settings.codec_port) as server:
         typer.echo(
             f"codec server on {server.url} (POST /decode, /encode) for {', '.join(origins)}\n"
@@ -150,13 +179,13 @@ async def _codec_server() -> None:
 @app.command("codec-server")
 def codec_server() -> None:
     """Serve the Temporal UI's codec endpoint alone (payload keys from PAYFLOW_PAYLOAD_KEYS)."""
-    asyncio.run(_codec_server())
+    _run(_codec_server())
 
 
 @app.command()
 def dev() -> None:
     """Run everything: Temporal dev server with UI, worker, gateway and provider sandboxes."""
-    asyncio.run(_dev())
+    _run(_dev())
     os._exit(0)  # sdk-python#300
 
 
@@ -171,7 +200,7 @@ def worker() -> None:
 @app.command()
 def gateway() -> None:
     """Run the gateway alone (production)."""
-    asyncio.run(_gateway())
+    _run(_gateway())
     os._exit(0)  # sdk-python#300
 
 

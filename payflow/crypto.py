@@ -18,6 +18,7 @@ from payflow.workflow_calls import (
     CallBounds,
     PaymentConflict,
     PaymentNotFound,
+    same_terms,
     start_or_join,
     with_notify_url,
     within,
@@ -102,6 +103,7 @@ class PassimpayPayments:
                 start_args=[request, None],
             )
         except WorkflowAlreadyStartedError:
+            await self._same_terms(workflow_id, request.summary(), "an invoice", request.order_id)
             view = await self.get_invoice(request.order_id)
             if view.url is None:
                 raise CryptoNotOpened(view) from None
@@ -111,6 +113,18 @@ class PassimpayPayments:
                 raise CryptoNotOpened(await self.get_invoice(request.order_id)) from None
             with workflow_errors(workflow_id):
                 raise
+
+    async def _same_terms(
+        self, workflow_id: str, asked: dict[str, object], what: str, order_id: str
+    ) -> None:
+        await same_terms(
+            self._client,
+            workflow_id,
+            asked,
+            what=what,
+            order_id=order_id,
+            seconds=self._bounds.quick,
+        )
 
     async def get_invoice(self, order_id: str) -> InvoiceView:
         """The invoice's whole state, ledger included."""
@@ -140,6 +154,7 @@ class PassimpayPayments:
                 start_args=[request, None],
             )
         except WorkflowAlreadyStartedError:
+            await self._same_terms(workflow_id, request.summary(), "an address", request.order_id)
             view = await self.get_address(request.order_id)
             if view.address is None:
                 raise CryptoNotOpened(view) from None

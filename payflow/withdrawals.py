@@ -8,6 +8,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from payflow.workflow_calls import (
     CallBounds,
     PaymentConflict,
+    TermsConflict,
     start_or_join,
     with_notify_url,
     within,
@@ -76,11 +77,11 @@ class PassimpayWithdrawals:
             )
         except WorkflowAlreadyStartedError:
             view = await self.get(request.order_id)
-            if request.differs_from(
-                view.request.payment_id, view.request.address_to, view.request.amount
-            ):
-                raise PaymentConflict(
-                    f"order {request.order_id} already had a different withdrawal"
+            kept = view.request
+            changed = kept.differs_from(request.payment_id, request.address_to, request.amount)
+            if changed:
+                raise TermsConflict(
+                    f"order {request.order_id} already has a withdrawal with other terms: {changed}"
                 ) from None
         except WorkflowUpdateFailedError:
             with workflow_errors(workflow_id):

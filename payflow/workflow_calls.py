@@ -21,12 +21,13 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import UpdateMethodMultiParam
 
 from payflow.search_attributes import NEEDS_ATTENTION, ORDER_ID, PAYMENT_PROVIDER, PAYMENT_STATUS
 from payflow.settings import PayflowSettings
+from state.terms import TERMS_CONFLICT, differing_terms
 
 Arg = TypeVar("Arg")
 Result = TypeVar("Result")
@@ -38,6 +39,10 @@ class PaymentNotFound(LookupError):
 
 class PaymentConflict(RuntimeError):
     """The request is not legal in the payment's current state (or it has ended)."""
+
+
+class TermsConflict(PaymentConflict):
+    """The order already has a payment on other terms: a repeated start never changes it."""
 
 
 class PaymentUnavailable(RuntimeError):
@@ -61,6 +66,8 @@ def workflow_errors(workflow_id: str) -> Iterator[None]:
     except WorkflowUpdateFailedError as error:
         cause = error.cause
         message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+        if isinstance(cause, ApplicationError) and cause.type == TERMS_CONFLICT:
+            raise TermsConflict(message) from None
         raise PaymentConflict(message) from None
 
 
@@ -148,7 +155,8 @@ async def start_or_join(
     """Start the order's workflow or join the running one, and run `update` in the same call.
 
     Raises WorkflowAlreadyStartedError when the workflow has already ended (IDs are never
-    reused), WorkflowUpdateFailedError when the update refuses and PaymentUnavailable when
+    reused; `same_terms` then tells a repeat from a conflict), WorkflowUpdateFailedError when
+    the update refuses and PaymentUnavailable when
     Temporal does not answer within `seconds` (the workflow may have started: the same call
     repeated joins it). `start_args` replaces `arg` as the workflow's input when its run method
     takes more than one parameter.
@@ -173,20 +181,37 @@ async def start_or_join(
                 start_workflow_operation=operation,
                 rpc_timeout=timedelta(seconds=seconds),
             )
-    except WorkflowAlreadyStartedError:
-        _retrieve_start_failure(operation)
-        raise
     except RPCError as error:
-        _retrieve_start_failure(operation)
         raise PaymentUnavailable(f"{workflow_id}: {error.message}") from error
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError) as error:
-        _retrieve_start_failure(operation)
         raise PaymentUnavailable(f"{workflow_id}: no answer within {seconds:g} s") from error
+    finally:
+        _retrieve_start_outcome(operation)
 
 
-def _retrieve_start_failure(operation: WithStartWorkflowOperation[Any, Any]) -> None:
-    """Read the start half's failure, which the SDK keeps apart, so asyncio does not log it
-    as never retrieved."""
+def _retrieve_start_outcome(operation: WithStartWorkflowOperation[Any, Any]) -> None:
+    """Read the start half's outcome, which the SDK keeps apart from the update's, whatever
+    the call raised: a failure left unread is logged as "Future exception was never retrieved"
+    when the operation is collected."""
     started = getattr(operation, "_workflow_handle", None)
     if isinstance(started, asyncio.Future) and started.done() and not started.cancelled():
         started.exception()
+
+
+async def same_terms(
+    client: Client,
+    workflow_id: str,
+    asked: Mapping[str, Any],
+    *,
+    what: str,
+    order_id: str,
+    seconds: float,
+) -> None:
+    """TermsConflict when the order's payment (ended, so no validator answers) was started on
+    other terms than `asked`, read from the memo it was started with."""
+    async with within(seconds, workflow_id) as rpc:
+        description = await client.get_workflow_handle(workflow_id).describe(rpc_timeout=rpc)
+        memo = await description.memo()
+    changed = differing_terms(memo, asked)
+    if changed:
+        raise TermsConflict(f"order {order_id} already has {what} with other terms: {changed}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, RootModel
+from pydantic import BaseModel, Field, RootModel
 
 
 class Attention(RootModel[dict[str, str]]):
@@ -44,9 +44,9 @@ class Attention(RootModel[dict[str, str]]):
 class FailingChecks(BaseModel):
     """Consecutive failed status checks: after `bound` seconds of them, an operator is told."""
 
-    since: datetime | None = None
-    failures: int = 0
-    last_error: str | None = None
+    since: datetime | None = Field(default=None, description="the first failure of the streak")
+    failures: int = Field(default=0, description="failures in a row")
+    last_error: str | None = Field(default=None, description="the latest failure")
 
     def failed(self, at: datetime, error: str) -> None:
         """Record one failed check."""

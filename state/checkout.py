@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from pydantic import Field
 from statemachine import State, StateMachine
 
 from state.lifecycle import Lifecycle
@@ -76,4 +77,4 @@ class CheckoutLifecycle(Lifecycle):
     """A checkout's state and journal, kept in the workflow so replay restores it."""
 
     machine_class = CheckoutMachine
-    state: str = CheckoutStatus.CREATED.value
+    state: str = Field(default=CheckoutStatus.CREATED.value, description="the current state")

@@ -43,24 +43,35 @@ class Customer(BaseModel):
 
     model_config = ConfigDict(str_strip_whitespace=True, str_max_length=255)
 
-    email: str = Field(min_length=3, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-    f_name: str = Field(min_length=1)
-    s_name: str = Field(min_length=1)
-    addr1: str = Field(min_length=1)
-    postcode: str = Field(min_length=2, max_length=10)
-    addr2: str | None = None
-    addr3: str | None = None
-    town: str | None = None
-    county: str | None = None
-    telephone: str | None = None
-    dob: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    email: str = Field(
+        min_length=3,
+        pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+        description="the applicant's email; the lender writes to it",
+    )
+    f_name: str = Field(min_length=1, description="first name")
+    s_name: str = Field(min_length=1, description="surname")
+    addr1: str = Field(min_length=1, description="first line of the address")
+    postcode: str = Field(min_length=2, max_length=10, description="UK postcode")
+    addr2: str | None = Field(default=None, description="second line of the address")
+    addr3: str | None = Field(default=None, description="third line of the address")
+    town: str | None = Field(default=None, description="town or city")
+    county: str | None = Field(default=None, description="county")
+    telephone: str | None = Field(default=None, description="phone number")
+    dob: str | None = Field(
+        default=None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="date of birth, YYYY-MM-DD"
+    )
 
 
 class CheckoutTiming(PollTiming):
     """Polling of `/status`: from 30 s after a start or hint, doubling while the customer is on
     the lender's page, every 5 minutes at most (and once the active window has passed)."""
 
-    invoice_poll_seconds: float = Field(default=3600.0, ge=MIN_POLL_SECONDS, le=MAX_POLL_SECONDS)
+    invoice_poll_seconds: float = Field(
+        default=3600.0,
+        ge=MIN_POLL_SECONDS,
+        le=MAX_POLL_SECONDS,
+        description="how often a completed checkout asks whether the lender needs the invoice",
+    )
     invoice_watch_seconds: float = Field(
         default=86_400.0,
         ge=0,
@@ -84,27 +95,82 @@ class CheckoutTiming(PollTiming):
 class CheckoutRequest(BaseModel):
     """Everything a checkout needs; the gateway fills the return and webhook URLs."""
 
-    order_id: str = Field(pattern=ORDER_ID_PATTERN)
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "order_id": "ord-1001",
+                    "amount": 49900,
+                    "customer": {
+                        "email": "ada@example.com",
+                        "f_name": "Ada",
+                        "s_name": "Lovelace",
+                        "addr1": "1 Analytical Way",
+                        "postcode": "AB1 2CD",
+                    },
+                    "description": "Bike service",
+                }
+            ]
+        }
+    )
+
+    order_id: str = Field(
+        pattern=ORDER_ID_PATTERN, description="the merchant's order: one checkout per order, ever"
+    )
     amount: StrictInt = Field(gt=0, description="pence")
-    customer: Customer
-    description: str | None = Field(default=None, max_length=255)
-    plan_id: int | None = None
-    reg_no: str | None = Field(default=None, max_length=255)
-    expiry_seconds: int | None = Field(default=None, ge=1, le=MAX_WAIT_SECONDS)
-    preapproval: bool = False
-    auto_capture: bool = True
-    capture: Literal["automatic", "on_request"] = "automatic"
-    rename_order_to: str | None = Field(default=None, pattern=ORDER_ID_PATTERN)
-    success_url: str | None = None
-    failure_url: str | None = None
-    webhook_url: str | None = None
+    customer: Customer = Field(description="the applicant (encrypted at rest, never logged)")
+    description: str | None = Field(
+        default=None, max_length=255, description="what is being bought, shown to the customer"
+    )
+    plan_id: int | None = Field(
+        default=None, description="the lender's plan; its default when absent"
+    )
+    reg_no: str | None = Field(
+        default=None, max_length=255, description="vehicle registration, for plans that need one"
+    )
+    expiry_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_WAIT_SECONDS,
+        description="how long the lender keeps the application open",
+    )
+    preapproval: bool = Field(
+        default=False,
+        description="ask for pre-approval first; a declined customer is never sent to `/begin`",
+    )
+    auto_capture: bool = Field(
+        default=True, description="the lender captures on approval by itself"
+    )
+    capture: Literal["automatic", "on_request"] = Field(
+        default="automatic",
+        description="`on_request`: wait for `POST .../capture` before capturing",
+    )
+    rename_order_to: str | None = Field(
+        default=None,
+        pattern=ORDER_ID_PATTERN,
+        description="the order id the lender should show once completed",
+    )
+    success_url: str | None = Field(
+        default=None,
+        description="set by the gateway: where the customer returns (any value is replaced)",
+    )
+    failure_url: str | None = Field(
+        default=None,
+        description="set by the gateway: where the customer returns (any value is replaced)",
+    )
+    webhook_url: str | None = Field(
+        default=None,
+        description="set by the gateway: where the lender's webhooks go (any value is replaced)",
+    )
+    timing: CheckoutTiming = Field(
+        default_factory=CheckoutTiming, description="how often `/status` is asked"
+    )
     notify_url: str | None = Field(
         default=None,
         max_length=2000,
         pattern=r"^https?://",
         description="where this flow's signed events are POSTed (default: PAYFLOW_NOTIFY_URL)",
     )
-    timing: CheckoutTiming = Field(default_factory=CheckoutTiming)
 
     @model_validator(mode="after")
     def _begin_accepts_it(self) -> CheckoutRequest:
@@ -148,10 +214,10 @@ class CheckoutRequest(BaseModel):
 class CheckoutStarted(BaseModel):
     """What the merchant's backend needs to send the customer to the lender."""
 
-    order_id: str
-    token: str
-    url: str
-    status: str
+    order_id: str = Field(description="the merchant's order")
+    token: str = Field(description="the lender's application token")
+    url: str = Field(description="where to send the customer to complete the application")
+    status: str = Field(description="the checkout's status when it answered")
 
 
 class CustomerReturn(BaseModel):
@@ -174,8 +240,16 @@ class InvoiceDocument(BaseModel):
     `MAX_INVOICE_BYTES` once decoded. It is stored outside Temporal (`payflow.documents`);
     workflows only ever see its `InvoiceReference`."""
 
-    filetype: InvoiceFileType
-    data_base64: str = Field(min_length=4)
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"filetype": "txt", "data_base64": "SW52b2ljZSAxMDAxOiA0OTkuMDAgR0JQCg=="}]
+        }
+    )
+
+    filetype: InvoiceFileType = Field(description="the document's type")
+    data_base64: str = Field(
+        min_length=4, description="the document, base64; stored outside Temporal"
+    )
 
     @field_validator("data_base64")
     @classmethod
@@ -208,8 +282,19 @@ class InvoiceReference(BaseModel):
 class OperatorResolution(OperatorDecision):
     """An operator's answer to a checkout in needs attention: the token found, or give up."""
 
-    token: str | None = Field(default=None, min_length=36, max_length=36)
-    close_reason: str | None = Field(default=None, max_length=500)
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"token": "6f1c2d3e-4a5b-4c6d-8e7f-9a0b1c2d3e4f"}]}
+    )
+
+    token: str | None = Field(
+        default=None,
+        min_length=36,
+        max_length=36,
+        description="the lost application's token, checked with `/status` before it is attached",
+    )
+    close_reason: str | None = Field(
+        default=None, max_length=500, description="close the checkout as failed, saying why"
+    )
 
 
 class TokenClaim(BaseModel):
@@ -222,43 +307,70 @@ class TokenClaim(BaseModel):
 class HintRecord(BaseModel):
     """A return or webhook as received, kept for operators (only hints for this checkout)."""
 
-    at: datetime
-    kind: Literal["return", "webhook"]
-    detail: str
-    matched: bool = True
+    at: datetime = Field(description="when it arrived")
+    kind: Literal["return", "webhook"] = Field(
+        description="a customer's return or a lender's webhook"
+    )
+    detail: str = Field(description="the status or event it claimed (a hint, never the truth)")
+    matched: bool = Field(default=True, description="whether it named this checkout's token")
 
 
 class CheckoutView(BaseModel):
     """The whole state of one checkout, as the query and the HTTP API show it."""
 
-    order_id: str
-    status: str
-    amount: int
-    token: str | None = None
-    url: str | None = None
-    provider_status: str | None = None
-    pa_ref: str | None = None
-    requires_invoice: bool | None = None
-    has_invoice: bool | None = None
-    invoice_uploaded: bool = False
-    capture_attempts: int = 0
-    capture_error: str | None = None
-    invoice_error: str | None = None
-    renamed_to: str | None = None
-    attention_reason: str | None = None
-    failure_reason: str | None = None
-    status_checks: int = 0
-    last_checked_at: datetime | None = None
-    needs_attention: bool = False
-    calls_failing: str | None = None
-    begin_attempts: int = 0
-    claimed_token: str | None = None
-    hints: list[HintRecord] = Field(default_factory=list)
+    order_id: str = Field(description="the merchant's order")
+    status: str = Field(description="where the checkout stands")
+    amount: int = Field(description="in pence")
+    token: str | None = Field(
+        default=None, description="the lender's application token, once `/begin` answered"
+    )
+    url: str | None = Field(
+        default=None, description="where the customer completes the application"
+    )
+    provider_status: str | None = Field(
+        default=None, description="the lender's own status, as `/status` last said"
+    )
+    pa_ref: str | None = Field(
+        default=None, description="the lender's reference for the application"
+    )
+    requires_invoice: bool | None = Field(
+        default=None,
+        description="whether the lender needs the merchant's invoice before paying out",
+    )
+    has_invoice: bool | None = Field(default=None, description="whether the lender has the invoice")
+    invoice_uploaded: bool = Field(default=False, description="whether we uploaded the invoice")
+    capture_attempts: int = Field(default=0, description="capture requests sent to the lender")
+    capture_error: str | None = Field(default=None, description="why the last capture failed")
+    invoice_error: str | None = Field(
+        default=None, description="why the last invoice upload failed"
+    )
+    renamed_to: str | None = Field(
+        default=None, description="the order id the lender shows since the rename"
+    )
+    attention_reason: str | None = Field(default=None, description="why an operator must look")
+    failure_reason: str | None = Field(default=None, description="why the checkout failed")
+    status_checks: int = Field(default=0, description="`/status` calls the lender answered")
+    last_checked_at: datetime | None = Field(
+        default=None, description="when `/status` last answered"
+    )
+    needs_attention: bool = Field(default=False, description="whether an operator must look")
+    calls_failing: str | None = Field(
+        default=None, description="the lender's API failing since then, and why"
+    )
+    begin_attempts: int = Field(default=0, description="`/begin` calls made")
+    claimed_token: str | None = Field(
+        default=None, description="the token this checkout holds the claim on"
+    )
+    hints: list[HintRecord] = Field(
+        default_factory=list, description="returns and webhooks as received (at most the latest 50)"
+    )
     hints_coalesced: int = Field(
         default=0, description="hints that arrived while a status check was already due"
     )
     runs: int = Field(default=0, description="continue-as-new runs so far (history kept short)")
-    journal: list[LifecycleEntry] = Field(default_factory=list)
+    journal: list[LifecycleEntry] = Field(
+        default_factory=list, description="every move of the checkout, oldest first"
+    )
     notifications: Outbox = Field(
         default_factory=Outbox, description="the merchant's events and their delivery"
     )

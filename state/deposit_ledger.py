@@ -27,13 +27,13 @@ def _digest(key: str) -> str:
 class DepositEvent(BaseModel):
     """A verified deposit callback, reduced to what the ledger needs (amounts as Decimal)."""
 
-    txhash: str = Field(min_length=1, max_length=200)
-    payment_id: int
-    amount: Decimal = Field(gt=0, allow_inf_nan=False)
-    confirmations: int = Field(ge=0, le=1_000_000)
-    address_from: str | None = None
-    address_to: str | None = None
-    destination_tag: str | None = None
+    txhash: str = Field(min_length=1, max_length=200, description="the chain transaction")
+    payment_id: int = Field(description="Passimpay's currency id")
+    amount: Decimal = Field(gt=0, allow_inf_nan=False, description="in the currency itself")
+    confirmations: int = Field(ge=0, le=1_000_000, description="network confirmations so far")
+    address_from: str | None = Field(default=None, description="the sending address")
+    address_to: str | None = Field(default=None, description="the receiving address")
+    destination_tag: str | None = Field(default=None, description="the tag or memo sent with it")
 
 
 class RecordOutcome(StrEnum):
@@ -49,17 +49,19 @@ class RecordOutcome(StrEnum):
 class LedgerEntry(BaseModel):
     """One on-chain deposit and how far it has been confirmed."""
 
-    txhash: str
-    payment_id: int
-    amount: Decimal
-    confirmations: int
-    required_confirmations: int
-    lifecycle: DepositLifecycle = Field(default_factory=DepositLifecycle)
-    first_seen_at: datetime
-    credited_at: datetime | None = None
-    late: bool = False
-    address_from: str | None = None
-    address_to: str | None = None
+    txhash: str = Field(description="the chain transaction")
+    payment_id: int = Field(description="Passimpay's currency id")
+    amount: Decimal = Field(description="in the currency itself")
+    confirmations: int = Field(description="the highest count reported")
+    required_confirmations: int = Field(description="confirmations before it counts")
+    lifecycle: DepositLifecycle = Field(
+        default_factory=DepositLifecycle, description="the deposit's state and journal"
+    )
+    first_seen_at: datetime = Field(description="its first callback")
+    credited_at: datetime | None = Field(default=None, description="when it was credited")
+    late: bool = Field(default=False, description="arrived after the payment ended")
+    address_from: str | None = Field(default=None, description="the sending address")
+    address_to: str | None = Field(default=None, description="the receiving address")
     flag: str | None = Field(default=None, description="why an operator must look at it")
     held: bool = Field(
         default=False, description="never credited from the provider's total: an operator decides"
@@ -90,7 +92,9 @@ class DepositLedger(BaseModel):
     confirmation count seen, so a repeat is a duplicate and a lower count is stale.
     """
 
-    entries: dict[str, LedgerEntry] = Field(default_factory=dict)
+    entries: dict[str, LedgerEntry] = Field(
+        default_factory=dict, description="deposits by `paymentId:txhash`"
+    )
     archived: list[str] = Field(
         default_factory=list, description="digests of settled deposits no longer kept in full"
     )

@@ -19,11 +19,11 @@ JOURNAL_LIMIT = 200
 class LifecycleEntry(BaseModel):
     """One event offered to a lifecycle: applied (with the new state) or ignored."""
 
-    at: datetime
-    event: str
-    source: str
-    target: str | None = None
-    note: str | None = None
+    at: datetime = Field(description="when")
+    event: str = Field(description="what happened")
+    source: str = Field(description="the state before")
+    target: str | None = Field(default=None, description="the state after; none when refused")
+    note: str | None = Field(default=None, description="why, or who")
 
 
 @cache
@@ -44,8 +44,10 @@ class Lifecycle(BaseModel):
 
     machine_class: ClassVar[type[StateMachine]]
 
-    state: str
-    journal: list[LifecycleEntry] = Field(default_factory=list)
+    state: str = Field(description="the current state")
+    journal: list[LifecycleEntry] = Field(
+        default_factory=list, description="every move, oldest first"
+    )
 
     def can(self, event: str) -> bool:
         """Whether `event` is legal from the current state."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from pydantic import Field
 from statemachine import State, StateMachine
 
 from state.deposit_ledger import LedgerEntry
@@ -36,7 +37,7 @@ class AddressLifecycle(Lifecycle):
     """An address's state and journal, carried across continue-as-new."""
 
     machine_class = AddressMachine
-    state: str = AddressStatus.REQUESTED.value
+    state: str = Field(default=AddressStatus.REQUESTED.value, description="the current state")
 
 
 def unconfirmed_reason(entry: LedgerEntry, why: str, *, age_seconds: float) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from pydantic import Field
 from statemachine import State, StateMachine
 
 from state.lifecycle import Lifecycle
@@ -45,4 +46,4 @@ class DepositLifecycle(Lifecycle):
     """A deposit's state and journal, kept in the deposit's ledger entry."""
 
     machine_class = DepositMachine
-    state: str = DepositStatus.SEEN.value
+    state: str = Field(default=DepositStatus.SEEN.value, description="the current state")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from enum import StrEnum
 
+from pydantic import Field
 from statemachine import State, StateMachine
 
 from state.lifecycle import Lifecycle
@@ -51,7 +52,7 @@ class InvoiceLifecycle(Lifecycle):
     """An invoice's state and journal, kept in the workflow."""
 
     machine_class = InvoiceMachine
-    state: str = InvoiceStatus.CREATED.value
+    state: str = Field(default=InvoiceStatus.CREATED.value, description="the current state")
 
 
 def same_unit(currency: str | None, symbol: str) -> bool:

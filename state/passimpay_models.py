@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, computed_field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field
 
 from state.decision import OperatorDecision
 from state.deposit_ledger import DepositEvent, DepositLedger, LedgerEntry
@@ -45,9 +45,24 @@ class CurrencyFacts(BaseModel):
 class InvoiceTiming(PollTiming):
     """Invoice polling: fast right after the start or a callback, slower after."""
 
-    active_poll_seconds: float = Field(default=15.0, ge=MIN_POLL_SECONDS, le=MAX_POLL_SECONDS)
-    active_window_seconds: float = Field(default=600.0, ge=0, le=MAX_WAIT_SECONDS)
-    idle_poll_seconds: float = Field(default=120.0, ge=MIN_POLL_SECONDS, le=MAX_POLL_SECONDS)
+    active_poll_seconds: float = Field(
+        default=15.0,
+        ge=MIN_POLL_SECONDS,
+        le=MAX_POLL_SECONDS,
+        description="poll interval while something is happening",
+    )
+    active_window_seconds: float = Field(
+        default=600.0,
+        ge=0,
+        le=MAX_WAIT_SECONDS,
+        description="how long after a start or callback polling stays fast",
+    )
+    idle_poll_seconds: float = Field(
+        default=120.0,
+        ge=MIN_POLL_SECONDS,
+        le=MAX_POLL_SECONDS,
+        description="poll interval after the active window",
+    )
     attention_after_seconds: float = Field(
         default=300.0,
         gt=0,
@@ -82,21 +97,66 @@ class AddressTiming(BaseModel):
 class InvoiceRequest(BaseModel):
     """A hosted invoice for a fixed amount; the policy decides what a partial payment becomes."""
 
-    order_id: str = Field(pattern=PASSIMPAY_ORDER_ID)
-    amount: InvoiceAmount
-    symbol: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
-    currencies: list[int] | None = None
-    type: Literal[0, 1, 2] | None = None
-    first_name: str | None = Field(default=None, max_length=100)
-    last_name: str | None = Field(default=None, max_length=100)
-    email: str | None = Field(default=None, max_length=255)
-    phone_no: str | None = Field(default=None, max_length=40)
-    return_url: str | None = Field(default=None, max_length=1000)
-    expiry_seconds: float = Field(default=3600.0, gt=0, le=MAX_WAIT_SECONDS)
-    partial_policy: Literal["credit", "wait_for_top_up"] = "credit"
-    top_up_wait_seconds: float = Field(default=86_400.0, ge=0, le=MAX_WAIT_SECONDS)
-    late_deposit_window_seconds: float = Field(default=86_400.0, ge=0, le=MAX_WAIT_SECONDS)
-    timing: InvoiceTiming = Field(default_factory=InvoiceTiming)
+    model_config = ConfigDict(
+        json_schema_mode_override="validation",
+        json_schema_extra={
+            "examples": [{"order_id": "inv-1001", "amount": "100.00", "symbol": "USD"}]
+        },
+    )
+    """One schema for requests and the views that show them (amounts as sent or as text)."""
+
+    order_id: str = Field(
+        pattern=PASSIMPAY_ORDER_ID, description="the merchant's order: one invoice per order, ever"
+    )
+    amount: InvoiceAmount = Field(description="in `symbol`, two decimals at most")
+    symbol: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z]{3}$",
+        description="the fiat currency of `amount`; USD when absent",
+    )
+    currencies: list[int] | None = Field(
+        default=None, description="paymentIds the payer may choose from; all when absent"
+    )
+    type: Literal[0, 1, 2] | None = Field(
+        default=None, description="Passimpay's invoice type: 0 any currency, 1 one currency, 2 H2H"
+    )
+    first_name: str | None = Field(
+        default=None, max_length=100, description="payer's first name, shown on the invoice page"
+    )
+    last_name: str | None = Field(
+        default=None, max_length=100, description="payer's last name, shown on the invoice page"
+    )
+    email: str | None = Field(
+        default=None, max_length=255, description="payer's email, for Passimpay's receipts"
+    )
+    phone_no: str | None = Field(default=None, max_length=40, description="payer's phone number")
+    return_url: str | None = Field(
+        default=None,
+        max_length=1000,
+        description="where the invoice page sends the payer afterwards",
+    )
+    expiry_seconds: float = Field(
+        default=3600.0, gt=0, le=MAX_WAIT_SECONDS, description="how long the invoice can be paid"
+    )
+    partial_policy: Literal["credit", "wait_for_top_up"] = Field(
+        default="credit",
+        description="an underpayment at expiry: credit what came, or wait for a top-up",
+    )
+    top_up_wait_seconds: float = Field(
+        default=86_400.0,
+        ge=0,
+        le=MAX_WAIT_SECONDS,
+        description="with `wait_for_top_up`: how long a top-up may take",
+    )
+    late_deposit_window_seconds: float = Field(
+        default=86_400.0,
+        ge=0,
+        le=MAX_WAIT_SECONDS,
+        description="how long after the end late deposits are still recorded",
+    )
+    timing: InvoiceTiming = Field(
+        default_factory=InvoiceTiming, description="how often Passimpay is asked"
+    )
     notify_url: str | None = Field(
         default=None,
         max_length=2000,
@@ -117,21 +177,25 @@ class InvoiceRequest(BaseModel):
 class InvoiceOpened(BaseModel):
     """Where to send the payer."""
 
-    order_id: str
-    url: str
-    status: str
+    order_id: str = Field(description="the merchant's order")
+    url: str = Field(description="the hosted invoice page to send the payer to")
+    status: str = Field(description="the invoice's status when it answered")
 
 
 class OrderReading(BaseModel):
     """The latest `/v3/orderstatus` answer, as the provider gave it (a reading, not our verdict)."""
 
-    status: str
+    status: str = Field(description="Passimpay's own status of the order")
     amount_paid: Decimal | None = Field(default=None, description="in `currency`, as reported")
-    currency: str | None = None
-    amount_credited_merchant: Decimal | None = None
-    amount_credited_user: Decimal | None = None
-    fee_service: Decimal | None = None
-    fee_network: Decimal | None = None
+    currency: str | None = Field(default=None, description="the currency paid in")
+    amount_credited_merchant: Decimal | None = Field(
+        default=None, description="credited to the merchant, as reported"
+    )
+    amount_credited_user: Decimal | None = Field(
+        default=None, description="credited as the payer's payment, as reported"
+    )
+    fee_service: Decimal | None = Field(default=None, description="Passimpay's fee")
+    fee_network: Decimal | None = Field(default=None, description="the network's fee")
 
 
 class PassimpayState(TrackedState):
@@ -144,7 +208,9 @@ class PassimpayState(TrackedState):
         default_factory=DepositLedger,
         description="callbacks received: hints, checked with the provider",
     )
-    provider: OrderReading | None = None
+    provider: OrderReading | None = Field(
+        default=None, description="what Passimpay last reported for the order"
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -156,12 +222,16 @@ class PassimpayState(TrackedState):
 class InvoiceState(PassimpayState):
     """Everything one invoice knows: the query returns it, continue-as-new carries it whole."""
 
-    request: InvoiceRequest
-    lifecycle: InvoiceLifecycle = Field(default_factory=InvoiceLifecycle)
-    url: str | None = None
-    opened_at: datetime
+    request: InvoiceRequest = Field(description="the invoice as requested")
+    lifecycle: InvoiceLifecycle = Field(
+        default_factory=InvoiceLifecycle, description="the invoice's state and journal"
+    )
+    url: str | None = Field(default=None, description="the hosted invoice page")
+    opened_at: datetime = Field(description="when the invoice was created")
     last_activity_at: datetime = Field(description="the latest callback, for poll pacing")
-    expired_partial_at: datetime | None = None
+    expired_partial_at: datetime | None = Field(
+        default=None, description="when it expired partly paid"
+    )
     ended_with: OrderReading | None = Field(
         default=None, description="the provider's reading when the invoice ended"
     )
@@ -184,11 +254,13 @@ class InvoiceState(PassimpayState):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def amount(self) -> Decimal:
+        """The invoice's amount, in `symbol`."""
         return self.request.amount
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def symbol(self) -> str:
+        """The fiat currency of `amount`."""
         return self.request.symbol or "USD"
 
     @property
@@ -200,11 +272,26 @@ class InvoiceState(PassimpayState):
 class AddressRequest(BaseModel):
     """An H2H deposit address for one order and currency, open until the merchant closes it."""
 
-    order_id: str = Field(pattern=PASSIMPAY_ORDER_ID)
-    payment_id: int = Field(gt=0)
-    required_confirmations: int | None = Field(default=None, ge=1, le=100)
-    continue_as_new_after: int = Field(default=500, ge=1)
-    timing: AddressTiming = Field(default_factory=AddressTiming)
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"order_id": "dep-1001", "payment_id": 70}]}
+    )
+
+    order_id: str = Field(
+        pattern=PASSIMPAY_ORDER_ID, description="the merchant's order: one address per order, ever"
+    )
+    payment_id: int = Field(gt=0, description="Passimpay's currency id (network and token)")
+    required_confirmations: int | None = Field(
+        default=None,
+        ge=1,
+        le=100,
+        description="confirmations before a deposit counts; the network's default when absent",
+    )
+    continue_as_new_after: int = Field(
+        default=500, ge=1, description="deposits per workflow run before history is started afresh"
+    )
+    timing: AddressTiming = Field(
+        default_factory=AddressTiming, description="how deposits are confirmed"
+    )
     notify_url: str | None = Field(
         default=None,
         max_length=2000,
@@ -220,22 +307,30 @@ class AddressRequest(BaseModel):
 class AddressOpened(BaseModel):
     """What the payer needs: the address and, on tag networks, the destination tag."""
 
-    order_id: str
-    payment_id: int
-    address: str
-    destination_tag: str | None = None
-    status: str
+    order_id: str = Field(description="the merchant's order")
+    payment_id: int = Field(description="Passimpay's currency id")
+    address: str = Field(description="where the payer sends coins")
+    destination_tag: str | None = Field(
+        default=None, description="the tag or memo to send with them, on tag networks"
+    )
+    status: str = Field(description="the address's status when it answered")
 
 
 class AddressState(PassimpayState):
     """Everything one address knows: the query returns it, continue-as-new carries it whole."""
 
-    payment_id: int
-    lifecycle: AddressLifecycle = Field(default_factory=AddressLifecycle)
-    address: str | None = None
-    destination_tag: str | None = None
-    required_confirmations: int = 1
-    ticker: str | None = None
+    payment_id: int = Field(description="Passimpay's currency id")
+    lifecycle: AddressLifecycle = Field(
+        default_factory=AddressLifecycle, description="the address's state and journal"
+    )
+    address: str | None = Field(default=None, description="the deposit address, once assigned")
+    destination_tag: str | None = Field(
+        default=None, description="the tag or memo, on tag networks"
+    )
+    required_confirmations: int = Field(
+        default=1, description="confirmations before a deposit counts"
+    )
+    ticker: str | None = Field(default=None, description="the currency's ticker")
 
     @classmethod
     def start(cls, request: AddressRequest) -> AddressState:
@@ -290,9 +385,17 @@ def foreign_address(assigned: AddressAssignment, event: DepositEvent) -> str | N
 class DepositResolution(OperatorDecision):
     """An operator's decision on a deposit the provider could not confirm."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"key": "70:0x5e1f0c", "credit": True, "note": "confirmed on the explorer"}
+            ]
+        }
+    )
+
     key: str = Field(description="paymentId:txhash, as in the ledger")
-    credit: bool
-    note: str = Field(min_length=1, max_length=500)
+    credit: bool = Field(description="true: credit the deposit; false: reject it")
+    note: str = Field(min_length=1, max_length=500, description="why, for the journal")
 
 
 class Acknowledgement(OperatorDecision):
@@ -306,12 +409,14 @@ class UnmatchedCallback(BaseModel):
     """A verified callback no open workflow could take: kept for an operator, never dropped."""
 
     key: str = Field(description="sha256 of the raw body: redeliveries are kept once")
-    received_at: datetime
-    order_id: str | None
-    kind: Literal["deposit", "withdrawal"]
-    reason: str
-    deposit: DepositEvent | None = None
-    raw: str = Field(max_length=16_384)
+    received_at: datetime = Field(description="when it arrived")
+    order_id: str | None = Field(description="the order it named, if any")
+    kind: Literal["deposit", "withdrawal"] = Field(description="what kind of callback")
+    reason: str = Field(description="why no workflow took it")
+    deposit: DepositEvent | None = Field(
+        default=None, description="the deposit it reported, if it was one"
+    )
+    raw: str = Field(max_length=16_384, description="the body as received")
 
 
 InvoiceView = InvoiceState

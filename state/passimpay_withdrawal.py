@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from pydantic import Field
 from statemachine import State, StateMachine
 
 from state.lifecycle import Lifecycle
@@ -64,7 +65,7 @@ class WithdrawalLifecycle(Lifecycle):
     """A payout's state and journal, kept in the workflow so replay restores it."""
 
     machine_class = WithdrawalMachine
-    state: str = WithdrawalStatus.CREATED.value
+    state: str = Field(default=WithdrawalStatus.CREATED.value, description="the current state")
 
 
 APPROVE_EVENTS = {1: "settle", 2: "fail"}

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from state.decision import OperatorDecision
 from state.passimpay_models import PASSIMPAY_ORDER_ID, CurrencyFacts
@@ -18,9 +18,24 @@ from state.tracked import LifecycleState
 class WithdrawalTiming(PollTiming):
     """`/v2/withdrawstatus` polling: every few seconds right after the send, slower after."""
 
-    active_poll_seconds: float = Field(default=3.0, ge=MIN_POLL_SECONDS, le=MAX_POLL_SECONDS)
-    active_window_seconds: float = Field(default=600.0, ge=0, le=MAX_WAIT_SECONDS)
-    idle_poll_seconds: float = Field(default=60.0, ge=MIN_POLL_SECONDS, le=MAX_POLL_SECONDS)
+    active_poll_seconds: float = Field(
+        default=3.0,
+        ge=MIN_POLL_SECONDS,
+        le=MAX_POLL_SECONDS,
+        description="poll interval right after a send",
+    )
+    active_window_seconds: float = Field(
+        default=600.0,
+        ge=0,
+        le=MAX_WAIT_SECONDS,
+        description="how long after a send or callback polling stays fast",
+    )
+    idle_poll_seconds: float = Field(
+        default=60.0,
+        ge=MIN_POLL_SECONDS,
+        le=MAX_POLL_SECONDS,
+        description="poll interval after the active window",
+    )
     unknown_poll_max_seconds: float = Field(
         default=1800.0,
         ge=1,
@@ -77,8 +92,25 @@ class WithdrawalFacts(BaseModel):
 class WithdrawalRequest(BaseModel):
     """Pay `amount` of one currency (crypto units) to `address_to`, once, under our `order_id`."""
 
-    order_id: str = Field(pattern=PASSIMPAY_ORDER_ID)
-    payment_id: int = Field(gt=0)
+    model_config = ConfigDict(
+        json_schema_mode_override="validation",
+        json_schema_extra={
+            "examples": [
+                {
+                    "order_id": "wd-1001",
+                    "payment_id": 70,
+                    "address_to": "TJRabPrwbZy45sbavfcjinPJC18kjpRTv8",
+                    "amount": "12.5",
+                }
+            ]
+        },
+    )
+    """One schema for requests and the views that show them (amounts as sent or as text)."""
+
+    order_id: str = Field(
+        pattern=PASSIMPAY_ORDER_ID, description="the merchant's order: one payout per order, ever"
+    )
+    payment_id: int = Field(gt=0, description="Passimpay's currency id")
     address_to: str = Field(
         min_length=1, max_length=200, description="`address:tag` on tag networks (XRP, TON)"
     )
@@ -87,7 +119,9 @@ class WithdrawalRequest(BaseModel):
         default=True,
         description="refuse when the platform balance (in USD) is short or cannot be read",
     )
-    timing: WithdrawalTiming = Field(default_factory=WithdrawalTiming)
+    timing: WithdrawalTiming = Field(
+        default_factory=WithdrawalTiming, description="how often Passimpay is asked"
+    )
     late_callback_window_seconds: float = Field(
         default=900.0,
         ge=0,
@@ -125,55 +159,77 @@ class WithdrawalRequest(BaseModel):
 class WithdrawalResolution(OperatorDecision):
     """An operator's answer to a payout whose outcome nobody could learn."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"decision": "paid", "note": "the dashboard shows it paid"}]
+        }
+    )
+
     decision: Literal["paid", "failed", "retry"] = Field(
         description="paid/failed: what the provider's dashboard shows; retry: send again"
     )
-    note: str = Field(min_length=1, max_length=500)
+    note: str = Field(min_length=1, max_length=500, description="why, for the journal")
 
 
 class WithdrawCallbackRecord(BaseModel):
     """A verified withdraw callback as received: a hint, never the truth."""
 
-    received_at: datetime
-    approve: int
-    transaction_id: str | None = None
-    txhash: str | None = None
-    late: bool = False
+    received_at: datetime = Field(description="when it arrived")
+    approve: int = Field(description="0 pending, 1 paid, 2 failed, as claimed")
+    transaction_id: str | None = Field(default=None, description="Passimpay's transaction id")
+    txhash: str | None = Field(default=None, description="the chain transaction")
+    late: bool = Field(default=False, description="arrived after the payout ended")
 
 
 class WithdrawalState(LifecycleState):
     """Everything one payout knows: the query returns it, continue-as-new carries it whole."""
 
-    request: WithdrawalRequest
-    lifecycle: WithdrawalLifecycle = Field(default_factory=WithdrawalLifecycle)
+    request: WithdrawalRequest = Field(description="the payout as requested")
+    lifecycle: WithdrawalLifecycle = Field(
+        default_factory=WithdrawalLifecycle, description="the payout's state and journal"
+    )
     currency: str | None = Field(default=None, description="ticker and network, once validated")
-    policy: WithdrawPolicy = Field(default_factory=WithdrawPolicy)
-    transaction_id: str | None = None
+    policy: WithdrawPolicy = Field(
+        default_factory=WithdrawPolicy, description="what the platform is known to do"
+    )
+    transaction_id: str | None = Field(
+        default=None, description="Passimpay's transaction id, once sent"
+    )
     provider_approve: int | None = Field(default=None, description="0 pending, 1 paid, 2 failed")
-    txhash: str | None = None
-    confirmations: int | None = None
-    amount_debited: Decimal | None = None
-    fee_network: Decimal | None = None
-    fee_service: Decimal | None = None
+    txhash: str | None = Field(default=None, description="the chain transaction")
+    confirmations: int | None = Field(default=None, description="network confirmations so far")
+    amount_debited: Decimal | None = Field(
+        default=None, description="what the platform balance was charged"
+    )
+    fee_network: Decimal | None = Field(default=None, description="the network's fee")
+    fee_service: Decimal | None = Field(default=None, description="Passimpay's fee")
     reason: str | None = Field(default=None, description="why it was rejected or failed")
     doubt: str | None = Field(default=None, description="why nobody can tell the outcome")
     contradiction: str | None = Field(default=None, description="the provider disagrees")
     trouble: str | None = Field(default=None, description="provider calls failing for long")
-    trouble_since: datetime | None = None
-    resolution: WithdrawalResolution | None = None
+    trouble_since: datetime | None = Field(default=None, description="provider calls failing since")
+    resolution: WithdrawalResolution | None = Field(
+        default=None, description="the operator's decision, if one was needed"
+    )
     attempt: int = Field(default=0, description="send attempts queued at the gate")
     send_attempts: int = Field(default=0, description="withdraw requests that may have left")
     not_sent: int = Field(default=0, description="turns given up before anything was written")
-    not_sent_streak: int = 0
+    not_sent_streak: int = Field(
+        default=0, description="turns in a row given up before anything was written"
+    )
     ambiguous_rounds: int = Field(default=0, description="attempts without a definite outcome")
     maybe_sent: list[str] = Field(default_factory=list, description="sends that may have arrived")
-    status_checks: int = 0
-    status_failures: int = 0
-    last_checked_at: datetime | None = None
+    status_checks: int = Field(default=0, description="status checks Passimpay answered")
+    status_failures: int = Field(default=0, description="status checks that failed")
+    last_checked_at: datetime | None = Field(
+        default=None, description="when a status check last answered"
+    )
     unknown_polls: int = Field(default=0, description="status checks while the outcome is unknown")
     woke_at: datetime | None = Field(default=None, description="the last hint, for poll pacing")
     late_until: datetime | None = Field(default=None, description="open for late news until")
-    callbacks: list[WithdrawCallbackRecord] = Field(default_factory=list)
+    callbacks: list[WithdrawCallbackRecord] = Field(
+        default_factory=list, description="withdraw callbacks as received"
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -185,6 +241,7 @@ class WithdrawalState(LifecycleState):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def attention_reason(self) -> str | None:
+        """Why an operator must look: the provider disagrees, nobody can tell, or calls fail."""
         return self.contradiction or self.doubt or self.trouble
 
     @computed_field  # type: ignore[prop-decorator]

@@ -15,9 +15,24 @@ MAX_WAIT_SECONDS = 366 * 86_400.0
 class PollTiming(BaseModel):
     """Fast polling while something is happening (after a start or a hint), slow after."""
 
-    active_poll_seconds: float = Field(default=30.0, ge=MIN_POLL_SECONDS, le=MAX_POLL_SECONDS)
-    active_window_seconds: float = Field(default=1800.0, ge=0, le=MAX_WAIT_SECONDS)
-    idle_poll_seconds: float = Field(default=300.0, ge=MIN_POLL_SECONDS, le=MAX_POLL_SECONDS)
+    active_poll_seconds: float = Field(
+        default=30.0,
+        ge=MIN_POLL_SECONDS,
+        le=MAX_POLL_SECONDS,
+        description="poll interval while something is happening",
+    )
+    active_window_seconds: float = Field(
+        default=1800.0,
+        ge=0,
+        le=MAX_WAIT_SECONDS,
+        description="how long after a start or hint polling stays fast",
+    )
+    idle_poll_seconds: float = Field(
+        default=300.0,
+        ge=MIN_POLL_SECONDS,
+        le=MAX_POLL_SECONDS,
+        description="poll interval after the active window",
+    )
 
     def interval(self, seconds_since_activity: float) -> float:
         """The next poll delay given how long ago the last hint (or the start) was."""

@@ -18,8 +18,8 @@ from state.notifications import Outbox
 class LifecycleState(BaseModel):
     """An order's lifecycle and runs; subclasses narrow `lifecycle` to their own machine."""
 
-    order_id: str
-    lifecycle: Lifecycle
+    order_id: str = Field(description="the merchant's order")
+    lifecycle: Lifecycle = Field(description="the state and its journal")
     runs: int = Field(default=1, description="workflow runs so far (continue-as-new)")
     notifications: Outbox = Field(
         default_factory=Outbox, description="the merchant's events and their delivery"
@@ -41,13 +41,17 @@ class LifecycleState(BaseModel):
 class TrackedState(LifecycleState):
     """A lifecycle with named attention reasons and the health of its status checks."""
 
-    attention: Attention = Field(default_factory=Attention)
+    attention: Attention = Field(
+        default_factory=Attention, description="open reasons an operator must look, by key"
+    )
     checks: FailingChecks = Field(
         default_factory=FailingChecks, description="the current streak of failed status checks"
     )
     status_checks: int = Field(default=0, description="status checks the provider answered")
-    last_checked_at: datetime | None = None
-    failure_reason: str | None = None
+    last_checked_at: datetime | None = Field(
+        default=None, description="when a status check last answered"
+    )
+    failure_reason: str | None = Field(default=None, description="why it failed")
 
     @computed_field  # type: ignore[prop-decorator]
     @property

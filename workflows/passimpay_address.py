@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         OrderReading,
         foreign_address,
     )
+    from state.terms import TERMS_CONFLICT, differing_terms
     from workflows.calls import (
         STATUS_RETRY,
         async_update,
@@ -252,10 +253,11 @@ class PassimpayAddress(Tracked[AddressState]):
 
     @open.validator
     def _validate_open(self, request: AddressRequest) -> None:
-        if request.payment_id != self._request.payment_id:
-            raise ValueError(
-                f"order {request.order_id} already has an address for paymentId "
-                f"{self._request.payment_id}"
+        changed = differing_terms(self._request.summary(), request.summary())
+        if changed:  # validators do not run on replay: refusing more changes no history
+            raise ApplicationError(
+                f"order {request.order_id} already has an address with other terms: {changed}",
+                type=TERMS_CONFLICT,
             )
 
     @workflow.signal(description="A verified deposit callback")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.errors import INVALID_INPUT
@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         WithdrawalState,
         WithdrawCallbackRecord,
     )
+    from state.terms import TERMS_CONFLICT
     from state.withdraw_gate import TURN_SIGNAL, Fate, Ticket, Turn
     from workflows.calls import (
         ONE_TRY,
@@ -444,11 +445,12 @@ class PassimpayWithdrawal(Published[WithdrawalState]):
 
     @submit.validator
     def _validate_submit(self, request: WithdrawalRequest) -> None:
-        if self._request.differs_from(request.payment_id, request.address_to, request.amount):
-            mine = self._request
-            raise ValueError(
-                f"order {mine.order_id} already has a withdrawal of {mine.amount} "
-                f"(paymentId {mine.payment_id}) to {mine.address_to}"
+        changed = self._request.differs_from(request.payment_id, request.address_to, request.amount)
+        if changed:  # validators do not run on replay: refusing more changes no history
+            raise ApplicationError(
+                f"order {self._request.order_id} already has a withdrawal with other terms: "
+                f"{changed}",
+                type=TERMS_CONFLICT,
             )
 
     @workflow.update(description="An operator's decision on an unknown outcome")

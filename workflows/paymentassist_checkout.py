@@ -50,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         token_digest,
     )
     from state.details import current_details
+    from state.terms import TERMS_CONFLICT, differing_terms
     from workflows.calls import (
         ONE_TRY,
         STATUS_RETRY,
@@ -619,10 +620,14 @@ class PaymentAssistCheckout:
 
     @begin.validator
     def _validate_begin(self, request: CheckoutRequest) -> None:
-        if request.order_id != self._request.order_id or request.amount != self._request.amount:
-            raise ValueError(
-                f"order {self._request.order_id} already has a checkout for "
-                f"{self._request.amount} pence"
+        if request.order_id != self._request.order_id:
+            raise ValueError(f"this checkout is order {self._request.order_id}'s")
+        changed = differing_terms(self._request.summary(), request.summary())
+        if changed:  # validators do not run on replay: refusing more changes no history
+            raise ApplicationError(
+                f"order {self._request.order_id} already has a checkout with other terms: "
+                f"{changed}",
+                type=TERMS_CONFLICT,
             )
 
     @workflow.signal(description="The customer came back through the signed redirect")

@@ -96,7 +96,7 @@ async def test_impossible_deposit_values_are_refused_and_kept(
         reply = await post(stack, body, headers)
     assert reply.status_code == 400, reply.text
     answer = reply.json()
-    assert answer["error"] == "bad_callback" and answer["status"] == "kept_for_operator"
+    assert answer["code"] == "bad_callback" and answer["outcome"] == "kept_for_operator"
     assert answer["fields"] == [field] and why in answer["detail"]
     item = await in_inbox(stack, body)
     assert item.kind == "deposit" and item.order_id == order_id and why in item.reason

@@ -112,6 +112,8 @@ async def test_without_temporal_every_route_answers_503_with_retry_after_quickly
     for name, (response, seconds) in answers.items():
         assert response.status_code == 503, (name, response.status_code, response.text)
         assert int(response.headers["retry-after"]) >= 1, name
+        assert response.headers["content-type"] == "application/problem+json", name
+        assert response.json()["code"] == "unavailable", name
         assert seconds < ANSWER_WITHIN, (name, seconds)
     assert health.status_code == 200
 
@@ -141,7 +143,7 @@ async def test_a_full_gateway_sheds_at_once_with_retry_after(stack: Stack) -> No
         assert shed is not None
         response, seconds = shed
         assert response.status_code == 503 and response.headers["retry-after"] == "1"
-        assert response.json()["error"] == "overloaded"
+        assert response.json()["code"] == "overloaded"
         assert seconds < 1.0
         assert (await http.get("/healthz")).status_code == 200  # never shed
         release.set()
