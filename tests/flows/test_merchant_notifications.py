@@ -105,7 +105,9 @@ async def test_invoice_events_reach_the_merchant(stack: Stack, merchant: Merchan
         lambda got: any(e.data.status == "paid" for e in got),
     )
     assert [e.sequence for e in events] == list(range(1, len(events) + 1))
-    assert events[-1].type == "invoice.paid" and events[-1].data.flow == "invoice"
+    paid = next(e for e in events if e.data.status == "paid")
+    assert paid.type == "invoice.paid" and paid.data.flow == "invoice"
+    assert [e.type for e in events[:2]] == ["invoice.created", "invoice.awaiting_payment"]
 
 
 async def test_no_url_no_events(stack: Stack, merchant: MerchantEndpoint) -> None:
