@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, status
 
 from gateway.auth import Caller, merchant, operator, reader
-from gateway.errors import API, NOT_FOUND, ORDER, STARTED
+from gateway.errors import API, NOT_FOUND, ORDER, STARTED, UNREADABLE
 from gateway.problems import CheckoutProblem, Problem, ResolutionProblem, ValidationProblem, refusal
 from gateway.services import GatewayServices, services
 from state.checkout_models import (
@@ -23,7 +23,7 @@ router = APIRouter(prefix="/v1/checkouts", tags=["checkouts"], responses=API)
     "",
     status_code=status.HTTP_201_CREATED,
     dependencies=[Depends(merchant)],
-    responses={409: {**STARTED[409], "model": CheckoutProblem | Problem}},
+    responses={**UNREADABLE, 409: {**STARTED[409], "model": CheckoutProblem | Problem}},
 )
 async def start_checkout(
     request: CheckoutRequest, found: GatewayServices = Depends(services)
@@ -46,7 +46,9 @@ async def capture_checkout(
     return await found.checkouts.capture(order_id)
 
 
-@router.post("/{order_id}/invoice", dependencies=[Depends(merchant)], responses=ORDER)
+@router.post(
+    "/{order_id}/invoice", dependencies=[Depends(merchant)], responses={**ORDER, **UNREADABLE}
+)
 async def upload_invoice(
     order_id: str, document: InvoiceDocument, found: GatewayServices = Depends(services)
 ) -> CheckoutView:
@@ -66,6 +68,7 @@ async def cancel_checkout(
     "/{order_id}/resolve",
     responses={
         **ORDER,
+        **UNREADABLE,
         422: refusal(
             "the request does not match the schema, or the token does not match this checkout "
             "or is held by another (`resolution_refused`, with its `reason`)",

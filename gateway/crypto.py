@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, status
 
 from gateway.auth import Caller, merchant, operator, reader
-from gateway.errors import API, NOT_FOUND, ORDER, STARTED, Responses
+from gateway.errors import API, NOT_FOUND, ORDER, STARTED, UNREADABLE, Responses
 from gateway.problems import CryptoProblem, Problem
 from gateway.services import GatewayServices, services
 from state.passimpay_models import (
@@ -19,7 +19,7 @@ from state.passimpay_models import (
     UnmatchedCallback,
 )
 
-OPENED: Responses = {409: {**STARTED[409], "model": CryptoProblem | Problem}}
+OPENED: Responses = {**UNREADABLE, 409: {**STARTED[409], "model": CryptoProblem | Problem}}
 router = APIRouter(prefix="/v1/crypto", tags=["crypto"], responses=API)
 
 
@@ -67,7 +67,7 @@ async def close_address(order_id: str, found: GatewayServices = Depends(services
     return await found.crypto.close_address(order_id)
 
 
-@router.post("/addresses/{order_id}/deposits/resolve", responses=ORDER)
+@router.post("/addresses/{order_id}/deposits/resolve", responses={**ORDER, **UNREADABLE})
 async def resolve_deposit(
     order_id: str,
     resolution: DepositResolution,

@@ -47,6 +47,8 @@ STARTED: Responses = {
         "refused to open it (`not_started`, `not_opened`, with its state)"
     )
 }
+UNREADABLE: Responses = {400: refusal("the body cannot be parsed at all (not UTF-8)")}
+"""What a route with a request body adds (a body that is UTF-8 but not JSON is a 422)."""
 API: Responses = {**UNAUTHORIZED, **FORBIDDEN, **INVALID, **UNAVAILABLE}
 """What every merchant and operator route can answer."""
 ORDER: Responses = {**NOT_FOUND, **CONFLICT}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, status
 
 from gateway.auth import Caller, merchant, operator, reader
-from gateway.errors import API, NOT_FOUND, ORDER
+from gateway.errors import API, NOT_FOUND, ORDER, UNREADABLE
 from gateway.problems import ValidationProblem, WithdrawalProblem, refusal
 from gateway.services import GatewayServices, services
 from state.passimpay_withdrawal_models import (
@@ -22,6 +22,7 @@ router = APIRouter(prefix="/v1/crypto/withdrawals", tags=["crypto withdrawals"],
     status_code=status.HTTP_201_CREATED,
     dependencies=[Depends(merchant)],
     responses={
+        **UNREADABLE,
         409: refusal("the order already has a withdrawal on other terms (`different_terms`)"),
         422: refusal(
             "the request does not match the schema, or the payout was rejected before anything "
@@ -45,7 +46,7 @@ async def get_withdrawal(
     return await found.withdrawals.get(order_id)
 
 
-@router.post("/{order_id}/resolve", responses=ORDER)
+@router.post("/{order_id}/resolve", responses={**ORDER, **UNREADABLE})
 async def resolve_withdrawal(
     order_id: str,
     resolution: WithdrawalResolution,

@@ -46,6 +46,8 @@ async def test_an_operator_opens_what_the_codec_sealed_and_nobody_else_does() ->
     assert opened.status_code == 200, opened.text
     assert list(json_format.ParseDict(opened.json(), Payloads()).payloads) == [PLAIN]
     assert anonymous.status_code == 401 and anonymous.headers["www-authenticate"] == "Bearer"
+    assert anonymous.headers["content-type"] == "application/problem+json"
+    assert anonymous.json()["code"] == "unauthorized"
     assert merchant.status_code == 403 and wrong.status_code == 401
     assert OPERATOR not in opened.text + anonymous.text + merchant.text
 

@@ -81,6 +81,8 @@ def test_every_payment_route_documents_its_refusals_as_problems(spec: dict[str, 
                 assert "404" in responses, where
             if method == "post" and path.count("/") > 2:
                 assert "409" in responses, where
+        if "requestBody" in operation:
+            assert "400" in responses, where  # a body that is not even UTF-8
         for status, response in responses.items():
             if status[0] not in "45" or "content" not in response:
                 continue

@@ -458,4 +458,4 @@ async def test_no_callback_value_makes_a_500(stack: Stack, payload: dict[str, ob
             headers={"content-type": "application/x-www-form-urlencoded"},
         )
     assert reply.status_code == 400 and legacy.status_code == 401
-    assert reply.json()["status"] == "kept_for_operator"  # verified: an operator sees it
+    assert reply.json()["outcome"] == "kept_for_operator"  # verified: an operator sees it
