@@ -256,9 +256,9 @@ class PassimpaySandbox:
         if self._resumed:
             return
         self._resumed = True
+        self._callbacks.resume()  # first: the work below owes new callbacks of its own
         for key, pending in self._confirmations.load():
             self._background.spawn(self._confirm(key, pending))
-        self._callbacks.resume()
         for withdrawal in self.withdrawals.pending():
             self.start_withdrawal(withdrawal)
 

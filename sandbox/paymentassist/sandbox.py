@@ -171,10 +171,10 @@ class PaymentAssistSandbox:
         if self._resumed:
             return
         self._resumed = True
+        self._webhooks.resume()  # first: expiring below owes new webhooks of its own
         for application in self.store.all():
             if self.refresh(application).is_open:
                 self._arm_expiry(application)
-        self._webhooks.resume()
 
     def shutdown(self) -> None:
         """Cancel expiry timers and pending deliveries (`aclose` also closes the HTTP client)."""
