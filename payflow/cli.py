@@ -9,7 +9,7 @@ import os
 import signal
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -19,6 +19,7 @@ from payflow.codec import DEV_KEY_FILE, PayloadKeyError, codec_for, dev_key
 from payflow.devserver import start_dev_server
 from payflow.logs import configure_logging, warn_about_sandbox_defaults
 from payflow.ports import Listener, PortTaken, ensure_free
+from payflow.reset import TEMPORAL_DB, describe_reset, reset_dev_state
 from payflow.settings import PassimpaySettings, PayflowSettings, PaymentAssistSettings
 from payflow.stack import running_gateway, running_sandbox
 from payflow.startup import api_problems, check_start, codec_problems, provider_problems
@@ -60,16 +61,20 @@ def _run(main: Coroutine[Any, Any, None]) -> None:
         raise typer.Exit(1) from None
 
 
-async def _dev() -> None:
+async def _dev(reset: bool = False) -> None:
     from worker import passimpay_client, paymentassist_client, running_worker
 
     settings = PayflowSettings()
+    ensure_free(_dev_listeners(settings))  # before anything is removed or started
+    if reset:
+        local = not external_cluster_configured()
+        removed = reset_dev_state(settings.state_dir, local_temporal=local)
+        typer.echo(describe_reset(settings.state_dir, removed))
     if settings.api_token is None:  # dev: an open API, each request logged as insecure
         settings = settings.model_copy(update={"insecure": True})
     keys = settings.payload_keys or dev_key(settings.state_dir)
     codec = codec_for(keys, settings.payload_key_id)
     codec_url = f"http://{settings.gateway_host}:{settings.gateway_port}{CODEC_PATH}"
-    ensure_free(_dev_listeners(settings))
     async with contextlib.AsyncExitStack() as stack:
         lines: list[str] = []
         if external_cluster_configured():
@@ -80,7 +85,7 @@ async def _dev() -> None:
                 start_dev_server(
                     port=settings.temporal_port,
                     ui_port=settings.temporal_ui_port,
-                    db_file=Path(settings.state_dir) / "temporal.db",
+                    db_file=Path(settings.state_dir) / TEMPORAL_DB,
                     extra_args=["--ui-codec-endpoint", codec_url],
                 )
             )
@@ -96,6 +101,7 @@ async def _dev() -> None:
                     settings.gateway_host,
                     settings.sandbox_port,
                     passimpay_callback_url=f"{settings.public_url}/webhooks/passimpay",
+                    state_dir=settings.state_dir,
                 )
             )
             lines.append(f"Sandboxes     {sandbox.server.url}  (/paymentassist, /passimpay)")
@@ -183,9 +189,20 @@ def codec_server() -> None:
 
 
 @app.command()
-def dev() -> None:
-    """Run everything: Temporal dev server with UI, worker, gateway and provider sandboxes."""
-    _run(_dev())
+def dev(
+    reset: Annotated[
+        bool,
+        typer.Option(
+            "--reset",
+            help="Start clean: remove the sandboxes' state and the Temporal dev db (with its "
+            "payload key) from the state dir first.",
+        ),
+    ] = False,
+) -> None:
+    """Run everything: Temporal dev server with UI, worker, gateway and provider sandboxes.
+
+    State (flows, sandboxes) lives in PAYFLOW_STATE_DIR and survives a restart."""
+    _run(_dev(reset))
     os._exit(0)  # sdk-python#300
 
 

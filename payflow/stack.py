@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from pydantic import SecretStr
 from temporalio.client import Client
@@ -34,6 +36,14 @@ CURRENCY_LIST_TIMEOUT = 5.0
 """The gateway asks `/v2/currencies` while a callback waits: never for long."""
 CURRENCY_LIST_TTL = 60.0
 """A currency the platform adds is known to the gateway within a minute."""
+SANDBOX_STATE_DIR = "sandbox"
+"""Where, under the state dir, the simulators keep their SQLite files."""
+
+
+def sandbox_state_files(state_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """The Payment Assist and Passimpay simulators' state files under `state_dir`."""
+    folder = Path(state_dir) / SANDBOX_STATE_DIR
+    return folder / "paymentassist.db", folder / "passimpay.db"
 
 
 @dataclass(frozen=True)
@@ -79,17 +89,24 @@ async def running_sandbox(
     passimpay_callback_url: str | None = None,
     retry_delay: float = 1.0,
     invoice_lifetime: float = 3600.0,
+    state_dir: str | os.PathLike[str] | None = None,
 ) -> AsyncIterator[RunningSandbox]:
-    """Serve every simulator on one loopback port."""
+    """Serve every simulator on one loopback port; with a `state_dir` their state is kept there
+    and a sandbox started again on it carries on (else it lives in memory only)."""
+    paymentassist_file, passimpay_file = (
+        sandbox_state_files(state_dir) if state_dir is not None else (None, None)
+    )
     paymentassist = PaymentAssistSandbox(
         {SANDBOX_PAYMENTASSIST_KEY: SANDBOX_PAYMENTASSIST_SECRET},
         webhook_retry_delay=retry_delay,
+        state_file=paymentassist_file,
     )
     passimpay = PassimpaySandbox(
         {SANDBOX_PASSIMPAY_PLATFORM: SANDBOX_PASSIMPAY_KEY},
         callback_url=passimpay_callback_url,
         callback_retry_delay=retry_delay,
         invoice_lifetime=invoice_lifetime,
+        state_file=passimpay_file,
     )
     app = combine({"paymentassist": paymentassist.app, "passimpay": passimpay.app})
     async with serve(app, host, port) as server:

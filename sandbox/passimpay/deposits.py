@@ -9,6 +9,7 @@ from sandbox.passimpay import addresses
 from sandbox.passimpay.currencies import SimCurrency
 from sandbox.passimpay.faults import PassimpayFaults
 from sandbox.passimpay.store import CENT, SERVICE_FEE, SimAddress, SimDeposit, SimInvoice
+from sandbox.statedb import StateDB, Table
 
 if TYPE_CHECKING:
     from sandbox.passimpay.simulator import PassimpaySandbox
@@ -18,8 +19,11 @@ class AddressBook:
     """Addresses handed out per (orderId, paymentId); tag networks share one address per platform
     and tell orders apart by the destination tag, as exchanges do."""
 
-    def __init__(self) -> None:
-        self.by_order: dict[tuple[str, int], SimAddress] = {}
+    def __init__(self, db: StateDB | None = None) -> None:
+        self._rows = Table(db or StateDB.memory(), "address", SimAddress)
+        self.by_order: dict[tuple[str, int], SimAddress] = {
+            (found.order_id, found.currency.id): found for _, found in self._rows.load()
+        }
 
     def address(self, platform_id: int, order_id: str, currency: SimCurrency) -> SimAddress:
         """The order's address for this currency, the same on every call."""
@@ -32,6 +36,7 @@ class AddressBook:
             else:
                 address, tag = addresses.address(currency.family, seed), None
             self.by_order[key] = SimAddress(platform_id, order_id, currency, address, tag)
+            self._rows.put(f"{order_id}\n{currency.id}", self.by_order[key])
         return self.by_order[key]
 
     def find(self, order_id: str, payment_id: int | None) -> SimAddress:

@@ -13,13 +13,15 @@ from sandbox.passimpay.store import (
     SimDeposit,
     SimInvoice,
 )
+from sandbox.statedb import StateDB, Table
 
 
 class InvoiceBook:
     """All invoices by orderId; an orderId is used once per provider."""
 
-    def __init__(self) -> None:
-        self.by_order: dict[str, SimInvoice] = {}
+    def __init__(self, db: StateDB | None = None) -> None:
+        self._rows = Table(db or StateDB.memory(), "invoice", SimInvoice)
+        self.by_order: dict[str, SimInvoice] = dict(self._rows.load())
 
     def create(
         self,
@@ -37,7 +39,12 @@ class InvoiceBook:
             raise Refusal("Order with this orderId already exists")
         invoice = SimInvoice(platform_id, order_id, amount, symbol, currencies, now, now + lifetime)
         self.by_order[order_id] = invoice
+        self.save(invoice)
         return invoice
+
+    def save(self, invoice: SimInvoice) -> None:
+        """Write a changed invoice through (a payment credited, its expiry moved)."""
+        self._rows.put(invoice.order_id, invoice)
 
     def get(self, platform_id: int, order_id: str) -> SimInvoice:
         """One platform's invoice, or the not-found refusal."""

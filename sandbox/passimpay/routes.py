@@ -35,6 +35,7 @@ def build_app(sim: PassimpaySandbox) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        sim.resume()
         yield
         await sim.aclose()
 

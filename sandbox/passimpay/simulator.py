@@ -15,14 +15,23 @@ Decisions where the provider's documentation is silent:
   `partial_expiry_callback`, `address_orderstatus`); `clear()` restores the defaults.
 - Every withdraw request naming a known platform counts for its rate limit, before the
   signature is checked and before any injected fault.
+
+With a `state_file`, platforms, addresses, deposits, invoices, withdrawals, owed confirmations
+and callbacks live in SQLite too; a new simulator on the same file carries on (its clock then
+reads wall-clock seconds, so stored times keep their meaning). Faults, settings changed through
+the control routes, counters and the rate limiter start afresh.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import os
+import secrets
 import time
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -40,8 +49,20 @@ from sandbox.passimpay.routes import build_app
 from sandbox.passimpay.store import SimDeposit, SimInvoice, SimWithdrawal
 from sandbox.passimpay.tasks import Background
 from sandbox.passimpay.withdrawals import WithdrawalBook, WithdrawLimiter, settle
+from sandbox.statedb import StateDB, Table
 
 DEFAULT_PLATFORMS: Mapping[int, str] = {50: "sandbox-passimpay-key"}
+
+
+@dataclass(frozen=True)
+class PendingConfirmations:
+    """The callbacks a credited deposit still owes, as (confirmations, delivered), the next one
+    due at `due` on the simulator's clock."""
+
+    deposit: SimDeposit
+    kind: str
+    steps: tuple[tuple[int, bool], ...]
+    due: float
 
 
 class PassimpaySandbox:
@@ -57,8 +78,17 @@ class PassimpaySandbox:
         withdraw_settle_seconds: float = 2.0,
         withdraw_min_interval: float = 1.0,
         confirmation_gap: float = 0.5,
+        state_file: str | os.PathLike[str] | None = None,
     ) -> None:
-        self.platforms: dict[int, str] = dict(platforms or DEFAULT_PLATFORMS)
+        self._db = StateDB.open(state_file) if state_file is not None else StateDB.memory()
+        self._clock_offset = time.time() - time.monotonic() if self._db.persistent else 0.0
+        stored_platforms = Table(self._db, "platform", str)
+        given = dict(platforms or DEFAULT_PLATFORMS)
+        for platform_id, secret in given.items():
+            stored_platforms.put(str(platform_id), secret)
+        self.platforms: dict[int, str] = {
+            int(platform_id): secret for platform_id, secret in stored_platforms.load()
+        } | given
         self.callback_url = callback_url
         self.invoice_lifetime = invoice_lifetime
         self.withdraw_settle_seconds = withdraw_settle_seconds
@@ -68,18 +98,23 @@ class PassimpaySandbox:
         self.balance = Decimal("100000.00")
         self.faults = PassimpayFaults()
         self.calls: Counter[str] = Counter()
-        self.addresses = AddressBook()
-        self.invoices = invoices.InvoiceBook()
-        self.withdrawals = WithdrawalBook()
+        self.addresses = AddressBook(self._db)
+        self.invoices = invoices.InvoiceBook(self._db)
+        self.withdrawals = WithdrawalBook(self._db)
         self.limiter = WithdrawLimiter(withdraw_min_interval)
-        self.deposits: list[SimDeposit] = []
+        self._deposit_rows = Table(self._db, "deposit", SimDeposit)
+        self.deposits: list[SimDeposit] = [deposit for _, deposit in self._deposit_rows.load()]
+        self._confirmations = Table(self._db, "confirmations", PendingConfirmations)
         self._background = Background()
         self._callbacks = CallbackSender(
             self.faults,
             self._background,
             lambda: self.callback_url,
             retry_delay=callback_retry_delay,
+            clock=self.now,
+            db=self._db,
         )
+        self._resumed = False
         self.app = build_app(self)
 
     @property
@@ -107,7 +142,7 @@ class PassimpaySandbox:
 
     @property
     def withdraw_calls(self) -> list[float]:
-        """`time.monotonic()` of every `/v2/withdraw` request received."""
+        """`now()` of every `/v2/withdraw` request received."""
         return self.limiter.calls
 
     @property
@@ -125,8 +160,8 @@ class PassimpaySandbox:
         return self.limiter.min_gap()
 
     def now(self) -> float:
-        """The simulator's clock."""
-        return time.monotonic()
+        """The simulator's clock: monotonic, and in wall-clock seconds when state is stored."""
+        return time.monotonic() + self._clock_offset
 
     def status_time(self) -> float:
         """The moment status endpoints report: now, or the past under `status_lag`."""
@@ -158,11 +193,14 @@ class PassimpaySandbox:
         txhash = txhash or addresses.txhash(currency.family)
         sender = addresses.address(currency.family, f"from:{txhash}")
         deposit = SimDeposit(self.now(), address, amount, txhash, sender, reason is None, reason)
-        self.deposits.append(deposit)
-        if deposit.credited:
-            if invoice is not None:
-                invoices.credit(invoice, deposit)
-            self._background.spawn(self._confirm(deposit, "invoice" if invoice else "deposit"))
+        with self._db.atomic():  # the deposit, what it credits and the callbacks it owes
+            self._deposit_rows.put(str(len(self.deposits)), deposit)
+            self.deposits.append(deposit)
+            if deposit.credited:
+                if invoice is not None:
+                    invoices.credit(invoice, deposit)
+                    self.invoices.save(invoice)
+                self._owe_confirmations(deposit, "invoice" if invoice else "deposit")
         return txhash
 
     async def pay(
@@ -181,9 +219,11 @@ class PassimpaySandbox:
         """End an invoice's lifetime now (with the `partial_expiry_callback` notice, if set)."""
         invoice = self._invoice(order_id)
         invoice.expires_at = self.now()
-        notice = expiry_notice(invoice, self.faults, self.now())
-        if notice is not None:
-            self.send_callback(invoice.platform_id, notice)
+        with self._db.atomic():
+            self.invoices.save(invoice)
+            notice = expiry_notice(invoice, self.faults, self.now())
+            if notice is not None:
+                self.send_callback(invoice.platform_id, notice)
 
     def withdrawal(self, order_id: str) -> SimWithdrawal | None:
         """The latest withdrawal committed for this orderId, if any (whatever `order_ids` is)."""
@@ -210,13 +250,26 @@ class PassimpaySandbox:
         """Await every scheduled confirmation, settlement and callback delivery."""
         await self._background.idle(timeout)
 
+    def resume(self) -> None:
+        """Carry on with a stored state (once, in the serving loop): owed confirmations and
+        callbacks, and settlements of pending withdrawals."""
+        if self._resumed:
+            return
+        self._resumed = True
+        self._callbacks.resume()  # first: the work below owes new callbacks of its own
+        for key, pending in self._confirmations.load():
+            self._background.spawn(self._confirm(key, pending))
+        for withdrawal in self.withdrawals.pending():
+            self.start_withdrawal(withdrawal)
+
     async def aclose(self) -> None:
-        """Stop background work and close the callback HTTP client.
+        """Stop background work, close the callback HTTP client and the state db.
 
         Serving `app` on its own does this at shutdown; a parent app that mounts it must call it.
         """
         await self._background.cancel()
         await self._callbacks.aclose()
+        self._db.close()
 
     def start_withdrawal(self, withdrawal: SimWithdrawal) -> None:
         """Settle a new withdrawal after `withdraw_settle_seconds`, as configured by faults."""
@@ -233,16 +286,38 @@ class PassimpaySandbox:
             raise ValueError(f"no invoice {order_id!r}")
         return invoice
 
-    async def _confirm(self, deposit: SimDeposit, kind: str) -> None:
-        for confirmations, delivered in confirmation_plan(deposit.address.currency, self.faults):
-            if confirmations > 1:
-                await asyncio.sleep(self.confirmation_gap)
-            if delivered:
-                payload = callback_body(deposit, confirmations, kind)
-                self.send_callback(deposit.address.platform_id, payload)
+    def _owe_confirmations(self, deposit: SimDeposit, kind: str) -> None:
+        steps = tuple(confirmation_plan(deposit.address.currency, self.faults))
+        pending = PendingConfirmations(deposit, kind, steps, self._step_due(steps[0]))
+        key = secrets.token_hex(8)
+        self._confirmations.put(key, pending)
+        self._background.spawn(self._confirm(key, pending))
+
+    def _step_due(self, step: tuple[int, bool]) -> float:
+        """A confirmation past the first comes a `confirmation_gap` after the previous step."""
+        return self.now() + (self.confirmation_gap if step[0] > 1 else 0.0)
+
+    async def _confirm(self, key: str, pending: PendingConfirmations) -> None:
+        while pending.steps:
+            wait = pending.due - self.now()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            (confirmations, delivered), *rest = pending.steps
+            with self._db.atomic():  # this step's callback owed, or the step still to do
+                if delivered:
+                    payload = callback_body(pending.deposit, confirmations, pending.kind)
+                    self.send_callback(pending.deposit.address.platform_id, payload)
+                if rest:
+                    due = self._step_due(rest[0])
+                    pending = dataclasses.replace(pending, steps=tuple(rest), due=due)
+                    self._confirmations.put(key, pending)
+                else:
+                    pending = dataclasses.replace(pending, steps=())
+                    self._confirmations.delete(key)
 
     async def _settle_later(self, withdrawal: SimWithdrawal) -> None:
-        await asyncio.sleep(self.withdraw_settle_seconds)
+        due = withdrawal.created_at + self.withdraw_settle_seconds
+        await asyncio.sleep(max(0.0, due - self.now()))
         if withdrawal.settled_at is None:
             reason = self.faults.withdrawal_failure(withdrawal.order_id)
             self._settle(withdrawal, 2 if reason else 1, reason)
@@ -251,6 +326,8 @@ class PassimpaySandbox:
         self, withdrawal: SimWithdrawal, approve: Literal[1, 2], reason: str | None
     ) -> None:
         settle(withdrawal, approve, reason, self.now())
-        if self.withdraw_callbacks:
-            payload = {"platformId": withdrawal.platform_id, **withdrawal.fields(settled=True)}
-            self.send_callback(withdrawal.platform_id, {**payload, "type": "withdraw"})
+        with self._db.atomic():
+            self.withdrawals.save(withdrawal)
+            if self.withdraw_callbacks:
+                payload = {"platformId": withdrawal.platform_id, **withdrawal.fields(settled=True)}
+                self.send_callback(withdrawal.platform_id, {**payload, "type": "withdraw"})

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal, get_args
 
 from sandbox.passimpay import addresses
 from sandbox.passimpay.currencies import SimCurrency
 from sandbox.passimpay.store import SERVICE_FEE, WITHDRAWAL_NOT_FOUND, Refusal, SimWithdrawal
+from sandbox.statedb import StateDB, Table
 
 BLOCKED = "Too many requests. Platform blocked"
 DUPLICATE_ORDER_ID = "Withdrawal with this orderId already exists"
@@ -59,15 +61,26 @@ class WithdrawLimiter:
         return min(gaps) if gaps else None
 
 
+@dataclass(frozen=True)
+class _Row:
+    """A stored withdrawal and whether `/v2/withdrawstatus` finds it by orderId."""
+
+    withdrawal: SimWithdrawal
+    by_order: bool
+
+
 class WithdrawalBook:
     """Withdrawals by orderId and transactionId; `payouts` counts commits per orderId."""
 
-    def __init__(self) -> None:
+    def __init__(self, db: StateDB | None = None) -> None:
         self.by_order: dict[str, SimWithdrawal] = {}
         self.by_transaction: dict[str, SimWithdrawal] = {}
         self.payouts: Counter[str] = Counter()
         self.order_ids: OrderIdMode = "unique"
         self.opaque_errors = False
+        self._rows = Table(db or StateDB.memory(), "withdrawal", _Row)
+        for _, row in self._rows.load():
+            self._index(row.withdrawal, by_order=row.by_order)
 
     def behave(self, order_ids: OrderIdMode = "unique", *, opaque_errors: bool = False) -> None:
         """Choose an answer to the provider's open questions (defaults: our documented ones)."""
@@ -103,11 +116,24 @@ class WithdrawalBook:
             fee_network=currency.withdraw_fee,
             fee_service=fee_service,
         )
-        if self.order_ids != "ignore":
-            self.by_order[order_id] = withdrawal
-        self.by_transaction[withdrawal.transaction_id] = withdrawal
-        self.payouts[order_id] += 1
+        self._index(withdrawal, by_order=self.order_ids != "ignore")
+        self.save(withdrawal)
         return withdrawal
+
+    def save(self, withdrawal: SimWithdrawal) -> None:
+        """Write a new or settled withdrawal through."""
+        indexed = self.by_order.get(withdrawal.order_id) is withdrawal
+        self._rows.put(withdrawal.transaction_id, _Row(withdrawal, indexed))
+
+    def pending(self) -> list[SimWithdrawal]:
+        """Withdrawals not settled yet, oldest first."""
+        return [w for w in self.by_transaction.values() if w.settled_at is None]
+
+    def _index(self, withdrawal: SimWithdrawal, *, by_order: bool) -> None:
+        if by_order:
+            self.by_order[withdrawal.order_id] = withdrawal
+        self.by_transaction[withdrawal.transaction_id] = withdrawal
+        self.payouts[withdrawal.order_id] += 1
 
     def find(
         self, platform_id: int, *, order_id: str | None, transaction_id: str | None

@@ -15,10 +15,12 @@ if TYPE_CHECKING:
 
 
 def create_app(sandbox: PaymentAssistSandbox) -> FastAPI:
-    """The app to serve (or mount); its shutdown stops the sandbox's timers, deliveries and client."""
+    """The app to serve (or mount); its startup resumes stored work, its shutdown stops the
+    sandbox's timers, deliveries and client."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        sandbox.resume()
         yield
         await sandbox.aclose()
 

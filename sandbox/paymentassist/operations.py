@@ -221,6 +221,7 @@ def update(sandbox: PaymentAssistSandbox, call: Call) -> dict[str, Any]:
         data["order_id"] = order_id
     if amount is not None:
         application.amount = amount
+        sandbox.store.save(application)
         data["amount"] = amount
     if expiry is not None:
         sandbox.set_expiry(application, expiry)
@@ -271,6 +272,7 @@ def invoice(sandbox: PaymentAssistSandbox, call: Call) -> dict[str, Any]:
         return {"token": application.token, "upload_status": "failed"}
     application.invoice = (params["filetype"], document)
     application.has_invoice = True
+    sandbox.store.save(application)
     return {"token": application.token, "upload_status": "success"}
 
 

@@ -1,8 +1,14 @@
-"""The sandbox's control object: state, lifecycle rules, expiry timers and the served app."""
+"""The sandbox's control object: state, lifecycle rules, expiry timers and the served app.
+
+With a `state_file`, applications, accounts and owed webhooks live in SQLite too, and a new
+sandbox on the same file carries on where the last one stopped (faults, variants and the
+call counters start afresh).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import time
 from collections import Counter
@@ -17,6 +23,7 @@ from sandbox.paymentassist.page import signed_return_url
 from sandbox.paymentassist.store import Application, ApplicationStore, Status
 from sandbox.paymentassist.variants import StatusVariants
 from sandbox.paymentassist.webhooks import WebhookDelivery, WebhookSender
+from sandbox.statedb import StateDB, Table
 
 DEFAULT_CREDENTIALS: Mapping[str, str] = {"demo_key": "demo_sandbox_secret"}
 Outcome = Literal["approve", "decline"]
@@ -32,8 +39,15 @@ class PaymentAssistSandbox:
         *,
         webhook_retry_delay: float = 1.0,
         clock: Callable[[], float] = time.time,
+        state_file: str | os.PathLike[str] | None = None,
     ) -> None:
-        self.credentials = dict(DEFAULT_CREDENTIALS if credentials is None else credentials)
+        self._db = StateDB.open(state_file) if state_file is not None else StateDB.memory()
+        accounts = Table(self._db, "account", str)
+        given = dict(DEFAULT_CREDENTIALS if credentials is None else credentials)
+        for api_key, secret in given.items():
+            accounts.put(api_key, secret)
+        self.credentials = dict(accounts.load()) | given
+        """Accounts: API key -> secret (stored ones too, so their applications still sign)."""
         self.clock = clock
         self.base_url = ""
         self.faults = PaymentAssistFaults()
@@ -41,9 +55,12 @@ class PaymentAssistSandbox:
         self.calls: Counter[str] = Counter()
         self.begins_by_order: Counter[str] = Counter()
         """Every signed `/begin` per order id, refused duplicates included."""
-        self.store = ApplicationStore()
-        self._webhooks = WebhookSender(self.faults, retry_delay=webhook_retry_delay, clock=clock)
+        self.store = ApplicationStore(self._db)
+        self._webhooks = WebhookSender(
+            self.faults, retry_delay=webhook_retry_delay, clock=clock, db=self._db
+        )
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._resumed = False
         self.app: FastAPI = create_app(self)
 
     @property
@@ -83,6 +100,7 @@ class PaymentAssistSandbox:
     def set_expiry(self, application: Application, seconds: int) -> None:
         """Expire `seconds` from now; 0 expires at once (and sends the webhook)."""
         application.expires_at = self.clock() + seconds
+        self.store.save(application)
         self._arm_expiry(application)
         self.refresh(application)
 
@@ -92,6 +110,7 @@ class PaymentAssistSandbox:
         application.last_accessed_at = self.clock()
         if application.status == "pending":
             application.move_to("in progress")
+        self.store.save(application)
 
     def finish(self, application: Application, status: Status) -> None:
         """Enter a terminal status and announce it to the application's webhook URL."""
@@ -101,11 +120,13 @@ class PaymentAssistSandbox:
             timer.cancel()
         if status == "completed":
             application.pa_ref = f"PA{10**9 + secrets.randbelow(9 * 10**9)}"
-        if application.webhook_url:
-            secret = self.credentials[application.api_key]
-            self._webhooks.send(
-                application.webhook_url, f"application.{status}", application.token, secret
-            )
+        with self._db.atomic():  # the new status and the webhook it owes, or neither
+            self.store.save(application)
+            if application.webhook_url:
+                secret = self.credentials[application.api_key]
+                self._webhooks.send(
+                    application.webhook_url, f"application.{status}", application.token, secret
+                )
 
     def settle(self, token: str, outcome: Outcome, *, requires_invoice: bool = False) -> str | None:
         """Apply the customer's decision; the signed merchant return URL, if one was given."""
@@ -118,6 +139,7 @@ class PaymentAssistSandbox:
                 self.finish(application, "completed")
             else:
                 application.move_to("pending_capture")
+                self.store.save(application)
             target, result = application.success_url, "success"
         else:
             self.finish(application, "failed")
@@ -130,6 +152,7 @@ class PaymentAssistSandbox:
         """The lender changes its mind about the invoice after the decision (KeyError if none)."""
         application = self.application(token)
         application.requires_invoice = required
+        self.store.save(application)
         return application
 
     async def decide(self, token: str, outcome: Outcome, *, requires_invoice: bool = False) -> str:
@@ -141,6 +164,17 @@ class PaymentAssistSandbox:
         """Wait for every scheduled webhook delivery, retries included."""
         async with asyncio.timeout(timeout):
             await self._webhooks.wait_idle()
+
+    def resume(self) -> None:
+        """Carry on with a stored state (once, in the serving loop): expire what fell due while
+        stopped, re-arm the other expiry timers, send the webhooks still owed."""
+        if self._resumed:
+            return
+        self._resumed = True
+        self._webhooks.resume()  # first: expiring below owes new webhooks of its own
+        for application in self.store.all():
+            if self.refresh(application).is_open:
+                self._arm_expiry(application)
 
     def shutdown(self) -> None:
         """Cancel expiry timers and pending deliveries (`aclose` also closes the HTTP client)."""
@@ -154,6 +188,7 @@ class PaymentAssistSandbox:
         calls this; a parent app that mounts the sandbox does it through `combine`)."""
         self.shutdown()
         await self._webhooks.aclose()
+        self._db.close()
 
     def _arm_expiry(self, application: Application, minimum_delay: float = 0.0) -> None:
         old = self._timers.pop(application.token, None)

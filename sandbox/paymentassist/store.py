@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import ConfigDict
+
+from sandbox.statedb import StateDB, Table
 
 if TYPE_CHECKING:
     from sandbox.paymentassist.variants import StatusVariants
@@ -24,6 +28,9 @@ def iso(timestamp: float | None) -> str | None:
 class Application:
     """One finance application; `params` keeps every `/begin` value exactly as received."""
 
+    __pydantic_config__: ClassVar[ConfigDict] = ConfigDict(
+        ser_json_bytes="base64", val_json_bytes="base64"
+    )
     token: str
     api_key: str
     order_id: str
@@ -92,18 +99,30 @@ class Application:
 
 
 class ApplicationStore:
-    """In-memory applications; order ids are unique per account (API key)."""
+    """Applications by token and by order id (unique per account, i.e. API key); each change is
+    written through to `db` (a no-op in memory) so a restarted sandbox finds them again."""
 
-    def __init__(self) -> None:
+    def __init__(self, db: StateDB | None = None) -> None:
         self._by_token: dict[str, Application] = {}
         self._by_order: dict[tuple[str, str], Application] = {}
+        self._rows = Table(db or StateDB.memory(), "application", Application)
+        for _, application in self._rows.load():
+            self._index(application)
 
     def add(self, application: Application) -> None:
-        self._by_token[application.token] = application
-        self._by_order[(application.api_key, application.order_id)] = application
+        self._index(application)
+        self.save(application)
+
+    def save(self, application: Application) -> None:
+        """Write a changed application through (call after every change to one)."""
+        self._rows.put(application.token, application)
 
     def get(self, token: str) -> Application | None:
         return self._by_token.get(token)
+
+    def all(self) -> list[Application]:
+        """Every application, oldest first."""
+        return list(self._by_token.values())
 
     def order_taken(self, api_key: str, order_id: str) -> bool:
         return (api_key, order_id) in self._by_order
@@ -113,7 +132,12 @@ class ApplicationStore:
         del self._by_order[(application.api_key, application.order_id)]
         application.order_id = order_id
         self._by_order[(application.api_key, order_id)] = application
+        self.save(application)
 
     def for_order(self, order_id: str) -> list[Application]:
         """Every application with this order id, whatever the account."""
         return [app for (_, order), app in self._by_order.items() if order == order_id]
+
+    def _index(self, application: Application) -> None:
+        self._by_token[application.token] = application
+        self._by_order[(application.api_key, application.order_id)] = application

@@ -1,8 +1,13 @@
-"""Signed webhook deliveries in the background: up to 3 attempts, anything but 200 retried."""
+"""Signed webhook deliveries in the background: up to 3 attempts, anything but 200 retried.
+
+A delivery still owed is a row in the state db until it is acknowledged (200) or out of
+attempts, so a restarted sandbox sends what was due and never resends what was acknowledged.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -12,6 +17,7 @@ import httpx
 
 from providers.paymentassist.signing import sign_webhook
 from sandbox.paymentassist.faults import PaymentAssistFaults
+from sandbox.statedb import StateDB, Table
 
 MAX_ATTEMPTS = 3
 
@@ -31,6 +37,16 @@ class WebhookDelivery:
         return self.status_code == 200
 
 
+@dataclass(frozen=True)
+class PendingWebhook:
+    """A delivery still owed: its next attempt number and when that attempt is due."""
+
+    url: str
+    payload: dict[str, Any]
+    attempt: int
+    due: float
+
+
 class WebhookSender:
     """Sends terminal-state events without ever blocking the API response that caused them."""
 
@@ -41,8 +57,10 @@ class WebhookSender:
         retry_delay: float,
         clock: Callable[[], float],
         timeout: float = 5.0,
+        db: StateDB | None = None,
     ) -> None:
         self.log: list[WebhookDelivery] = []
+        self._pending = Table(db or StateDB.memory(), "webhook", PendingWebhook)
         self._faults = faults
         self._retry_delay = retry_delay
         self._clock = clock
@@ -62,26 +80,38 @@ class WebhookSender:
         if copies == 0:
             self.log.append(WebhookDelivery(url, payload, attempt=0, error="dropped by fault"))
         for _ in range(copies):
-            self._spawn(self._deliver(url, payload, self._faults.webhook_delay))
+            pending = PendingWebhook(url, payload, 1, self._clock() + self._faults.webhook_delay)
+            key = secrets.token_hex(8)
+            self._pending.put(key, pending)
+            self._spawn(self._deliver(key, pending, self._faults.webhook_delay))
+
+    def resume(self) -> None:
+        """Send every delivery a previous run still owed, from the attempt it had reached."""
+        for key, pending in self._pending.load():
+            self._spawn(self._deliver(key, pending, max(0.0, pending.due - self._clock())))
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _deliver(self, url: str, payload: dict[str, Any], delay: float) -> None:
-        if delay:
-            await asyncio.sleep(delay)
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+    async def _deliver(self, key: str, pending: PendingWebhook, first_wait: float) -> None:
+        url, payload = pending.url, pending.payload
+        for attempt in range(pending.attempt, MAX_ATTEMPTS + 1):
+            wait = first_wait if attempt == pending.attempt else self._retry_delay
+            if wait:
+                await asyncio.sleep(wait)
             try:
                 response = await self._client().post(url, json=payload)
                 self.log.append(WebhookDelivery(url, payload, attempt, response.status_code))
                 if response.status_code == 200:
-                    return
+                    break
             except (httpx.HTTPError, httpx.InvalidURL) as error:
                 self.log.append(WebhookDelivery(url, payload, attempt, error=type(error).__name__))
             if attempt < MAX_ATTEMPTS:
-                await asyncio.sleep(self._retry_delay)
+                due = self._clock() + self._retry_delay
+                self._pending.put(key, PendingWebhook(url, payload, attempt + 1, due))
+        self._pending.delete(key)
 
     def _client(self) -> httpx.AsyncClient:
         """One client for the sender's lifetime: a TLS context and a pool per delivery would
