@@ -37,16 +37,20 @@ class MerchantEvent(BaseModel):
     type: str = Field(description="`<flow>.<status>`, or `<flow>.attention_required|cleared`")
     sequence: int = Field(description="1, 2, 3 ... within the flow: the order they happened")
     created: datetime = Field(description="when the change happened (workflow time)")
-    data: EventData
+    data: EventData = Field(description="what changed")
 
 
 class OutboxEntry(BaseModel):
     """An event and how its delivery went."""
 
-    event: MerchantEvent
-    delivery: Delivery = "pending"
+    event: MerchantEvent = Field(description="the event, as POSTed")
+    delivery: Delivery = Field(
+        default="pending", description="`pending` until answered 2xx (`delivered`) or given up"
+    )
     attempts: int = Field(default=0, description="HTTP attempts, counted when it settled")
-    settled_at: datetime | None = None
+    settled_at: datetime | None = Field(
+        default=None, description="when it was delivered or given up"
+    )
     error: str | None = Field(default=None, description="why it was given up")
 
 
@@ -54,7 +58,9 @@ class Outbox(BaseModel):
     """A flow's events for the merchant, oldest first."""
 
     url: str | None = Field(default=None, description="where events are POSTed")
-    entries: list[OutboxEntry] = Field(default_factory=list)
+    entries: list[OutboxEntry] = Field(
+        default_factory=list, description="events oldest first, the last settled ones kept"
+    )
     recorded: int = Field(default=0, description="events recorded so far (the last sequence)")
     announced: tuple[str, bool] | None = Field(
         default=None, description="the status and attention the last event announced"
