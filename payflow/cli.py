@@ -7,11 +7,14 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 from pathlib import Path
 
 import typer
 
 from gateway.codec import CODEC_PATH
+from payflow import cli_flows, cli_inbox, cli_sandbox
+from payflow.cli_reconcile import reconcile_command
 from payflow.codec import DEV_KEY_FILE, PayloadKeyError, codec_for, dev_key
 from payflow.devserver import start_dev_server
 from payflow.logs import configure_logging, warn_about_sandbox_defaults
@@ -21,6 +24,10 @@ from payflow.startup import api_problems, check_start, codec_problems, provider_
 from payflow.temporal_client import connect, external_cluster_configured
 
 app = typer.Typer(help="Durable payment orchestration on Temporal.", no_args_is_help=True)
+app.add_typer(cli_flows.app, name="flows")
+app.add_typer(cli_inbox.app, name="inbox")
+app.command("reconcile")(reconcile_command)
+app.add_typer(cli_sandbox.app, name="sandbox")
 
 
 async def _until_stopped() -> None:
@@ -174,9 +181,18 @@ def gateway() -> None:
 
 
 def main() -> None:
-    """Console entry point."""
+    """Console entry point; exits explicitly once done (sdk-python#300)."""
     configure_logging()
-    app()
+    try:
+        app()
+    except SystemExit as done:
+        code = done.code
+    else:
+        code = 0
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code if isinstance(code, int) else 0 if code is None else 1)
 
 
 if __name__ == "__main__":

@@ -289,6 +289,11 @@ class PassimpayAddress(Tracked[AddressState]):
         entry.flag = f"deposit {entry.amount} (paymentId {entry.payment_id}): {why}"
         self._flag(_deposit_key(entry.key), entry.flag)
 
+    @workflow.signal
+    def check_now(self) -> None:
+        """An operator's reconciliation: confirm unsettled deposits with the provider now."""
+        self._hinted = True
+
     @workflow.update
     def resolve_deposit(self, resolution: DepositResolution) -> AddressState:
         """An operator credits or rejects a deposit the provider did not confirm."""

@@ -262,6 +262,11 @@ class PassimpayInvoice(Tracked[InvoiceState]):
             self._s.late_keys.append(key)
         self._wakeup.hint()
 
+    @workflow.signal
+    def check_now(self) -> None:
+        """An operator's reconciliation: ask `/v3/orderstatus` now, keeping the polling pace."""
+        self._wakeup.nudge()
+
     @workflow.query
     def state(self) -> InvoiceState:
         """The whole invoice as operators and the API see it."""

@@ -482,6 +482,11 @@ class PassimpayWithdrawal(Published[WithdrawalState]):
             self._publish(force=True)
         self._wakeup.hint()
 
+    @workflow.signal
+    def check_now(self) -> None:
+        """An operator's reconciliation: ask `/v2/withdrawstatus` at the next chance."""
+        self._wakeup.nudge()
+
     @workflow.query
     def state(self) -> WithdrawalState:
         """The whole payout as operators and the API see it: the workflow's one state."""
