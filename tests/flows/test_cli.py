@@ -113,6 +113,8 @@ async def test_flagged_checkout_is_listed_refused_then_closed(
         "needs_attention",
         True,
     )
+    listed = ok(await payflow(env, "flows", "list", "--attention", "--provider", "paymentassist"))
+    assert any(line.split()[:2] == [order_id, "checkout"] for line in listed.splitlines())
     refused = await payflow(env, "flows", "resolve", order_id, "--token", str(uuid.uuid4()))
     assert "could not confirm" in refusal(refused)
 
