@@ -220,6 +220,11 @@ class PaymentAssistCheckouts:
                     raise ResolutionRefused(order_id, reason) from None
                 raise
 
+    async def check_now(self, order_id: str) -> None:
+        """Ask the checkout to read `/status` now: an operator's reconciliation, nothing sent."""
+        async with within(self._bounds.quick, checkout_workflow_id(order_id)) as rpc:
+            await self._handle(order_id).signal(PaymentAssistCheckout.check_now, rpc_timeout=rpc)
+
     async def _shown(self, order_id: str, seconds: float | None = None) -> dict[str, Any]:
         """The checkout's memo with its status (from search attributes; older runs repeat it in
         the memo) and token digest, readable with no worker running."""

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,7 +15,9 @@ from typing import Annotated, Any
 import typer
 
 from gateway.codec import CODEC_PATH
+from payflow import cli_flows, cli_inbox, cli_sandbox
 from payflow.cli_events import events_app
+from payflow.cli_reconcile import reconcile_command
 from payflow.codec import DEV_KEY_FILE, PayloadKeyError, codec_for, dev_key
 from payflow.devserver import start_dev_server
 from payflow.logs import configure_logging, warn_about_sandbox_defaults
@@ -27,6 +30,10 @@ from payflow.temporal_client import connect, external_cluster_configured
 
 app = typer.Typer(help="Durable payment orchestration on Temporal.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
+app.add_typer(cli_flows.app, name="flows")
+app.add_typer(cli_inbox.app, name="inbox")
+app.command("reconcile")(reconcile_command)
+app.add_typer(cli_sandbox.app, name="sandbox")
 
 
 async def _until_stopped() -> None:
@@ -222,9 +229,18 @@ def gateway() -> None:
 
 
 def main() -> None:
-    """Console entry point."""
+    """Console entry point; exits explicitly once done (sdk-python#300)."""
     configure_logging()
-    app()
+    try:
+        app()
+    except SystemExit as done:
+        code = done.code
+    else:
+        code = 0
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code if isinstance(code, int) else 0 if code is None else 1)
 
 
 if __name__ == "__main__":

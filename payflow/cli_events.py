@@ -5,19 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated
 
 import httpx
 import typer
 
-from payflow.checkouts import PaymentAssistCheckouts
-from payflow.codec import DEV_KEY_FILE, codec_for, dev_key
-from payflow.crypto import PassimpayPayments
+from payflow.cli_common import fail, operator_flows, refusals
 from payflow.notifications import post_event
 from payflow.settings import PayflowSettings
-from payflow.temporal_client import connect
-from payflow.withdrawals import PassimpayWithdrawals
 from state.notifications import Outbox
 
 events_app = typer.Typer(help="Merchant notifications.", no_args_is_help=True)
@@ -32,22 +27,15 @@ class Flow(StrEnum):
     withdrawal = "withdrawal"
 
 
-async def _outbox(settings: PayflowSettings, order_id: str, flow: Flow) -> Outbox:
+async def _outbox(order_id: str, flow: Flow) -> Outbox:
     """The flow's events as its state shows them (works after it ended too)."""
-    keys = settings.payload_keys
-    if not keys and (Path(settings.state_dir) / DEV_KEY_FILE).exists():
-        keys = dev_key(settings.state_dir)  # beside `payflow dev`: its own key
-    client = await connect(codec=codec_for(keys, settings.payload_key_id))
-    queue = settings.task_queue
-    if flow == Flow.checkout:
-        view = await PaymentAssistCheckouts(client, task_queue=queue, public_url="").get(order_id)
-        return view.notifications
-    if flow == Flow.withdrawal:
-        return (await PassimpayWithdrawals(client, task_queue=queue).get(order_id)).notifications
-    crypto = PassimpayPayments(client, task_queue=queue)
-    if flow == Flow.invoice:
-        return (await crypto.get_invoice(order_id)).notifications
-    return (await crypto.get_address(order_id)).notifications
+    async with operator_flows() as flows:
+        with refusals():
+            state = (await flows.get(flow.value, order_id)).state
+    outbox = getattr(state, "notifications", None)  # every flow's state carries its outbox
+    if not isinstance(outbox, Outbox):
+        fail(f"{flow} {order_id} keeps no merchant events")
+    return outbox
 
 
 async def _replay(
@@ -57,7 +45,7 @@ async def _replay(
     if settings.notify_secret is None:
         typer.echo("PAYFLOW_NOTIFY_SECRET is not set: events are never sent unsigned", err=True)
         return 2
-    outbox = await _outbox(settings, order_id, flow)
+    outbox = await _outbox(order_id, flow)
     target = url or outbox.url
     if target is None:
         typer.echo(f"{flow} {order_id} has no notify_url; give one with --url", err=True)

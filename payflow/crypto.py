@@ -190,6 +190,20 @@ class PassimpayPayments:
                 PassimpayAddress.resolve_deposit, resolution, rpc_timeout=rpc
             )
 
+    async def check_invoice_now(self, order_id: str) -> None:
+        """Ask the invoice to read `/v3/orderstatus` now (an operator's reconciliation)."""
+        handle = self._client.get_workflow_handle_for(
+            PassimpayInvoice.run, invoice_workflow_id(order_id)
+        )
+        async with within(self._bounds.quick, handle.id) as rpc:
+            await handle.signal(PassimpayInvoice.check_now, rpc_timeout=rpc)
+
+    async def check_address_now(self, order_id: str) -> None:
+        """Ask the address to confirm its unsettled deposits now (an operator's reconciliation)."""
+        handle = self._address_handle(order_id)
+        async with within(self._bounds.quick, handle.id) as rpc:
+            await handle.signal(PassimpayAddress.check_now, rpc_timeout=rpc)
+
     async def deliver_deposit(
         self, order_id: str, event: DepositEvent
     ) -> Literal["invoice", "address"]:

@@ -109,6 +109,12 @@ class PassimpayWithdrawals:
                 PassimpayWithdrawal.resolve, resolution, rpc_timeout=rpc
             )
 
+    async def check_now(self, order_id: str) -> None:
+        """Ask the payout to read `/v2/withdrawstatus` now (an operator's reconciliation)."""
+        handle = self._handle(order_id)
+        async with within(self._bounds.quick, handle.id) as rpc:
+            await handle.signal(PassimpayWithdrawal.check_now, rpc_timeout=rpc)
+
     async def withdraw_callback(self, order_id: str, callback: WithdrawCallback) -> None:
         """Forward a verified withdraw callback; PaymentNotFound/PaymentConflict when none is open."""
         handle = self._handle(order_id)

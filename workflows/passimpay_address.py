@@ -303,6 +303,11 @@ class PassimpayAddress(Tracked[AddressState]):
         entry.flag = f"deposit {entry.amount} (paymentId {entry.payment_id}): {why}"
         self._flag(_deposit_key(entry.key), entry.flag)
 
+    @workflow.signal(description="An operator's reconciliation: check with the provider now")
+    def check_now(self) -> None:
+        """An operator's reconciliation: confirm unsettled deposits with the provider now."""
+        self._hinted = True
+
     @workflow.update(
         description="An operator credits or rejects a deposit the provider did not confirm"
     )

@@ -282,6 +282,11 @@ class PassimpayInvoice(Tracked[InvoiceState]):
             self._s.late_keys.append(key)
         self._wakeup.hint()
 
+    @workflow.signal(description="An operator's reconciliation: check with the provider now")
+    def check_now(self) -> None:
+        """An operator's reconciliation: ask `/v3/orderstatus` now, keeping the polling pace."""
+        self._wakeup.nudge()
+
     @workflow.query(description="The whole invoice as operators and the API see it")
     def state(self) -> InvoiceState:
         """The whole invoice as operators and the API see it."""

@@ -505,6 +505,11 @@ class PassimpayWithdrawal(Published[WithdrawalState]):
             self._publish(force=True)
         self._wakeup.hint()
 
+    @workflow.signal(description="An operator's reconciliation: check with the provider now")
+    def check_now(self) -> None:
+        """An operator's reconciliation: ask `/v2/withdrawstatus` at the next chance."""
+        self._wakeup.nudge()
+
     @workflow.query(description="The whole payout as operators and the API see it")
     def state(self) -> WithdrawalState:
         """The whole payout as operators and the API see it: the workflow's one state."""

@@ -642,6 +642,11 @@ class PaymentAssistCheckout:
         """A signed webhook arrived: check `/status` now."""
         self._hint("webhook", hint.token, hint.event_name, final=hint.event_name in FINAL_EVENTS)
 
+    @workflow.signal(description="An operator's reconciliation: check with the provider now")
+    def check_now(self) -> None:
+        """An operator's reconciliation: ask `/status` at the next chance (a read, nothing sent)."""
+        self._nudge()
+
     @async_update("The merchant asks to capture a `pending_capture` application")
     async def request_capture(self) -> CheckoutView:
         """The merchant asks to capture a `pending_capture` application."""

@@ -46,6 +46,12 @@ class DepositIn(BaseModel):
     with_tag: bool = True
 
 
+class PayIn(BaseModel):
+    order_id: str
+    payment_id: int | None = None
+    amount: Decimal | None = None
+
+
 class SettleIn(BaseModel):
     order_id: str
     approve: Literal[1, 2]
@@ -96,6 +102,16 @@ def router(sim: PassimpaySandbox) -> APIRouter:
                 with_tag=body.with_tag,
             )
         except ValueError as exc:
+            raise HTTPException(400, str(exc)) from None
+        return {"txhash": txhash}
+
+    @api.post("/_sandbox/invoice-payment")
+    async def invoice_payment(body: PayIn) -> dict[str, str]:
+        """What the hosted page's pay button does, as JSON: `amount` in the invoice's symbol
+        (default: the rest), in `payment_id` (default: the invoice's first currency)."""
+        try:
+            txhash = await sim.pay(body.order_id, payment_id=body.payment_id, amount=body.amount)
+        except (ValueError, ArithmeticError) as exc:
             raise HTTPException(400, str(exc)) from None
         return {"txhash": txhash}
 
