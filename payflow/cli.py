@@ -235,6 +235,8 @@ def main() -> None:
         app()
     except SystemExit as done:
         code = done.code
+        if isinstance(code, str):  # sys.exit("why"): the interpreter would have printed it
+            print(code, file=sys.stderr)
     else:
         code = 0
     sys.stdout.flush()

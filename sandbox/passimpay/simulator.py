@@ -25,6 +25,7 @@ the control routes, counters and the rate limiter start afresh.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import secrets
@@ -106,6 +107,8 @@ class PassimpaySandbox:
         self.deposits: list[SimDeposit] = [deposit for _, deposit in self._deposit_rows.load()]
         self._confirmations = Table(self._db, "confirmations", PendingConfirmations)
         self._background = Background()
+        self._settled_early: dict[str, asyncio.Event] = {}
+        """Wakes a withdrawal's settle timer when a control call settled it first."""
         self._callbacks = CallbackSender(
             self.faults,
             self._background,
@@ -241,6 +244,8 @@ class PassimpaySandbox:
         if withdrawal is None:
             raise ValueError(f"no withdrawal {order_id!r}")
         self._settle(withdrawal, approve, reason)
+        if (early := self._settled_early.get(order_id)) is not None:
+            early.set()
 
     def unblock(self, platform_id: int | None = None) -> None:
         """Lift the rate-limit block of one platform, or of all."""
@@ -317,7 +322,12 @@ class PassimpaySandbox:
 
     async def _settle_later(self, withdrawal: SimWithdrawal) -> None:
         due = withdrawal.created_at + self.withdraw_settle_seconds
-        await asyncio.sleep(max(0.0, due - self.now()))
+        early = self._settled_early.setdefault(withdrawal.order_id, asyncio.Event())
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(early.wait(), max(0.0, due - self.now()))
+        finally:
+            self._settled_early.pop(withdrawal.order_id, None)
         if withdrawal.settled_at is None:
             reason = self.faults.withdrawal_failure(withdrawal.order_id)
             self._settle(withdrawal, 2 if reason else 1, reason)
