@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from gateway.client_address import client_address, within
 from gateway.errors import refusal
+from gateway.metrics import count_callback
 from gateway.services import GatewayServices, services
 from payflow.crypto import DepositRefused
 from payflow.workflow_calls import PaymentConflict, PaymentNotFound
@@ -30,6 +31,7 @@ from providers.passimpay import (
     WithdrawCallback,
     parse_callback,
 )
+from providers.passimpay.client import PROVIDER
 from state.deposit_ledger import DepositEvent
 from state.passimpay_models import UnmatchedCallback
 
@@ -78,10 +80,12 @@ async def passimpay_callback(
             log.warning(
                 "passimpay callback refused: sender %s is not allowed (peer %s)", sender, peer
             )
+            count_callback(PROVIDER, "callback", verified=False)
             return JSONResponse({"error": "source_not_allowed"}, status_code=403)
     body = await request.body()
     if len(body) > MAX_CALLBACK_BYTES:
         log.warning("passimpay callback refused: %d bytes", len(body))
+        count_callback(PROVIDER, "callback", verified=False)
         return JSONResponse({"error": "too_large"}, status_code=413)
     try:
         callback = parse_callback(
@@ -92,9 +96,12 @@ async def passimpay_callback(
         )
     except InvalidSignature as error:
         log.warning("passimpay callback refused: %s", error)
+        count_callback(PROVIDER, "callback", verified=False)
         return JSONResponse({"error": "bad_signature"}, status_code=401)
-    except UnusableCallback as error:
+    except UnusableCallback as error:  # signed: its values are kept for an operator
+        count_callback(PROVIDER, "callback", verified=True)
         return await _refused(found, body, error.kind, error.order_id, error.problems)
+    count_callback(PROVIDER, "callback", verified=True)
     if isinstance(callback, WithdrawCallback):
         return await _withdrawal(found, body, callback)
     return await _deposit(found, body, callback)

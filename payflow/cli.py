@@ -15,10 +15,12 @@ from gateway.codec import CODEC_PATH
 from payflow.codec import DEV_KEY_FILE, PayloadKeyError, codec_for, dev_key
 from payflow.devserver import start_dev_server
 from payflow.logs import configure_logging, warn_about_sandbox_defaults
+from payflow.metrics import DEV_WORKER_METRICS_PORT
 from payflow.settings import PassimpaySettings, PayflowSettings, PaymentAssistSettings
 from payflow.stack import running_gateway, running_sandbox
 from payflow.startup import api_problems, check_start, codec_problems, provider_problems
 from payflow.temporal_client import connect, external_cluster_configured
+from payflow.tracing import install_tracing_from_environment, shutdown_tracing
 
 app = typer.Typer(help="Durable payment orchestration on Temporal.", no_args_is_help=True)
 
@@ -38,13 +40,15 @@ async def _dev() -> None:
     settings = PayflowSettings()
     if settings.api_token is None:  # dev: an open API, each request logged as insecure
         settings = settings.model_copy(update={"insecure": True})
+    if settings.worker_metrics_port is None:
+        settings = settings.model_copy(update={"worker_metrics_port": DEV_WORKER_METRICS_PORT})
     keys = settings.payload_keys or dev_key(settings.state_dir)
     codec = codec_for(keys, settings.payload_key_id)
     codec_url = f"http://{settings.gateway_host}:{settings.gateway_port}{CODEC_PATH}"
     async with contextlib.AsyncExitStack() as stack:
         lines: list[str] = []
         if external_cluster_configured():
-            client = await connect(codec=codec)
+            client = await connect(codec=codec, metrics=True)
             lines.append(f"Temporal      {os.environ['TEMPORAL_ADDRESS']} (existing cluster)")
         else:
             server = await stack.enter_async_context(
@@ -55,7 +59,7 @@ async def _dev() -> None:
                     extra_args=["--ui-codec-endpoint", codec_url],
                 )
             )
-            client = await connect(server.address, codec=codec)
+            client = await connect(server.address, codec=codec, metrics=True)
             lines.append(f"Temporal      {server.address}")
             lines.append(f"Temporal UI   {server.ui_url}")
         paymentassist, passimpay = PaymentAssistSettings(), PassimpaySettings()
@@ -95,6 +99,10 @@ async def _dev() -> None:
         )
         lines.append(f"Gateway       {gateway.url}  (API docs {gateway.url}/docs)")
         lines.append(f"Worker        task queue {settings.task_queue!r}")
+        lines.append(
+            f"Metrics       {gateway.url}/metrics, "
+            f"http://{settings.metrics_host}:{settings.worker_metrics_port}/metrics"
+        )
         typer.echo("payflow is running:\n  " + "\n  ".join(lines) + "\nCtrl+C stops it.")
         await _until_stopped()
 
@@ -107,7 +115,7 @@ async def _gateway() -> None:
     codec = codec_for(settings.payload_keys, settings.payload_key_id)
     problems = api_problems(settings) + provider_problems(paymentassist, passimpay)
     check_start(problems + codec_problems(codec), settings, logger)
-    client = await connect(codec=codec)
+    client = await connect(codec=codec, metrics=True)
     async with running_gateway(
         client, settings=settings, paymentassist=paymentassist, passimpay=passimpay, codec=codec
     ):
@@ -155,6 +163,7 @@ def codec_server() -> None:
 def dev() -> None:
     """Run everything: Temporal dev server with UI, worker, gateway and provider sandboxes."""
     asyncio.run(_dev())
+    shutdown_tracing()
     os._exit(0)  # sdk-python#300
 
 
@@ -170,12 +179,14 @@ def worker() -> None:
 def gateway() -> None:
     """Run the gateway alone (production)."""
     asyncio.run(_gateway())
+    shutdown_tracing()
     os._exit(0)  # sdk-python#300
 
 
 def main() -> None:
     """Console entry point."""
     configure_logging()
+    install_tracing_from_environment()
     app()
 
 
