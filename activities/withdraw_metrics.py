@@ -18,3 +18,6 @@ WITHDRAW_MISSED_SLOTS = Counter(
     "out before the write).",
     ["reason"],
 )
+MISSED_SLOT_REASONS = ("no_grant", "lease_lost", "not_sent")
+for _reason in MISSED_SLOT_REASONS:  # every series exists from the start, at 0
+    WITHDRAW_MISSED_SLOTS.labels(_reason)

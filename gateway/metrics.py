@@ -15,6 +15,15 @@ CALLBACKS = Counter(
     ["provider", "kind", "outcome"],
 )
 
+CALLBACK_KINDS = (
+    ("paymentassist", "return"),
+    ("paymentassist", "webhook"),
+    ("passimpay", "callback"),
+)
+for _provider, _kind in CALLBACK_KINDS:  # every series exists from the start, at 0
+    for _outcome in ("verified", "rejected"):
+        CALLBACKS.labels(_provider, _kind, _outcome)
+
 router = APIRouter(tags=["health"])
 
 
