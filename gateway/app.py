@@ -18,13 +18,13 @@ from gateway import (
 from gateway.errors import install_error_handlers
 from gateway.services import GatewayServices
 from gateway.shedding import InFlightLimit
-from gateway.tracing import RequestSpans
+from gateway.tracing import FASTAPI_TELEMETRY_OFF, RequestSpans
 from payflow.tracing import tracing_enabled
 
 
 def create_gateway(found: GatewayServices) -> FastAPI:
     """The whole HTTP side: merchant API, customer returns and provider webhooks."""
-    app = FastAPI(title="payflow gateway", version="0.1.0")
+    app = FastAPI(title="payflow gateway", version="0.1.0", telemetry=FASTAPI_TELEMETRY_OFF)
     app.state.services = found
     install_error_handlers(app)
     app.include_router(checkouts.router)

@@ -7,9 +7,13 @@ data, so none of those are recorded. An incoming W3C `traceparent` is continued.
 
 from __future__ import annotations
 
+from fastapi.telemetry import TelemetryConfig
 from opentelemetry import propagate, trace
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+FASTAPI_TELEMETRY_OFF = TelemetryConfig(tracing=False, metrics=False, logs=False)
+"""FastAPI's own OpenTelemetry records query strings (signatures, tokens) and exception
+messages: it stays off, and `RequestSpans` traces the gateway instead."""
 UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 """Probes and scrapes: frequent, and nothing to follow."""
 PROPAGATION_HEADERS = (b"traceparent", b"tracestate")

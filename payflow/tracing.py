@@ -12,17 +12,35 @@ import os
 from collections.abc import Mapping
 from importlib.metadata import entry_points
 
-from opentelemetry import trace
+from opentelemetry import context, trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from temporalio.client import Interceptor
+
+from workflows.paymentassist_token_claim import CLAIM_ID_PREFIX
 
 EXPORTER_VARIABLE = "OTEL_TRACES_EXPORTER"
 EXPORTER_ENTRY_POINTS = "opentelemetry_traces_exporter"
 DEFAULT_SERVICE_NAME = "payflow"
 
+WORKFLOW_ID_ATTRIBUTE = "temporalWorkflowID"
+REDACTED_PREFIXES = (CLAIM_ID_PREFIX,)
+"""Workflow ids that embed a provider's application token: traced without it."""
+
 _provider: TracerProvider | None = None
+
+
+class RedactTokens(SpanProcessor):
+    """Blank the token in the workflow ids the Temporal interceptor records (it sets them when
+    a span starts, before any exporter sees the span)."""
+
+    def on_start(self, span: Span, parent_context: context.Context | None = None) -> None:
+        value = (span.attributes or {}).get(WORKFLOW_ID_ATTRIBUTE)
+        if isinstance(value, str):
+            for prefix in REDACTED_PREFIXES:
+                if value.startswith(prefix):
+                    span.set_attribute(WORKFLOW_ID_ATTRIBUTE, f"{prefix}[redacted]")
 
 
 def tracing_requested(environ: Mapping[str, str] = os.environ) -> bool:
@@ -56,6 +74,7 @@ def install_tracing(*exporters: SpanExporter) -> TracerProvider:
     if _provider is None:
         service = os.environ.get("OTEL_SERVICE_NAME") or DEFAULT_SERVICE_NAME
         _provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service}))
+        _provider.add_span_processor(RedactTokens())  # first: exporters see the redacted span
         trace.set_tracer_provider(_provider)
     chosen = exporters or tuple(exporter_named(name) for name in exporter_names() if name != "none")
     for exporter in chosen:
