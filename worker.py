@@ -25,10 +25,12 @@ from payflow.codec import codec_for
 from payflow.documents import DocumentStore
 from payflow.http_server import RunningServer
 from payflow.logs import configure_logging, warn_about_sandbox_defaults
+from payflow.metrics import MetricsExposition, sdk_metrics_url, serving_metrics
 from payflow.settings import PassimpaySettings, PayflowSettings, PaymentAssistSettings
 from payflow.stack import RunningSandbox, running_gateway
 from payflow.startup import check_start, codec_problems, provider_problems
 from payflow.temporal_client import connect
+from payflow.tracing import install_tracing_from_environment, shutdown_tracing
 from providers.passimpay import PassimpayClient
 from providers.paymentassist.client import PaymentAssistClient
 from state.passimpay_withdrawal_models import WithdrawLimits, WithdrawPolicy
@@ -159,8 +161,13 @@ async def running_worker(
         if serve_gate
         else contextlib.nullcontext()
     )
+    metrics = serving_metrics(
+        MetricsExposition(sdk_url=sdk_metrics_url(client)),
+        settings.metrics_host,
+        settings.worker_metrics_port,
+    )
     try:
-        async with worker, gate:
+        async with worker, gate, metrics:
             yield worker
     finally:
         await paymentassist.aclose()
@@ -208,7 +215,7 @@ async def serve_forever() -> None:
     codec = codec_for(settings.payload_keys, settings.payload_key_id)
     problems = provider_problems(PaymentAssistSettings(), PassimpaySettings())
     check_start(problems + codec_problems(codec), settings, logger)
-    client = await connect(codec=codec)
+    client = await connect(codec=codec, metrics=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -220,7 +227,9 @@ async def serve_forever() -> None:
 def main() -> None:
     """Entry point for `python worker.py` and `payflow worker`."""
     configure_logging()
+    install_tracing_from_environment()
     asyncio.run(serve_forever())
+    shutdown_tracing()
     os._exit(0)  # sdk-python#300: avoid an abort at interpreter exit after Temporal work
 
 

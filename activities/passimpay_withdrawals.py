@@ -21,6 +21,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 
 from activities.errors import provider_call
+from activities.withdraw_metrics import WITHDRAW_GAP_SECONDS, WITHDRAW_MISSED_SLOTS
 from providers.errors import InvalidInput, Refused, Transient
 from providers.passimpay import (
     Currency,
@@ -30,7 +31,9 @@ from providers.passimpay import (
     WithdrawStatus,
     validate_withdraw_address,
 )
+from providers.passimpay.client import PROVIDER, WITHDRAW_PATH
 from providers.passimpay.withdraw_sender import NoReply, NotSent, OpenRequest
+from providers.telemetry import observed_call
 from state.passimpay_models import CurrencyFacts
 from state.passimpay_withdrawal_models import (
     WithdrawalFacts,
@@ -232,6 +235,7 @@ class PassimpayWithdrawalActivities:
             await asyncio.shield(self._release(attempt.lease_id, Fate.NOT_SENT))
             raise
         if grant.answer != "granted":
+            WITHDRAW_MISSED_SLOTS.labels("no_grant").inc()
             return WithdrawOutcome(kind="not_sent", reason=grant.reason or "no grant")
         learned = time.monotonic()  # the previous holder's end is recorded: causally before now
         fate = Fate.NOT_SENT
@@ -244,14 +248,19 @@ class PassimpayWithdrawalActivities:
             armed_at = time.monotonic()
             armed = await self._confirm(attempt.lease_id)  # arm: from here a write may happen
             if armed.answer != "granted":
+                WITHDRAW_MISSED_SLOTS.labels("lease_lost").inc()
                 return WithdrawOutcome(kind="not_sent", reason=armed.reason or "lease lost")
             await asyncio.sleep(max(0.0, ready_at - time.monotonic()))
             fate = Fate.NO_REPLY
-            connection.write_before(armed_at + LEASE_LOCAL)  # the last check, then the write
-            status_code, content = await connection.reply(REPLY_TIMEOUT)
+            with observed_call(PROVIDER, WITHDRAW_PATH) as span:
+                connection.write_before(armed_at + LEASE_LOCAL)  # the last check, then the write
+                WITHDRAW_GAP_SECONDS.observe(time.monotonic() - learned)
+                status_code, content = await connection.reply(REPLY_TIMEOUT)
+                span.set_attribute("http.response.status_code", status_code)
             fate = Fate.REPLIED
         except NotSent as error:
             fate = Fate.NOT_SENT
+            WITHDRAW_MISSED_SLOTS.labels("not_sent").inc()
             return WithdrawOutcome(kind="not_sent", reason=str(error))
         except NoReply as error:
             return WithdrawOutcome(kind="maybe_sent", reason=f"/v2/withdraw: {error}")

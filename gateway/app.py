@@ -9,8 +9,10 @@ from gateway import (
     checkouts,
     codec,
     crypto,
+    metrics,
     passimpay_callbacks,
     paymentassist_callbacks,
+    readiness,
     withdrawals,
 )
 from gateway.docs import install_docs
@@ -18,6 +20,8 @@ from gateway.errors import install_error_handlers
 from gateway.openapi import install_openapi
 from gateway.services import GatewayServices
 from gateway.shedding import InFlightLimit
+from gateway.tracing import FASTAPI_TELEMETRY_OFF, RequestSpans
+from payflow.tracing import tracing_enabled
 
 DESCRIPTION = (
     "Durable payments on Temporal: Payment Assist checkouts and Passimpay invoices, deposit "
@@ -35,6 +39,7 @@ def create_gateway(found: GatewayServices) -> FastAPI:
         description=DESCRIPTION,
         docs_url=None,
         redoc_url=None,
+        telemetry=FASTAPI_TELEMETRY_OFF,
     )
     app.state.services = found
     install_error_handlers(app)
@@ -46,6 +51,8 @@ def create_gateway(found: GatewayServices) -> FastAPI:
     app.include_router(withdrawals.router)
     app.include_router(passimpay_callbacks.router)
     app.include_router(codec.router)
+    app.include_router(readiness.router)
+    app.include_router(metrics.router)
     app.add_middleware(InFlightLimit, limit=found.max_in_flight, wait=found.slot_wait_seconds)
     if found.ui_origins:  # the Temporal UI calls the codec from the operator's browser
         app.add_middleware(
@@ -56,8 +63,12 @@ def create_gateway(found: GatewayServices) -> FastAPI:
             allow_credentials=True,
         )
 
+    if tracing_enabled():  # outermost: the span covers shedding and CORS too
+        app.add_middleware(RequestSpans)
+
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
+        """Liveness: the process serves requests (readiness is `/readyz`)."""
         return {"status": "ok"}
 
     return app

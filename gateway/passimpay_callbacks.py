@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from gateway.client_address import client_address, within
 from gateway.errors import INVALID
+from gateway.metrics import count_callback
 from gateway.problems import CallbackProblem, Problem, problem, refusal
 from gateway.services import GatewayServices, services
 from payflow.crypto import DepositRefused
@@ -31,6 +32,7 @@ from providers.passimpay import (
     WithdrawCallback,
     parse_callback,
 )
+from providers.passimpay.client import PROVIDER
 from state.deposit_ledger import DepositEvent
 from state.passimpay_models import UnmatchedCallback
 
@@ -85,12 +87,14 @@ async def passimpay_callback(
             log.warning(
                 "passimpay callback refused: sender %s is not allowed (peer %s)", sender, peer
             )
+            count_callback(PROVIDER, "callback", verified=False)
             return problem(
                 403, "source_not_allowed", "the sender is not on the allow-list", instance=path
             )
     body = await request.body()
     if len(body) > MAX_CALLBACK_BYTES:
         log.warning("passimpay callback refused: %d bytes", len(body))
+        count_callback(PROVIDER, "callback", verified=False)
         return problem(413, "too_large", f"more than {MAX_CALLBACK_BYTES} bytes", instance=path)
     try:
         callback = parse_callback(
@@ -101,9 +105,12 @@ async def passimpay_callback(
         )
     except InvalidSignature as error:
         log.warning("passimpay callback refused: %s", error)
+        count_callback(PROVIDER, "callback", verified=False)
         return problem(401, "bad_signature", "the signature does not verify", instance=path)
-    except UnusableCallback as error:
+    except UnusableCallback as error:  # signed: its values are kept for an operator
+        count_callback(PROVIDER, "callback", verified=True)
         return await _refused(found, body, error.kind, error.order_id, error.problems)
+    count_callback(PROVIDER, "callback", verified=True)
     if isinstance(callback, WithdrawCallback):
         return await _withdrawal(found, body, callback)
     return await _deposit(found, body, callback)

@@ -10,11 +10,13 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from gateway.errors import INVALID, UNAVAILABLE
+from gateway.metrics import count_callback
 from gateway.pages import customer_page
 from gateway.problems import problem, refusal
 from gateway.services import GatewayServices, services
 from payflow.checkouts import HintNotBound
 from payflow.workflow_calls import PaymentConflict
+from providers.paymentassist.client import PROVIDER
 from providers.paymentassist.signing import verify_return, verify_webhook
 from state.checkout_models import CustomerReturn, WebhookHint
 
@@ -61,7 +63,9 @@ async def customer_return(
     checked against the order's checkout before anything is signalled, and the page (or the
     merchant's redirect) says what the checkout confirmed, never what the link claims."""
     secret = found.paymentassist_secret.get_secret_value()
-    if not verify_return(token, status, signature, secret):
+    verified = verify_return(token, status, signature, secret)
+    count_callback(PROVIDER, "return", verified=verified)
+    if not verified:
         return customer_page(*NOT_VALID)
     try:
         confirmed = await found.checkouts.customer_returned(
@@ -97,13 +101,17 @@ async def webhook(
     path = request.url.path
     body = await request.body()
     if len(body) > MAX_WEBHOOK_BYTES:
+        count_callback(PROVIDER, "webhook", verified=False)
         return problem(413, "too_large", f"more than {MAX_WEBHOOK_BYTES} bytes", instance=path)
     try:
         payload = json.loads(body)
     except ValueError:
+        count_callback(PROVIDER, "webhook", verified=False)
         return problem(400, "not_json", "the body is not JSON", instance=path)
     secret = found.paymentassist_secret.get_secret_value()
-    if not isinstance(payload, dict) or not verify_webhook(payload, secret):
+    verified = isinstance(payload, dict) and verify_webhook(payload, secret)
+    count_callback(PROVIDER, "webhook", verified=verified)
+    if not verified:
         return problem(401, "bad_signature", "the signature does not verify", instance=path)
     event_data = payload.get("event_data")
     token = event_data.get("token") if isinstance(event_data, dict) else None

@@ -12,8 +12,10 @@ from temporalio.converter import PayloadCodec
 from gateway.access import AccessTokens
 from gateway.client_address import IPNetwork, parse_networks
 from gateway.passimpay_currencies import KnownCurrencies
+from gateway.readiness import Readiness
 from payflow.checkouts import PaymentAssistCheckouts
 from payflow.crypto import PassimpayPayments
+from payflow.metrics import MetricsExposition
 from payflow.withdrawals import PassimpayWithdrawals
 
 
@@ -53,6 +55,10 @@ class GatewayServices:
     max_in_flight: int = 64
     """Requests served at once before the gateway sheds load (`gateway.shedding`)."""
     slot_wait_seconds: float = 0.5
+    readiness: Readiness | None = None
+    """What `/readyz` asks; without it the gateway never says it is ready."""
+    metrics: MetricsExposition = field(default_factory=MetricsExposition)
+    """What `/metrics` serves."""
 
 
 def services(request: Request) -> GatewayServices:

@@ -13,9 +13,12 @@ from gateway.problems import problem
 
 SHED_RETRY_AFTER_SECONDS = 1
 LOG_EVERY_SECONDS = 10.0
-EXEMPT_PATHS = frozenset({"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+EXEMPT_PATHS = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+)
 EXEMPT_PREFIXES = ("/codec/", "/docs/assets/")
-"""Routes that never call Temporal: health, the API's documents and the UI's codec."""
+"""Routes served whatever the load: probes and scrapes (a shed probe would take a busy gateway
+out of rotation; theirs are a few bounded look-ups), the API's documents and the UI's codec."""
 
 logger = logging.getLogger("payflow.gateway.shedding")
 

@@ -21,12 +21,14 @@ from payflow.cli_reconcile import reconcile_command
 from payflow.codec import DEV_KEY_FILE, PayloadKeyError, codec_for, dev_key
 from payflow.devserver import start_dev_server
 from payflow.logs import configure_logging, warn_about_sandbox_defaults
+from payflow.metrics import DEV_WORKER_METRICS_PORT
 from payflow.ports import Listener, PortTaken, ensure_free
 from payflow.reset import TEMPORAL_DB, describe_reset, reset_dev_state
 from payflow.settings import PassimpaySettings, PayflowSettings, PaymentAssistSettings
 from payflow.stack import running_gateway, running_sandbox
 from payflow.startup import api_problems, check_start, codec_problems, provider_problems
 from payflow.temporal_client import connect, external_cluster_configured
+from payflow.tracing import install_tracing_from_environment, shutdown_tracing
 
 app = typer.Typer(help="Durable payment orchestration on Temporal.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
@@ -79,13 +81,15 @@ async def _dev(reset: bool = False) -> None:
         typer.echo(describe_reset(settings.state_dir, removed))
     if settings.api_token is None:  # dev: an open API, each request logged as insecure
         settings = settings.model_copy(update={"insecure": True})
+    if settings.worker_metrics_port is None:
+        settings = settings.model_copy(update={"worker_metrics_port": DEV_WORKER_METRICS_PORT})
     keys = settings.payload_keys or dev_key(settings.state_dir)
     codec = codec_for(keys, settings.payload_key_id)
     codec_url = f"http://{settings.gateway_host}:{settings.gateway_port}{CODEC_PATH}"
     async with contextlib.AsyncExitStack() as stack:
         lines: list[str] = []
         if external_cluster_configured():
-            client = await connect(codec=codec)
+            client = await connect(codec=codec, metrics=True)
             lines.append(f"Temporal      {os.environ['TEMPORAL_ADDRESS']} (existing cluster)")
         else:
             server = await stack.enter_async_context(
@@ -96,7 +100,7 @@ async def _dev(reset: bool = False) -> None:
                     extra_args=["--ui-codec-endpoint", codec_url],
                 )
             )
-            client = await connect(server.address, codec=codec)
+            client = await connect(server.address, codec=codec, metrics=True)
             lines.append(f"Temporal      {server.address}")
             lines.append(f"Temporal UI   {server.ui_url}")
         paymentassist, passimpay = PaymentAssistSettings(), PassimpaySettings()
@@ -137,6 +141,10 @@ async def _dev(reset: bool = False) -> None:
         )
         lines.append(f"Gateway       {gateway.url}  (API docs {gateway.url}/docs)")
         lines.append(f"Worker        task queue {settings.task_queue!r}")
+        lines.append(
+            f"Metrics       {gateway.url}/metrics, "
+            f"http://{settings.metrics_host}:{settings.worker_metrics_port}/metrics"
+        )
         typer.echo("payflow is running:\n  " + "\n  ".join(lines) + "\nCtrl+C stops it.")
         await _until_stopped()
 
@@ -150,7 +158,7 @@ async def _gateway() -> None:
     problems = api_problems(settings) + provider_problems(paymentassist, passimpay)
     check_start(problems + codec_problems(codec), settings, logger)
     ensure_free([Listener(settings.gateway_host, settings.gateway_port, "PAYFLOW_GATEWAY_PORT")])
-    client = await connect(codec=codec)
+    client = await connect(codec=codec, metrics=True)
     async with running_gateway(
         client, settings=settings, paymentassist=paymentassist, passimpay=passimpay, codec=codec
     ):
@@ -210,6 +218,7 @@ def dev(
 
     State (flows, sandboxes) lives in PAYFLOW_STATE_DIR and survives a restart."""
     _run(_dev(reset))
+    shutdown_tracing()
     os._exit(0)  # sdk-python#300
 
 
@@ -225,12 +234,14 @@ def worker() -> None:
 def gateway() -> None:
     """Run the gateway alone (production)."""
     _run(_gateway())
+    shutdown_tracing()
     os._exit(0)  # sdk-python#300
 
 
 def main() -> None:
     """Console entry point; exits explicitly once done (sdk-python#300)."""
     configure_logging()
+    install_tracing_from_environment()
     try:
         app()
     except SystemExit as done:

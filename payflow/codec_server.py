@@ -19,6 +19,7 @@ from temporalio.converter import PayloadCodec
 from gateway.access import AccessTokens, Role
 from gateway.codec import open_payloads, seal_payloads
 from gateway.errors import install_error_handlers
+from gateway.tracing import FASTAPI_TELEMETRY_OFF
 
 logger = logging.getLogger("payflow.codec_server")
 BEARER = HTTPBearer(auto_error=False, description="An operator's token (PAYFLOW_OPERATOR_TOKEN).")
@@ -29,7 +30,7 @@ def create_codec_app(
 ) -> FastAPI:
     """The codec endpoint: open for anyone when no operator token is configured (bind it to a
     private address then), else only for an operator's token (401 without, 403 for another)."""
-    app = FastAPI(title="payflow codec server", version="0.1.0")
+    app = FastAPI(title="payflow codec server", version="0.1.0", telemetry=FASTAPI_TELEMETRY_OFF)
     install_error_handlers(app)  # refusals as problem details, like the gateway's
 
     def operator_only(

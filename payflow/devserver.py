@@ -90,6 +90,12 @@ def stop_process(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
         process.wait(timeout=grace)
 
 
+def server_environment() -> dict[str, str]:
+    """This process's environment without `OTEL_*`: those configure payflow's tracing, and the
+    server reads them too (it refuses to start with `OTEL_TRACES_EXPORTER=console`)."""
+    return {name: value for name, value in os.environ.items() if not name.startswith("OTEL_")}
+
+
 @contextlib.asynccontextmanager
 async def start_dev_server(
     *,
@@ -103,7 +109,7 @@ async def start_dev_server(
     port = port or free_port()
     args = [*dev_server_args(port, ui_port, db_file), *extra_args]
     process = subprocess.Popen(
-        args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy()
+        args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=server_environment()
     )
     address = f"127.0.0.1:{port}"
     try:

@@ -144,6 +144,18 @@ class PayflowSettings(BaseSettings):
     """Where every flow's signed events go unless its request names its own `notify_url`."""
     notify_secret: SecretStr | None = None
     """The shared secret events are signed with (the worker signs; the merchant verifies)."""
+    worker_metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    """Where a worker serves Prometheus `/metrics` (0 or unset: not served; `payflow dev`
+    serves it on 9464 unless told otherwise)."""
+    metrics_host: str = "127.0.0.1"
+    """The address the worker's metrics endpoint binds."""
+    flow_counts_ttl_seconds: float = Field(default=5.0, ge=0, le=300)
+    """How long the gateway's `/metrics` reuses its visibility counts of flows: scrapes never
+    cost Temporal more than a few counts per this interval."""
+    ready_poller_max_age_seconds: float = Field(default=90.0, gt=0)
+    """`/readyz` wants a worker that polled the task queue this recently. An idle worker's
+    poll stays open for the server's long-poll interval (60 s by default) before it renews,
+    so keep this above that interval."""
 
     trusted_proxies: list[str] = Field(default_factory=list)
     """Reverse proxies in front of the gateway (addresses or CIDR blocks). Only a request from

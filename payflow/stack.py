@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from prometheus_client import REGISTRY, CollectorRegistry
 from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.converter import PayloadCodec
@@ -15,11 +16,14 @@ from temporalio.converter import PayloadCodec
 from gateway.access import AccessTokens
 from gateway.app import create_gateway
 from gateway.passimpay_currencies import KnownCurrencies
+from gateway.readiness import Readiness
 from gateway.services import GatewayServices, PassimpayCallbackSettings
 from payflow.checkouts import PaymentAssistCheckouts
 from payflow.crypto import PassimpayPayments
 from payflow.documents import DocumentStore
+from payflow.flow_counts import FlowCounts
 from payflow.http_server import RunningServer, serve
+from payflow.metrics import MetricsExposition, sdk_metrics_url
 from payflow.settings import PassimpaySettings, PayflowSettings, PaymentAssistSettings
 from payflow.withdrawals import PassimpayWithdrawals
 from payflow.workflow_calls import CallBounds
@@ -115,6 +119,22 @@ async def running_sandbox(
         yield RunningSandbox(server=server, paymentassist=paymentassist, passimpay=passimpay)
 
 
+def gateway_metrics(client: Client, settings: PayflowSettings) -> MetricsExposition:
+    """The gateway's scrape: the process's series, its own flow counts, the SDK's metrics."""
+    flows = FlowCounts(
+        client,
+        ttl=settings.flow_counts_ttl_seconds,
+        timeout=settings.temporal_rpc_timeout_seconds,
+    )
+    per_gateway = CollectorRegistry()
+    per_gateway.register(flows)
+    return MetricsExposition(
+        registries=(REGISTRY, per_gateway),
+        refreshers=(flows.refresh,),
+        sdk_url=sdk_metrics_url(client),
+    )
+
+
 @contextlib.asynccontextmanager
 async def running_gateway(
     client: Client,
@@ -170,6 +190,13 @@ async def running_gateway(
         ui_origins=tuple(settings.temporal_ui_origins()),
         max_in_flight=settings.gateway_max_in_flight,
         slot_wait_seconds=settings.gateway_slot_wait_seconds,
+        readiness=Readiness(
+            client,
+            settings.task_queue,
+            max_poller_age=settings.ready_poller_max_age_seconds,
+            timeout=settings.temporal_rpc_timeout_seconds,
+        ),
+        metrics=gateway_metrics(client, settings),
     )
     try:
         app = create_gateway(services)

@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator, Mapping
 
 from fastapi import FastAPI
 
+from sandbox.telemetry import NO_TELEMETRY
+
 
 def combine(simulators: Mapping[str, FastAPI]) -> FastAPI:
     """Mount each simulator at `/{prefix}` and run their lifespans (Starlette skips mounted ones)."""
@@ -18,7 +20,7 @@ def combine(simulators: Mapping[str, FastAPI]) -> FastAPI:
                 await stack.enter_async_context(sub_app.router.lifespan_context(sub_app))
             yield
 
-    app = FastAPI(title="payflow provider sandbox", lifespan=lifespan)
+    app = FastAPI(title="payflow provider sandbox", lifespan=lifespan, telemetry=NO_TELEMETRY)
     for prefix, sub_app in simulators.items():
         app.mount(f"/{prefix}", sub_app)
 

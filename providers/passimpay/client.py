@@ -45,6 +45,7 @@ from providers.passimpay.signing import encode_body, signature
 from providers.passimpay.validation import validate_order_id, validate_withdraw_address
 from providers.passimpay.withdraw_sender import PreparedRequest, prepare
 from providers.renewable_pool import RenewablePool
+from providers.telemetry import observed_call
 
 _NOT_FOUND = re.compile(
     r"\b(?:order|withdraw|transaction)\w*\b.*\bnot (?:found|exist)",
@@ -52,6 +53,8 @@ _NOT_FOUND = re.compile(
 )
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+PROVIDER = "passimpay"
+"""The provider's name in metrics and spans."""
 WITHDRAW_PATH = "/v2/withdraw"
 SETUP_TIMEOUT = 10.0
 """Waiting for a pooled connection or a connect is bounded apart from the reply, so a jammed
@@ -208,14 +211,16 @@ class PassimpayClient:
     async def _post(self, path: str, fields: dict[str, Any]) -> dict[str, Any]:
         """Sign and send one call; return the success envelope or raise by outcome."""
         body, headers = self._signed(fields)
-        try:
-            async with self._pool.client() as http:
-                response = await http.post(path, content=body, headers=headers)
-        except httpx.TimeoutException as exc:
-            raise Transient(f"{path}: timed out ({type(exc).__name__})") from None
-        except httpx.HTTPError as exc:
-            raise Transient(f"{path}: transport failed ({type(exc).__name__})") from None
-        return _envelope(path, response.status_code, response.content)
+        with observed_call(PROVIDER, path) as span:
+            try:
+                async with self._pool.client() as http:
+                    response = await http.post(path, content=body, headers=headers)
+            except httpx.TimeoutException as exc:
+                raise Transient(f"{path}: timed out ({type(exc).__name__})") from None
+            except httpx.HTTPError as exc:
+                raise Transient(f"{path}: transport failed ({type(exc).__name__})") from None
+            span.set_attribute("http.response.status_code", response.status_code)
+            return _envelope(path, response.status_code, response.content)
 
     def _signed(self, fields: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
         """The body as it will be sent (platformId added) and its headers with `x-signature`."""

@@ -34,7 +34,10 @@ from providers.paymentassist.models import (
 )
 from providers.paymentassist.signing import signature
 from providers.renewable_pool import RenewablePool
+from providers.telemetry import observed_call
 
+PROVIDER = "paymentassist"
+"""The provider's name in metrics and spans."""
 LIVE_API_URL = "https://api.v1.payment-assist.co.uk"
 DEMO_API_URL = "https://api.demo.payassi.st/"
 _LIVE_HOST = "api.v1.payment-assist.co.uk"
@@ -273,19 +276,21 @@ class PaymentAssistClient:
             "api_key": self._api_key,
             "signature": signature(params, self._secret.get_secret_value()),
         }
-        try:
-            async with self._pool.client() as http:
-                if method == "GET":
-                    response = await http.get(path, params=signed)
-                else:
-                    response = await http.post(path, data=signed)
-        except _NOT_SENT as error:
-            raise NotSent(f"{path}: not sent ({type(error).__name__})") from None
-        except httpx.TimeoutException as error:
-            raise Transient(f"{path}: timed out ({type(error).__name__})") from None
-        except httpx.HTTPError as error:
-            raise Transient(f"{path}: transport error ({type(error).__name__})") from None
-        return self._data(path, response)
+        with observed_call(PROVIDER, path) as span:
+            try:
+                async with self._pool.client() as http:
+                    if method == "GET":
+                        response = await http.get(path, params=signed)
+                    else:
+                        response = await http.post(path, data=signed)
+            except _NOT_SENT as error:
+                raise NotSent(f"{path}: not sent ({type(error).__name__})") from None
+            except httpx.TimeoutException as error:
+                raise Transient(f"{path}: timed out ({type(error).__name__})") from None
+            except httpx.HTTPError as error:
+                raise Transient(f"{path}: transport error ({type(error).__name__})") from None
+            span.set_attribute("http.response.status_code", response.status_code)
+            return self._data(path, response)
 
     @staticmethod
     def _data(path: str, response: httpx.Response) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from sandbox.passimpay import control
 from sandbox.passimpay.endpoints import ENDPOINTS, Call, Handler
 from sandbox.passimpay.store import Refusal
 from sandbox.passimpay.withdrawals import BLOCKED
+from sandbox.telemetry import NO_TELEMETRY
 
 if TYPE_CHECKING:
     from sandbox.passimpay.simulator import PassimpaySandbox
@@ -39,7 +40,7 @@ def build_app(sim: PassimpaySandbox) -> FastAPI:
         yield
         await sim.aclose()
 
-    app = FastAPI(title="Passimpay sandbox", lifespan=lifespan)
+    app = FastAPI(title="Passimpay sandbox", lifespan=lifespan, telemetry=NO_TELEMETRY)
     for path, handler in ENDPOINTS.items():
         app.add_api_route(path, _signed(sim, path, handler), methods=["POST"])
     app.include_router(control.router(sim))

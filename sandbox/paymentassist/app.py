@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from sandbox.paymentassist import api, control, page
+from sandbox.telemetry import NO_TELEMETRY
 
 if TYPE_CHECKING:
     from sandbox.paymentassist.sandbox import PaymentAssistSandbox
@@ -24,7 +25,7 @@ def create_app(sandbox: PaymentAssistSandbox) -> FastAPI:
         yield
         await sandbox.aclose()
 
-    app = FastAPI(title="Payment Assist sandbox", lifespan=lifespan)
+    app = FastAPI(title="Payment Assist sandbox", lifespan=lifespan, telemetry=NO_TELEMETRY)
     app.include_router(api.create_router(sandbox))
     app.include_router(page.create_router(sandbox))
     app.include_router(control.create_router(sandbox))

@@ -16,6 +16,7 @@ from temporalio.client import WorkflowHandle
 
 from payflow.checkouts import PaymentAssistCheckouts
 from payflow.http_server import free_port
+from payflow.settings import PayflowSettings
 from payflow.stack import running_gateway
 from state.checkout_models import CheckoutRequest, CheckoutTiming, CheckoutView, Customer
 from tests.payload_keys import CODEC
@@ -108,6 +109,22 @@ async def another_gateway(
         passimpay=passimpay,
     ) as server:
         yield server.url
+
+
+def own_settings(stack: Stack, **overrides: object) -> PayflowSettings:
+    """The shared settings with a task queue, a withdrawal queue and a gateway port of their
+    own, so a worker and gateway started with them can stop without touching the shared ones."""
+    port = free_port()
+    queue = f"payflow-own-{uuid.uuid4().hex[:8]}"
+    return stack.settings.model_copy(
+        update={
+            "task_queue": queue,
+            "withdrawal_task_queue": f"{queue}-withdrawals",
+            "gateway_port": port,
+            "public_url": f"http://127.0.0.1:{port}",
+            **overrides,
+        }
+    )
 
 
 async def browser_get(url: str) -> httpx.Response:
