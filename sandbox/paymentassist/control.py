@@ -6,7 +6,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter, HTTPException
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from sandbox.paymentassist.faults import FailMode
 from sandbox.paymentassist.variants import DateFormat, StatusVariants
@@ -18,6 +18,13 @@ if TYPE_CHECKING:
 class FailNext(BaseModel):
     endpoint: str
     mode: FailMode
+    """An HTTP status may come as a number (`"mode": 503`) or as its text."""
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _status_as_text(cls, value: object) -> object:
+        return str(value) if isinstance(value, int) else value
+
     times: int = Field(1, ge=1)
     delay: float = Field(5.0, ge=0)
 

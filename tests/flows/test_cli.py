@@ -237,3 +237,58 @@ async def test_sandbox_settles_a_payout_failed(stack: Stack, env: dict[str, str]
         sim.withdraw_settle_seconds = saved
     refused = await payflow(env, "sandbox", "settle", new_order_id(), "paid")
     assert "no withdrawal" in refusal(refused)
+
+
+async def test_sandbox_pays_an_invoice_in_part_then_split(
+    stack: Stack, env: dict[str, str]
+) -> None:
+    request = InvoiceRequest(
+        order_id=new_order_id("inv"), amount=Decimal("100.00"), timing=SLOW_INVOICE
+    )
+    await stack.crypto.create_invoice(request)
+    ok(await payflow(env, "sandbox", "pay", request.order_id, "--amount", "40"))
+    await eventually(
+        lambda: stack.crypto.get_invoice(request.order_id), lambda v: v.status == "partially_paid"
+    )
+    split = ok(
+        await payflow(
+            env, "sandbox", "pay", request.order_id, "--part", "70=30", "--part", "10", "--json"
+        )
+    )
+    assert [p["payment_id"] for p in json.loads(split)] == [70, 10]
+    view = await eventually(
+        lambda: stack.crypto.get_invoice(request.order_id), lambda v: v.status == "paid"
+    )
+    assert {d.payment_id for d in view.deposits} == {70, 10}
+
+
+async def test_sandbox_declines_a_checkout_and_expires_an_invoice(
+    stack: Stack, env: dict[str, str]
+) -> None:
+    checkout = checkout_request(timing=FAST_POLLING)
+    await stack.checkouts.start(checkout)
+    ok(await payflow(env, "sandbox", "decline", checkout.order_id))
+    await wait_for_status(stack.checkouts, checkout.order_id, "failed")  # the lender declined
+    invoice = InvoiceRequest(
+        order_id=new_order_id("inv"),
+        amount=Decimal("10.00"),
+        timing=InvoiceTiming(active_poll_seconds=0.3, idle_poll_seconds=0.3),
+    )
+    await stack.crypto.create_invoice(invoice)
+    ok(await payflow(env, "sandbox", "expire", invoice.order_id))
+    await eventually(
+        lambda: stack.crypto.get_invoice(invoice.order_id), lambda v: v.status == "expired"
+    )
+
+
+@pytest.mark.usefixtures("_healthy_sandbox")
+async def test_sandbox_faults_are_armed_and_cleared(stack: Stack, env: dict[str, str]) -> None:
+    lender = stack.sandbox.paymentassist.faults
+    args = ("sandbox", "fault", "paymentassist", "fail-next", "endpoint=status", "mode=503")
+    ok(await payflow(env, *args))
+    assert lender.snapshot()["endpoints"]
+    ok(await payflow(env, "sandbox", "fault", "paymentassist", "clear"))
+    assert not lender.snapshot()["endpoints"]
+    ok(await payflow(env, "sandbox", "fault", "passimpay", "drop-callbacks", "times=1"))
+    assert stack.sandbox.passimpay.faults.take_drop()
+    assert not stack.sandbox.passimpay.faults.take_drop()  # one armed, one taken
