@@ -23,7 +23,7 @@ from state.checkout import CheckoutLifecycle
 from state.checkout_health import CallHealth
 from state.decision import OperatorDecision
 from state.lifecycle import LifecycleEntry
-from state.notifications import Outbox
+from state.notifications import NotifyUrl, Outbox
 from state.polling import (
     MAX_POLL_SECONDS,
     MAX_WAIT_SECONDS,
@@ -165,12 +165,7 @@ class CheckoutRequest(BaseModel):
     timing: CheckoutTiming = Field(
         default_factory=CheckoutTiming, description="how often `/status` is asked"
     )
-    notify_url: str | None = Field(
-        default=None,
-        max_length=2000,
-        pattern=r"^https?://",
-        description="where this flow's signed events are POSTed (default: PAYFLOW_NOTIFY_URL)",
-    )
+    notify_url: NotifyUrl = None
 
     @model_validator(mode="after")
     def _begin_accepts_it(self) -> CheckoutRequest:

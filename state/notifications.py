@@ -9,7 +9,7 @@ attempts, and which were given up.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
@@ -17,6 +17,15 @@ OUTBOX_LIMIT = 100
 """Delivered or given-up events kept per flow (the oldest settled ones are dropped first)."""
 
 Delivery = Literal["pending", "delivered", "failed"]
+NotifyUrl = Annotated[
+    str | None,
+    Field(
+        max_length=2000,
+        pattern=r"^https?://",
+        description="where this flow's signed events are POSTed (default: PAYFLOW_NOTIFY_URL)",
+    ),
+]
+"""A request's own notification URL, the same field on every kind of flow."""
 
 
 class EventData(BaseModel):

@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_fiel
 
 from state.decision import OperatorDecision
 from state.deposit_ledger import DepositEvent, DepositLedger, LedgerEntry
-from state.notifications import Outbox
+from state.notifications import NotifyUrl, Outbox
 from state.passimpay_address import AddressLifecycle
 from state.passimpay_invoice import InvoiceLifecycle
 from state.polling import MAX_POLL_SECONDS, MAX_WAIT_SECONDS, MIN_POLL_SECONDS, PollTiming
@@ -157,12 +157,7 @@ class InvoiceRequest(BaseModel):
     timing: InvoiceTiming = Field(
         default_factory=InvoiceTiming, description="how often Passimpay is asked"
     )
-    notify_url: str | None = Field(
-        default=None,
-        max_length=2000,
-        pattern=r"^https?://",
-        description="where this flow's signed events are POSTed (default: PAYFLOW_NOTIFY_URL)",
-    )
+    notify_url: NotifyUrl = None
 
     def summary(self) -> dict[str, object]:
         """The memo operators see: the order, not the payer."""
@@ -292,12 +287,7 @@ class AddressRequest(BaseModel):
     timing: AddressTiming = Field(
         default_factory=AddressTiming, description="how deposits are confirmed"
     )
-    notify_url: str | None = Field(
-        default=None,
-        max_length=2000,
-        pattern=r"^https?://",
-        description="where this flow's signed events are POSTed (default: PAYFLOW_NOTIFY_URL)",
-    )
+    notify_url: NotifyUrl = None
 
     def summary(self) -> dict[str, object]:
         """The memo operators see."""

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from state.decision import OperatorDecision
+from state.notifications import NotifyUrl
 from state.passimpay_models import PASSIMPAY_ORDER_ID, CurrencyFacts
 from state.passimpay_withdrawal import WithdrawalLifecycle, WithdrawalStatus
 from state.polling import MAX_POLL_SECONDS, MAX_WAIT_SECONDS, MIN_POLL_SECONDS, PollTiming
@@ -128,12 +129,7 @@ class WithdrawalRequest(BaseModel):
         le=MAX_WAIT_SECONDS,
         description="stay open this long after the end for late callbacks",
     )
-    notify_url: str | None = Field(
-        default=None,
-        max_length=2000,
-        pattern=r"^https?://",
-        description="where this flow's signed events are POSTed (default: PAYFLOW_NOTIFY_URL)",
-    )
+    notify_url: NotifyUrl = None
 
     def differs_from(
         self, payment_id: int | None, address_to: str | None, amount: Decimal | None
