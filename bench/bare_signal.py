@@ -3,7 +3,8 @@
     python bench/bare_signal.py ADDRESS TASK_QUEUE     # the bare worker, until SIGTERM
 
 `BareCheckout` waits for a `hint` signal, runs one no-op activity (as a checkout runs one
-`/status` after a webhook), then shows `completed` in its `state` query and its memo.
+`/status` after a webhook), then shows `completed` in its `state` query and its `PaymentStatus` search attribute
+(one visibility update, as a checkout's).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from datetime import timedelta
 from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.worker import Worker
+
+from payflow.search_attributes import PAYMENT_STATUS
 
 AWAITING, COMPLETED = "awaiting_customer", "completed"
 
@@ -41,7 +44,7 @@ class BareCheckout:
         self._status = await workflow.execute_activity(
             bare_status, token, start_to_close_timeout=timedelta(seconds=60)
         )
-        workflow.upsert_memo({"status": self._status})
+        workflow.upsert_search_attributes([PAYMENT_STATUS.value_set(self._status)])
         await workflow.wait_condition(lambda: False, timeout=timedelta(hours=1))
         return self._status
 

@@ -9,8 +9,9 @@ webhooks are dropped), then sends one signed `application.completed` webhook per
 the gateway at a fixed rate, open loop: on schedule whatever the answers, each with a client
 timeout. A 503 is sent again after its Retry-After, as the lender does (anything else but 200
 at most 3 times). For each webhook: every answer's status and latency, and the time from the
-accepted send until the checkout's history records `completed` in its memo (a long poll on
-the server, which the worker never sees; no polling load), confirmed by the `state` query.
+accepted send until the checkout's history records `completed` in its `PaymentStatus` search
+attribute (a long poll on the server, which the worker never sees; no polling load), confirmed by
+the `state` query.
 
 The baseline is interleaved with it, round by round: a bare HTTP route that only signals a
 `BareCheckout` workflow, which runs one no-op activity and shows `completed` the same way.
@@ -51,6 +52,7 @@ from temporalio.client import Client
 from payflow.checkouts import PaymentAssistCheckouts
 from payflow.devserver import start_dev_server, stop_process
 from payflow.http_server import free_port, serve
+from payflow.search_attributes import PAYMENT_STATUS
 from payflow.settings import PayflowSettings
 from payflow.stack import RunningSandbox, running_gateway, running_sandbox
 from payflow.temporal_client import connect
@@ -130,15 +132,17 @@ class Target:
         return f"{self.url}?order_id={order_id}", payload
 
     async def completed(self, order_id: str) -> bool:
-        """Once the workflow's history records `completed` in its memo (a long poll on the
-        server, which the worker never sees); False if it closes without."""
+        """Once the workflow's history records `completed` in its `PaymentStatus` search
+        attribute (a long poll on the server, which the worker never sees); False if it closes
+        without."""
         handle = self.client.get_workflow_handle(self.workflow_id(order_id))
         read = self.client.data_converter.payload_converter.from_payload
         async for event in handle.fetch_history_events(wait_new_event=True):
-            if event.event_type != EventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED:
+            if event.event_type != EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
                 continue
-            memo = event.workflow_properties_modified_event_attributes.upserted_memo.fields
-            if "status" in memo and read(memo["status"]) == COMPLETED:
+            fields = event.upsert_workflow_search_attributes_event_attributes
+            status = fields.search_attributes.indexed_fields.get(PAYMENT_STATUS.name)
+            if status is not None and read(status) == COMPLETED:
                 return True
         return False
 
