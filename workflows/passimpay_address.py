@@ -30,7 +30,6 @@ with workflow.unsafe.imports_passed_through():
         OrderReading,
         foreign_address,
     )
-    from state.terms import TERMS_CONFLICT, differing_terms
     from workflows.calls import (
         STATUS_RETRY,
         async_update,
@@ -40,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         history_is_long,
     )
     from workflows.notifications import Notifier
+    from workflows.terms import refuse_other_terms
     from workflows.visibility import Tracked
 
 PROVIDER = "passimpay"
@@ -253,12 +253,7 @@ class PassimpayAddress(Tracked[AddressState]):
 
     @open.validator
     def _validate_open(self, request: AddressRequest) -> None:
-        changed = differing_terms(self._request.summary(), request.summary())
-        if changed:  # validators do not run on replay: refusing more changes no history
-            raise ApplicationError(
-                f"order {request.order_id} already has an address with other terms: {changed}",
-                type=TERMS_CONFLICT,
-            )
+        refuse_other_terms("an address", self._request, request)
 
     @workflow.signal(description="A verified deposit callback")
     def deposit(self, event: DepositEvent) -> None:

@@ -25,7 +25,6 @@ with workflow.unsafe.imports_passed_through():
         top_up_reached,
     )
     from state.passimpay_models import InvoiceOpened, InvoiceRequest, InvoiceState, OrderReading
-    from state.terms import TERMS_CONFLICT, differing_terms
     from workflows.calls import (
         STATUS_RETRY,
         async_update,
@@ -35,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         history_is_long,
     )
     from workflows.notifications import Notifier
+    from workflows.terms import refuse_other_terms
     from workflows.visibility import Tracked
     from workflows.wakeup import Wakeup
 
@@ -256,15 +256,7 @@ class PassimpayInvoice(Tracked[InvoiceState]):
 
     @open.validator
     def _validate_open(self, request: InvoiceRequest) -> None:
-        if request.order_id != self._request.order_id:
-            raise ValueError(f"this invoice is order {self._request.order_id}'s")
-        changed = differing_terms(self._request.summary(), request.summary())
-        if changed:  # validators do not run on replay: refusing more changes no history
-            raise ApplicationError(
-                f"order {self._request.order_id} already has an invoice with other terms: "
-                f"{changed}",
-                type=TERMS_CONFLICT,
-            )
+        refuse_other_terms("an invoice", self._request, request)
 
     @workflow.signal(description="A verified deposit callback")
     def deposit(self, event: DepositEvent) -> None:

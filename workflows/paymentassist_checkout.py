@@ -50,7 +50,6 @@ with workflow.unsafe.imports_passed_through():
         token_digest,
     )
     from state.details import current_details
-    from state.terms import TERMS_CONFLICT, differing_terms
     from workflows.calls import (
         ONE_TRY,
         STATUS_RETRY,
@@ -63,6 +62,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.notifications import Notifier
     from workflows.paymentassist_token_claim import PaymentAssistTokenClaim, claim_workflow_id
+    from workflows.terms import refuse_other_terms
     from workflows.visibility import publish_identity, publish_status
 
 Arg = TypeVar("Arg")
@@ -620,15 +620,7 @@ class PaymentAssistCheckout:
 
     @begin.validator
     def _validate_begin(self, request: CheckoutRequest) -> None:
-        if request.order_id != self._request.order_id:
-            raise ValueError(f"this checkout is order {self._request.order_id}'s")
-        changed = differing_terms(self._request.summary(), request.summary())
-        if changed:  # validators do not run on replay: refusing more changes no history
-            raise ApplicationError(
-                f"order {self._request.order_id} already has a checkout with other terms: "
-                f"{changed}",
-                type=TERMS_CONFLICT,
-            )
+        refuse_other_terms("a checkout", self._request, request)
 
     @workflow.signal(description="The customer came back through the signed redirect")
     def customer_returned(self, hint: CustomerReturn) -> None:
