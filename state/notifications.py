@@ -75,6 +75,10 @@ class Outbox(BaseModel):
         default=None, description="the status and attention the last event announced"
     )
 
+    def wants(self, shown: tuple[str, bool]) -> bool:
+        """Whether a flow now showing `shown` (status, attention) has an event to record."""
+        return self.url is not None and shown != self.announced
+
     def record(
         self,
         *,
@@ -89,7 +93,7 @@ class Outbox(BaseModel):
         """Queue an event for a change of status or attention; None when nothing changed or
         no URL was given."""
         shown = (status, needs_attention)
-        if self.url is None or shown == self.announced:
+        if not self.wants(shown):
             return None
         previous = self.announced
         self.announced = shown

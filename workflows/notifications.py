@@ -36,6 +36,8 @@ class Notifier:
 
     def changed(self, order_id: str, status: str, needs_attention: bool) -> None:
         """Record an event if status or attention changed (and a URL was given), and send it."""
+        if not self._outbox.wants((status, needs_attention)):
+            return  # the common case, on every publish: no id drawn, nothing recorded
         event = self._outbox.record(
             event_id=str(workflow.uuid4()),
             at=workflow.now(),
