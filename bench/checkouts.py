@@ -252,15 +252,18 @@ async def bench(args: argparse.Namespace) -> bool:
             processes = Processes(server, worker.pid, bare_worker.pid)
             bare_client = await Client.connect(server.address)
             try:
+                # the gateway shares the API object the checkouts are started with, as it does
+                # when it starts them itself: a webhook is one signal, no `describe` first
+                checkouts = PaymentAssistCheckouts(
+                    client, task_queue=settings.task_queue, public_url=settings.public_url
+                )
                 async with running_gateway(
                     client,
                     settings=settings,
                     paymentassist=pa,
                     passimpay=sandbox.passimpay_settings(),
+                    checkouts=checkouts,
                 ):
-                    checkouts = PaymentAssistCheckouts(
-                        client, task_queue=settings.task_queue, public_url=settings.public_url
-                    )
 
                     async def payflow_one(order_id: str) -> str:
                         return await one_checkout(client, checkouts, sandbox, order_id)

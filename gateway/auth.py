@@ -18,12 +18,13 @@ BEARER = HTTPBearer(
 )
 
 
-def caller(
+async def caller(
     request: Request,
     credentials: HTTPAuthorizationCredentials | None = Security(BEARER),
     found: GatewayServices = Depends(services),
 ) -> Caller:
-    """The authenticated caller; 401 without a known token (unless the API is open for dev)."""
+    """The authenticated caller; 401 without a known token (unless the API is open for dev).
+    Async, like every dependency here, so no request waits for a worker thread."""
     access = found.access
     if access.insecure:
         logger.warning(
@@ -41,17 +42,17 @@ def caller(
     return who
 
 
-def merchant(who: Caller = Depends(caller)) -> Caller:
+async def merchant(who: Caller = Depends(caller)) -> Caller:
     """Merchant actions: start, capture, invoice, cancel."""
     return _require(who, Role.MERCHANT)
 
 
-def operator(who: Caller = Depends(caller)) -> Caller:
+async def operator(who: Caller = Depends(caller)) -> Caller:
     """Operator actions: resolve, inbox, close."""
     return _require(who, Role.OPERATOR)
 
 
-def reader(who: Caller = Depends(caller)) -> Caller:
+async def reader(who: Caller = Depends(caller)) -> Caller:
     """Reading a payment's state: the merchant or an operator."""
     return who
 

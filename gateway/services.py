@@ -61,7 +61,8 @@ class GatewayServices:
     """What `/metrics` serves."""
 
 
-def services(request: Request) -> GatewayServices:
-    """FastAPI dependency: the app's services."""
+async def services(request: Request) -> GatewayServices:
+    """FastAPI dependency: the app's services (async: a sync one costs every request a hop to
+    a worker thread)."""
     found: GatewayServices = request.app.state.services
     return found

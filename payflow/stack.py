@@ -143,9 +143,12 @@ async def running_gateway(
     paymentassist: PaymentAssistSettings,
     passimpay: PassimpaySettings,
     codec: PayloadCodec | None = None,
+    checkouts: PaymentAssistCheckouts | None = None,
 ) -> AsyncIterator[RunningServer]:
     """Serve the gateway; its public URL is where providers and customers reach it. With a
-    `codec`, it also serves the Temporal UI's codec endpoint to operators."""
+    `codec`, it also serves the Temporal UI's codec endpoint to operators. Given `checkouts`,
+    the gateway shares that Python API object (and the token digests it learned from its
+    starts) with the code that started them in this process."""
     currencies = KnownCurrencies(
         PassimpayClient(
             passimpay.api_url,
@@ -157,7 +160,8 @@ async def running_gateway(
     )
     bounds = CallBounds.from_settings(settings)
     services = GatewayServices(
-        checkouts=PaymentAssistCheckouts(
+        checkouts=checkouts
+        or PaymentAssistCheckouts(
             client,
             task_queue=settings.task_queue,
             public_url=settings.public_url,
