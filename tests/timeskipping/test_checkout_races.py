@@ -332,7 +332,7 @@ async def test_cancel_during_begin_cancels_the_application_begin_returns(shop: S
     answer = await cancel.result()
     (token,) = lender.tokens
     assert answer.status == "cancelled" and answer.token == token
-    assert answer.claimed_token == token  # held by this checkout, not left untracked
+    assert answer.claimed_token is None  # tracked as its token; only an operator's attach claims
     assert lender.cancels == [token] and lender.begins == 1
     started = await start
     assert getattr(started, "token", None) == token  # the starter learns it too
