@@ -10,11 +10,12 @@ from datetime import timedelta
 from pydantic import BaseModel
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.errors import provider_call
 from payflow.documents import DocumentMissing, DocumentStore
+from payflow.search_attributes import PAYMENT_TOKEN_DIGEST
 from providers.errors import Transient
 from providers.paymentassist.client import PaymentAssistClient
 from providers.paymentassist.errors import NotSent
@@ -30,23 +31,28 @@ from providers.paymentassist.models import (
 )
 from state.checkout_health import NOT_SENT, SENDING
 from state.checkout_models import InvoiceReference, TokenClaim
-from workflows.paymentassist_token_claim import (
-    CLAIM_HELD_FOR,
-    PaymentAssistTokenClaim,
-    claim_workflow_id,
-)
+from workflows.paymentassist_token_claim import claim_workflow_id
 
 MAYBE_SENT = "MaybeSent"
 DOCUMENT_MISSING = "DocumentMissing"
 MARK_TIMEOUT = timedelta(seconds=5)
-CLAIM_TIMEOUT = timedelta(seconds=5)
+LOOKUP_TIMEOUT = timedelta(seconds=5)
+HOLDERS_SHOWN = 5
+"""Other checkouts named in a refusal: one is enough to refuse."""
 
 
 class BegunApplication(BeginResult):
-    """`/begin`'s answer, and whether its token's claim was started with it (else the
-    checkout claims it itself)."""
+    """`/begin`'s answer; `claimed` is True only in results recorded when `/begin` also
+    started the token's claim (older checkout types claim it themselves otherwise)."""
 
     claimed: bool = False
+
+
+class TokenHolders(BaseModel):
+    """Which checkouts other than `exclude` (a workflow ID) show a token's digest."""
+
+    digest: str
+    exclude: str
 
 
 @contextlib.contextmanager
@@ -121,34 +127,48 @@ class PaymentAssistActivities:
 
     @activity.defn(name="paymentassist.begin")
     async def begin(self, request: BeginRequest) -> BegunApplication:
-        """Create the application; run once per attempt, resent only when it never left."""
+        """Create the application; run once per attempt, resent only when it never left.
+
+        The token is not claimed here (a workflow start per checkout): it came from `/begin`
+        for this very order, and only an operator's attach claims a token."""
         with sent_once():
             await self._mark_sending()
             result = await self._client.begin(request)
-        claimed = await self._claim(TokenClaim(token=result.token, order_id=request.order_id))
-        return BegunApplication(**result.model_dump(), claimed=claimed)
+        return BegunApplication(**result.model_dump())
 
-    async def _claim(self, claim: TokenClaim) -> bool:
-        """Hold a fresh token for its checkout with a claim that never runs a task (started
-        with a delay beyond any checkout), so holding it costs no worker anything. False
-        when it could not be started: the checkout then claims it as a child workflow."""
+    @activity.defn(name="paymentassist.token_holders")
+    async def token_holders(self, holders: TokenHolders) -> list[str]:
+        """Workflow IDs of other checkouts whose search attributes show the token's digest."""
         if self._temporal is None:
-            return False
+            return []
+        query = f'{PAYMENT_TOKEN_DIGEST.name} = "{holders.digest}"'
+        found: list[str] = []
+        async for execution in self._temporal.list_workflows(
+            query, limit=HOLDERS_SHOWN + 1, rpc_timeout=LOOKUP_TIMEOUT
+        ):
+            if execution.id != holders.exclude and execution.id not in found:
+                found.append(execution.id)
+        return found[:HOLDERS_SHOWN]
+
+    @activity.defn(name="paymentassist.token_holder")
+    async def token_holder(self, token: str) -> TokenClaim | None:
+        """The claim on a token, read from its start (claims that never ran have no state to
+        query); None when no checkout claimed it."""
+        if self._temporal is None:
+            return None
+        handle = self._temporal.get_workflow_handle(claim_workflow_id(token))
         try:
-            await self._temporal.start_workflow(
-                PaymentAssistTokenClaim.run,
-                claim,
-                id=claim_workflow_id(claim.token),
-                task_queue=activity.info().task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                start_delay=CLAIM_HELD_FOR,
-                memo={"order_id": claim.order_id},
-                rpc_timeout=CLAIM_TIMEOUT,
-            )
-        except Exception:  # noqa: BLE001 - the token is never lost: the checkout claims it
-            activity.logger.warning("token claim not started with /begin", exc_info=True)
-            return False
-        return True
+            async for event in handle.fetch_history_events(rpc_timeout=LOOKUP_TIMEOUT):
+                started = event.workflow_execution_started_event_attributes
+                [claim] = await self._temporal.data_converter.decode(
+                    started.input.payloads, [TokenClaim]
+                )
+                return TokenClaim.model_validate(claim)
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+        return None
 
     @activity.defn(name="paymentassist.status")
     async def status(self, token: str) -> ApplicationStatus:

@@ -13,7 +13,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from payflow.documents import DocumentStore
 from payflow.recent import Recent
-from payflow.search_attributes import PAYMENT_STATUS
+from payflow.search_attributes import PAYMENT_STATUS, PAYMENT_TOKEN_DIGEST
 from payflow.settings import PayflowSettings
 from payflow.workflow_calls import (
     CallBounds,
@@ -42,6 +42,7 @@ from workflows.paymentassist_checkout import (
     PROVIDER,
     RESOLUTION_REFUSED,
     PaymentAssistCheckout,
+    PaymentAssistCheckoutV2,
     checkout_workflow_id,
 )
 
@@ -126,8 +127,8 @@ class PaymentAssistCheckouts:
         try:
             return await start_or_join(
                 self._client,
-                run=PaymentAssistCheckout.run,
-                update=PaymentAssistCheckout.begin,
+                run=PaymentAssistCheckoutV2.run,
+                update=PaymentAssistCheckoutV2.begin,
                 arg=request,
                 workflow_id=workflow_id,
                 task_queue=self._task_queue,
@@ -226,8 +227,8 @@ class PaymentAssistCheckouts:
             await self._handle(order_id).signal(PaymentAssistCheckout.check_now, rpc_timeout=rpc)
 
     async def _shown(self, order_id: str, seconds: float | None = None) -> dict[str, Any]:
-        """The checkout's memo with its status (from search attributes; older runs repeat it in
-        the memo) and token digest, readable with no worker running."""
+        """The checkout's memo with its status and token digest (from search attributes; older
+        runs keep them in the memo), readable with no worker running."""
         workflow_id = checkout_workflow_id(order_id)
         async with within(seconds or self._bounds.quick, workflow_id) as rpc:
             description = await self._handle(order_id).describe(rpc_timeout=rpc)
@@ -235,6 +236,9 @@ class PaymentAssistCheckouts:
         status = description.typed_search_attributes.get(PAYMENT_STATUS)
         if status is not None:
             memo["status"] = status
+        digest = description.typed_search_attributes.get(PAYMENT_TOKEN_DIGEST)
+        if digest is not None:
+            memo[TOKEN_DIGEST] = digest
         digest = memo.get(TOKEN_DIGEST)
         if isinstance(digest, str) and digest:
             self._digests.put(order_id, digest)

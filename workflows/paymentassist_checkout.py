@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from temporalio import workflow
 from temporalio.common import WorkflowIDReusePolicy
@@ -23,7 +23,9 @@ with workflow.unsafe.imports_passed_through():
         ApplicationUpdate,
         InvoiceUpload,
         PaymentAssistActivities,
+        TokenHolders,
     )
+    from payflow.search_attributes import PAYMENT_TOKEN_DIGEST
     from providers.paymentassist.models import (
         ApplicationStatus,
         AppStatus,
@@ -99,6 +101,10 @@ def checkout_workflow_id(order_id: str) -> str:
 class PaymentAssistCheckout:
     """Carries one order from `/begin` to a confirmed, captured and invoiced end."""
 
+    CURRENT: ClassVar[bool] = False
+    """Every patch taken without a marker, the token digest in search attributes, a `/begin`
+    token not claimed (`PaymentAssistCheckoutV2`); False replays runs of this type as recorded."""
+
     @workflow.init
     def __init__(self, request: CheckoutRequest, carried: CheckoutState | None = None) -> None:
         # runs started with the request alone get it undecoded (the SDK types only full args)
@@ -108,9 +114,10 @@ class PaymentAssistCheckout:
         self._resolving = False
         self._ending_run = False
         self._capturing = False
-        self._lean = False
+        self._lean = self.CURRENT
         self._memo_digest = token_digest(carried.token) if carried and carried.token else None
-        """The digest the memo shows (a fresh run inherits its predecessor's memo)."""
+        """The digest the memo (search attributes, in the current type) shows; a fresh run
+        inherits its predecessor's."""
         self._notifier = Notifier(self._s.notifications, provider=PROVIDER, flow="checkout")
 
     # ---- the flow -------------------------------------------------------------------------
@@ -133,7 +140,7 @@ class PaymentAssistCheckout:
             if self._status == CheckoutStatus.COMPLETED:
                 await self._after_completion()
             return self.state()
-        self._lean = workflow.patched(LEAN_VISIBILITY)
+        self._lean = self.CURRENT or workflow.patched(LEAN_VISIBILITY)
         if self._lean:  # the starter's search attributes already name the checkout
             self._s.status_in_memo = False
         else:
@@ -227,7 +234,8 @@ class PaymentAssistCheckout:
         if result.claimed:  # False in results recorded before claims started with /begin
             self._s.claimed_token = result.token
         self._move("begin")
-        await self._claim(result.token)
+        if not self.CURRENT:  # the current type holds a `/begin` token unclaimed, checked later
+            await self._claim(result.token)
         return True
 
     async def _until_sent(
@@ -329,6 +337,13 @@ class PaymentAssistCheckout:
             )
         if status.status in (AppStatus.FAILED, AppStatus.EXPIRED):
             raise refuse(f"the application is {status.status.value}")
+        if self.CURRENT:  # `/begin` tokens are not claimed: another checkout may show it
+            others = await call(
+                PaymentAssistActivities.token_holders,
+                TokenHolders(digest=token_digest(token), exclude=workflow.info().workflow_id),
+            )
+            if others:
+                raise refuse(f"token {token} is already shown by another checkout ({others[0]})")
         held = await self._claim(token)
         if held is not None:
             raise refuse(held)
@@ -381,7 +396,32 @@ class PaymentAssistCheckout:
         self._call_succeeded()
         self._s.status_checks += 1
         self._s.last_checked_at = workflow.now()
+        if await self._claimed_elsewhere(status):
+            return True
         self._apply(status)
+        return True
+
+    async def _claimed_elsewhere(self, status: ApplicationStatus) -> bool:
+        """Before an unclaimed `/begin` token completes this order, make sure no operator
+        attached it to another order (its claim): if one did, an operator decides instead."""
+        token = self._s.token
+        event = provider_event(status.status.value, cancel_sent=self._s.cancel_sent)
+        if not self.CURRENT or event != "complete" or token is None:
+            return False
+        if self._s.claimed_token == token:
+            return False
+        try:
+            holder = await call(PaymentAssistActivities.token_holder, token)
+        except ActivityError as error:
+            self._call_failed(workflow.now(), f"token claim check: {failure_message(error)}")
+            return True  # not completed yet: the next check asks again
+        if holder is None or holder.order_id == self._request.order_id:
+            return False
+        self._s.attention_reason = (
+            f"the lender completed token {token}, but order {holder.order_id} holds its claim "
+            f"({claim_workflow_id(token)}): an operator attached it there"
+        )
+        self._move("flag", self._s.attention_reason)
         return True
 
     def _apply(self, status: ApplicationStatus) -> None:
@@ -534,6 +574,15 @@ class PaymentAssistCheckout:
             self._s.needs_attention = flagged
             token = self._s.token
             digest = token_digest(token) if token else None
+            if self.CURRENT:  # the digest rides in the status upsert; no memo at all
+                shown = []
+                if digest is not None and digest != self._memo_digest:
+                    shown = [PAYMENT_TOKEN_DIGEST.value_set(digest)]
+                self._memo_digest = digest
+                publish_status(
+                    self._status, needs_attention=flagged, status_in_memo=False, attributes=shown
+                )
+                return
             if self._s.status_in_memo:
                 details = {TOKEN_DIGEST: digest} if digest else None
                 publish_status(self._status, needs_attention=flagged, details=details)
@@ -580,7 +629,7 @@ class PaymentAssistCheckout:
         check, is counted or waits for the next check (histories from before checked at once)."""
         effect = self._s.hint_effect(token)
         coalesced = self._s.coalesced(effect, final=final, now=workflow.now())
-        if coalesced != effect and workflow.patched(COALESCE_HINTS):
+        if coalesced != effect and (self.CURRENT or workflow.patched(COALESCE_HINTS)):
             effect = coalesced
         record = HintRecord(at=workflow.now(), kind=kind, detail=detail)
         if effect == "ignore":
@@ -744,3 +793,20 @@ class PaymentAssistCheckout:
     def state(self) -> CheckoutView:
         """The whole checkout as operators and the API see it."""
         return self._s.view()
+
+
+@workflow.defn(name="PaymentAssistCheckoutV2")
+class PaymentAssistCheckoutV2(PaymentAssistCheckout):
+    """The type every checkout starts as now: no patch markers, no memo, lazy token claims."""
+
+    CURRENT: ClassVar[bool] = True
+
+    @workflow.init
+    def __init__(self, request: CheckoutRequest, carried: CheckoutState | None = None) -> None:
+        super().__init__(request, carried)
+
+    @workflow.run
+    async def run(
+        self, request: CheckoutRequest, carried: CheckoutState | None = None
+    ) -> CheckoutView:
+        return await super().run(request, carried)

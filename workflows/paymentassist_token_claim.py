@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from state.checkout_models import TokenClaim
 
 CLAIM_ID_PREFIX = "paymentassist-token:"
-CLAIM_HELD_FOR = timedelta(days=365 * 100)
-"""A claim started with `/begin` waits this long for its first task: open (its ID held), and
-no worker ever runs or caches it."""
 
 
 def claim_workflow_id(token: str) -> str:

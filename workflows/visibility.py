@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import ClassVar, Generic, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Generic, TypeVar
 
 from temporalio import workflow
+from temporalio.common import SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
     from payflow.search_attributes import (
@@ -43,13 +44,19 @@ def publish_status(
     needs_attention: bool = False,
     details: Mapping[str, object] | None = None,
     status_in_memo: bool = True,
+    attributes: Sequence[SearchAttributeUpdate[Any]] = (),
 ) -> None:
     """Mirror the lifecycle's state (and whether an operator must look) into visibility;
     `details` adds memo fields (never personal data: the memo is not encrypted). Without
     `status_in_memo` the memo is written only for `details` (the search attributes already
-    show the status, and each memo write is one more event and visibility update)."""
+    show the status, and each memo write is one more event and visibility update);
+    `attributes` ride in the same upsert."""
     workflow.upsert_search_attributes(
-        [PAYMENT_STATUS.value_set(status), NEEDS_ATTENTION.value_set(needs_attention)]
+        [
+            PAYMENT_STATUS.value_set(status),
+            NEEDS_ATTENTION.value_set(needs_attention),
+            *attributes,
+        ]
     )
     if status_in_memo:
         workflow.upsert_memo(

@@ -12,22 +12,28 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import httpx
 import pytest
 import pytest_asyncio
+from temporalio.api.enums.v1 import EventType
+from temporalio.service import RPCError, RPCStatusCode
 
 from payflow.checkouts import CheckoutNotStarted, PaymentAssistCheckouts, ResolutionRefused
-from payflow.search_attributes import NEEDS_ATTENTION, PAYMENT_STATUS
+from payflow.search_attributes import NEEDS_ATTENTION, PAYMENT_STATUS, PAYMENT_TOKEN_DIGEST
 from payflow.settings import PayflowSettings
 from payflow.workflow_calls import PaymentNotFound
 from providers.paymentassist import PaymentAssistClient
 from sandbox.paymentassist import FrontDoor, StatusVariants, front_door
 from state.checkout_models import (
+    TOKEN_DIGEST,
     CheckoutTiming,
     CheckoutView,
     InvoiceDocument,
     OperatorResolution,
+    TokenClaim,
+    token_digest,
 )
 from tests.conftest import Stack
 from tests.flows.helpers import (
@@ -40,7 +46,7 @@ from tests.flows.helpers import (
 )
 from worker import running_worker
 from workflows.paymentassist_checkout import PaymentAssistCheckout, checkout_workflow_id
-from workflows.paymentassist_token_claim import claim_workflow_id
+from workflows.paymentassist_token_claim import PaymentAssistTokenClaim, claim_workflow_id
 
 KEY, SECRET = "demo_key", "demo_sandbox_secret"
 BIG, SMALL = 499_900, 10_000  # £4,999 orders and a £100 application
@@ -295,7 +301,8 @@ async def test_one_application_cannot_complete_two_orders(stack: Stack) -> None:
     view = await stack.checkouts.resolve(first, OperatorResolution(token=token))
     assert view.status == "awaiting_customer" and view.claimed_token == token
 
-    with pytest.raises(ResolutionRefused, match="already held by another checkout"):
+    # the first shows the token's digest by now; were visibility behind, its claim refuses
+    with pytest.raises(ResolutionRefused, match="already (shown|held) by another checkout"):
         await stack.checkouts.resolve(second, OperatorResolution(token=token))
     assert (await stack.checkouts.get(second)).status == "needs_attention"
 
@@ -308,24 +315,85 @@ async def test_one_application_cannot_complete_two_orders(stack: Stack) -> None:
 
 
 async def test_token_of_a_started_checkout_cannot_be_attached_elsewhere(stack: Stack) -> None:
+    """A `/begin` token is not claimed; the other checkout showing its digest refuses it."""
     running = checkout_request(amount=BIG)
     started = await stack.checkouts.start(running)
     orphan = await lost_begin(stack, BIG)
-    with pytest.raises(ResolutionRefused, match="already held"):
+    with pytest.raises(ResolutionRefused, match="already shown by another checkout") as refused:
         await stack.checkouts.resolve(orphan, OperatorResolution(token=started.token))
+    assert checkout_workflow_id(running.order_id) in refused.value.reason
+    assert await claim_holder(stack, started.token) is None  # refused before any claim
+    assert (await stack.checkouts.get(orphan)).status == "needs_attention"
 
 
-async def test_a_begun_token_is_held_by_a_claim_no_worker_runs(stack: Stack) -> None:
-    """The claim started with `/begin` is open (its ID held) and has never had a task."""
+async def claim_holder(stack: Stack, token: str) -> str | None:
+    """The order whose claim holds `token`, or None when no claim was started."""
+    claim = stack.client.get_workflow_handle(claim_workflow_id(token))
+    try:
+        first = [event async for event in claim.fetch_history_events()][0]
+    except RPCError as error:
+        assert error.status == RPCStatusCode.NOT_FOUND
+        return None
+    started = first.workflow_execution_started_event_attributes
+    [held] = await stack.client.data_converter.decode(started.input.payloads, [TokenClaim])
+    return str(held.order_id)
+
+
+async def test_a_begun_checkout_writes_no_patch_marker_memo_or_claim(stack: Stack) -> None:
+    """The current type decides by its type, not by patches: its idle point is reached without
+    a patch marker, a `TemporalChangeVersion` upsert, a memo change or a token claim, and the
+    token's digest is a search attribute the gateway binds hints with."""
     started = await stack.checkouts.start(checkout_request())
-    claim = stack.client.get_workflow_handle(claim_workflow_id(started.token))
-    described = await claim.describe()
-    kinds = [event.event_type async for event in claim.fetch_history_events()]
-    assert described.status is not None and described.status.name == "RUNNING"
-    assert dict(await described.memo()) == {"order_id": started.order_id}
-    assert kinds == [1]  # WorkflowExecutionStarted alone: no workflow task was ever scheduled
-    view = await stack.checkouts.get(started.order_id)
-    assert view.claimed_token == started.token
+    handle = stack.client.get_workflow_handle(checkout_workflow_id(started.order_id))
+    await wait_for_status(stack.checkouts, started.order_id, "awaiting_customer")
+    events = [event async for event in handle.fetch_history_events()]
+    kinds = {event.event_type for event in events}
+    assert EventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED not in kinds  # no memo upsert
+    markers = [
+        event.marker_recorded_event_attributes.marker_name
+        for event in events
+        if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+    ]
+    assert "core_patch" not in markers, markers
+    upserted = [
+        set(
+            event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+        )
+        for event in events
+        if event.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
+    ]
+    assert not [names for names in upserted if "TemporalChangeVersion" in names], upserted
+    assert [names for names in upserted if {"PaymentStatus", PAYMENT_TOKEN_DIGEST.name} <= names]
+    described = await handle.describe()
+    assert described.workflow_type == "PaymentAssistCheckoutV2"
+    digest = token_digest(started.token)
+    assert described.typed_search_attributes.get(PAYMENT_TOKEN_DIGEST) == digest
+    assert TOKEN_DIGEST not in await described.memo()  # the starter's summary alone
+    assert await claim_holder(stack, started.token) is None
+    assert (await stack.checkouts.get(started.order_id)).claimed_token is None
+
+
+async def test_a_begun_token_claimed_by_another_order_does_not_complete(stack: Stack) -> None:
+    """An operator attached this checkout's token to another order (its claim names that
+    order): the lender's completion moves this checkout to needs attention, not completed."""
+    sim = stack.sandbox.paymentassist
+    request = checkout_request(timing=FAST_POLLING)
+    started = await stack.checkouts.start(request)
+    claim = await stack.client.start_workflow(
+        PaymentAssistTokenClaim.run,
+        TokenClaim(token=started.token, order_id="elsewhere"),
+        id=claim_workflow_id(started.token),
+        task_queue=stack.settings.task_queue,
+        start_delay=timedelta(days=1),  # held, never run
+    )
+    try:
+        await browser_get(await sim.decide(started.token, "approve"))
+        view = await wait_for_status(stack.checkouts, request.order_id, "needs_attention")
+    finally:
+        await claim.terminate()
+    assert view.attention_reason is not None
+    assert claim_workflow_id(started.token) in view.attention_reason
+    assert "order elsewhere" in view.attention_reason
 
 
 async def test_unknown_token_is_refused_and_the_checkout_can_be_closed(stack: Stack) -> None:

@@ -81,8 +81,8 @@ async def test_one_trace_links_request_workflow_and_provider_call(stack: Stack) 
     in_trace = [span for span in collected if span.context.trace_id == trace_id]
     names = {span.name for span in in_trace}
     assert {
-        "StartUpdateWithStartWorkflow:PaymentAssistCheckout",
-        "RunWorkflow:PaymentAssistCheckout",
+        "StartUpdateWithStartWorkflow:PaymentAssistCheckoutV2",
+        "RunWorkflow:PaymentAssistCheckoutV2",
         "RunActivity:paymentassist.status",  # the return's confirmation, in the flow's trace
         "paymentassist /status",
     } <= names, names

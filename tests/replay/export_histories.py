@@ -1,6 +1,8 @@
 """Re-export the replay goldens from real runs, when a workflow change is meant to change them.
 
 Run `.venv/bin/python tests/replay/export_histories.py`; `*-before-*` goldens are never rewritten.
+Name scenarios (`... export_histories.py --new completed_via_return`) to run only those, and
+`--new` to write only goldens that do not exist yet (a new workflow type's, say).
 The histories are recorded without a payload key (sandbox customers only), so a golden stays
 readable and can be scanned for secrets; the replayer reads them through the codec, which passes
 unencrypted payloads through.
@@ -12,6 +14,7 @@ import asyncio
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,8 +67,11 @@ async def settled_history(client: Client, name: str, workflow_id: str) -> Workfl
     return await handle.fetch_history()
 
 
-async def write(client: Client, name: str, workflow_id: str) -> None:
+async def write(client: Client, name: str, workflow_id: str, *, new_only: bool = False) -> None:
     """Store one golden, refusing to write a file that holds a secret."""
+    if new_only and (HISTORIES / f"{name}.json").exists():
+        print(f"{name}: kept", flush=True)
+        return
     history = (await settled_history(client, name, workflow_id)).to_json()
     leaked = [secret for secret in SECRETS if secret in decoded(history)]
     if leaked:
@@ -74,8 +80,8 @@ async def write(client: Client, name: str, workflow_id: str) -> None:
     print(f"{name}: {workflow_id}", flush=True)
 
 
-async def export() -> None:
-    """Run every scenario on a fresh stack and write its goldens."""
+async def export(only: Sequence[str] = (), *, new_only: bool = False) -> None:
+    """Run every scenario (or those named in `only`) on a fresh stack and write its goldens."""
     port = free_port()
     settings = PayflowSettings(
         task_queue="payflow-replay-export",
@@ -101,9 +107,11 @@ async def export() -> None:
                 PassimpayWithdrawals(client, task_queue=settings.task_queue),
             )  # fmt: skip
             for scenario in [*scenarios_paymentassist.SCENARIOS, *scenarios_passimpay.SCENARIOS]:
+                if only and scenario.__name__ not in only:
+                    continue
                 exported = await scenario(stack)
                 for name, workflow_id in exported.items():
-                    await write(client, name, workflow_id)
+                    await write(client, name, workflow_id, new_only=new_only)
                 sandbox.paymentassist.faults.clear()
                 sandbox.passimpay.faults.clear()
                 sandbox.passimpay.withdrawals.behave()
@@ -113,7 +121,8 @@ async def export() -> None:
 def main() -> None:
     """Export, then exit at once (sdk-python#300)."""
     logging.getLogger("temporalio").setLevel(logging.ERROR)  # expected activity failures
-    asyncio.run(export())
+    args = sys.argv[1:]
+    asyncio.run(export([arg for arg in args if arg != "--new"], new_only="--new" in args))
     sys.stdout.flush()
     os._exit(0)
 

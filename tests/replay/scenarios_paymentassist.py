@@ -1,4 +1,7 @@
-"""Payment Assist paths driven against the simulator, so their histories become replay goldens."""
+"""Payment Assist paths driven against the simulator, so their histories become replay goldens.
+
+Checkouts start as `PaymentAssistCheckoutV2`; the `PaymentAssistCheckout-*` goldens are that older
+type's histories, kept and never re-exported."""
 
 from __future__ import annotations
 
@@ -31,7 +34,7 @@ async def completed_via_return(stack: Stack) -> Exported:
     started = await stack.checkouts.start(request)
     await browser_get(await sim.decide(started.token, "approve"))
     await wait_for_status(stack.checkouts, request.order_id, "completed")
-    return {"PaymentAssistCheckout-completed-via-return": checkout_workflow_id(request.order_id)}
+    return {"PaymentAssistCheckoutV2-completed-via-return": checkout_workflow_id(request.order_id)}
 
 
 async def declined_preapproval(stack: Stack) -> Exported:
@@ -41,7 +44,7 @@ async def declined_preapproval(stack: Stack) -> Exported:
     )
     with contextlib.suppress(CheckoutNotStarted):  # the expected end of this path
         await stack.checkouts.start(request)
-    return {"PaymentAssistCheckout-declined-preapproval": checkout_workflow_id(request.order_id)}
+    return {"PaymentAssistCheckoutV2-declined-preapproval": checkout_workflow_id(request.order_id)}
 
 
 async def lost_begin_resolved(stack: Stack) -> Exported:
@@ -55,8 +58,8 @@ async def lost_begin_resolved(stack: Stack) -> Exported:
     await stack.checkouts.resolve(request.order_id, OperatorResolution(token=application.token))
     await sim.decide(application.token, "approve")
     await wait_for_status(stack.checkouts, request.order_id, "completed")
-    return {  # a resolution's claim is a child that runs (a begun token's claim never does)
-        "PaymentAssistCheckout-needs-attention-resolved": checkout_workflow_id(request.order_id),
+    return {  # a resolution's claim is a child that runs
+        "PaymentAssistCheckoutV2-needs-attention-resolved": checkout_workflow_id(request.order_id),
         "PaymentAssistTokenClaim-held": claim_workflow_id(application.token),
     }
 
@@ -75,7 +78,7 @@ async def pending_capture_captured(stack: Stack) -> Exported:
     await wait_for_status(stack.checkouts, request.order_id, "pending_capture")
     await stack.checkouts.capture(request.order_id)
     return {
-        "PaymentAssistCheckout-pending-capture-captured": checkout_workflow_id(request.order_id)
+        "PaymentAssistCheckoutV2-pending-capture-captured": checkout_workflow_id(request.order_id)
     }
 
 
@@ -84,7 +87,7 @@ async def cancelled(stack: Stack) -> Exported:
     request = checkout_request(order_id="replay-pa-cancel")
     await stack.checkouts.start(request)
     await stack.checkouts.cancel(request.order_id)
-    return {"PaymentAssistCheckout-cancelled": checkout_workflow_id(request.order_id)}
+    return {"PaymentAssistCheckoutV2-cancelled": checkout_workflow_id(request.order_id)}
 
 
 SCENARIOS = [

@@ -59,3 +59,12 @@ def test_no_secret_in_any_history() -> None:
     for path in GOLDENS:
         text = decoded(path.read_text())
         assert not [secret for secret in SECRETS if secret in text], path.name
+
+
+def test_current_checkout_goldens_carry_no_patch() -> None:
+    """`PaymentAssistCheckoutV2` takes every patch by its type: no marker, no change version."""
+    current = [p for p in GOLDENS if workflow_type(p) == "PaymentAssistCheckoutV2"]
+    assert len(current) >= 2
+    for path in current:
+        text = decoded(path.read_text())
+        assert "core_patch" not in text and "TemporalChangeVersion" not in text, path.name

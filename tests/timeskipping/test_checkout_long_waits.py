@@ -15,7 +15,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.paymentassist import ApplicationUpdate, InvoiceUpload
+from activities.paymentassist import ApplicationUpdate, InvoiceUpload, TokenHolders
 from payflow.checkouts import PaymentAssistCheckouts
 from providers.paymentassist.models import (
     ApplicationStatus,
@@ -26,11 +26,15 @@ from providers.paymentassist.models import (
     PreapprovalRequest,
     UpdateResult,
 )
-from state.checkout_models import CheckoutTiming, CheckoutView
+from state.checkout_models import CheckoutTiming, CheckoutView, TokenClaim
 from tests.flows.helpers import checkout_request
 from tests.timeskipping.skip import advance
 from worker import activity_methods
-from workflows.paymentassist_checkout import PaymentAssistCheckout, checkout_workflow_id
+from workflows.paymentassist_checkout import (
+    PaymentAssistCheckout,
+    PaymentAssistCheckoutV2,
+    checkout_workflow_id,
+)
 from workflows.paymentassist_token_claim import PaymentAssistTokenClaim
 
 HISTORY_BOUND = 10_000
@@ -71,6 +75,14 @@ class Lender:
             {"token": token, "status": "completed", "deposit_captured": True}
         )
 
+    @activity.defn(name="paymentassist.token_holders")
+    async def token_holders(self, holders: TokenHolders) -> list[str]:
+        return []  # each token here is one checkout's
+
+    @activity.defn(name="paymentassist.token_holder")
+    async def token_holder(self, token: str) -> TokenClaim | None:
+        return None
+
     @activity.defn(name="paymentassist.update")
     async def update(self, change: ApplicationUpdate) -> UpdateResult:
         return UpdateResult(token=change.token)
@@ -89,7 +101,7 @@ async def lender(
     async with Worker(
         time_skipping.client,
         task_queue=task_queue,
-        workflows=[PaymentAssistCheckout, PaymentAssistTokenClaim],
+        workflows=[PaymentAssistCheckoutV2, PaymentAssistCheckout, PaymentAssistTokenClaim],
         activities=activity_methods(doubles),
     ):
         yield (

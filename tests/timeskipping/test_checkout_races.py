@@ -21,7 +21,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.paymentassist import MAYBE_SENT, ApplicationUpdate, InvoiceUpload
+from activities.paymentassist import MAYBE_SENT, ApplicationUpdate, InvoiceUpload, TokenHolders
 from payflow.checkouts import CheckoutNotStarted, PaymentAssistCheckouts
 from providers.paymentassist.models import (
     ApplicationStatus,
@@ -33,12 +33,16 @@ from providers.paymentassist.models import (
     UpdateResult,
 )
 from state.checkout_health import NOT_SENT
-from state.checkout_models import CheckoutRequest, CheckoutTiming, CheckoutView
+from state.checkout_models import CheckoutRequest, CheckoutTiming, CheckoutView, TokenClaim
 from tests.flows.helpers import checkout_request, eventually
 from tests.timeskipping.skip import advance
 from worker import activity_methods
 from workflows.calls import HISTORY_LIMIT
-from workflows.paymentassist_checkout import PaymentAssistCheckout, checkout_workflow_id
+from workflows.paymentassist_checkout import (
+    PaymentAssistCheckout,
+    PaymentAssistCheckoutV2,
+    checkout_workflow_id,
+)
 from workflows.paymentassist_token_claim import PaymentAssistTokenClaim
 
 AMOUNT = 49_900
@@ -126,6 +130,14 @@ class Lender:
             {"token": token, "status": self.answer, "deposit_captured": collected}
         )
 
+    @activity.defn(name="paymentassist.token_holders")
+    async def token_holders(self, holders: TokenHolders) -> list[str]:
+        return []  # each token here is one checkout's
+
+    @activity.defn(name="paymentassist.token_holder")
+    async def token_holder(self, token: str) -> TokenClaim | None:
+        return None
+
     @activity.defn(name="paymentassist.update")
     async def update(self, change: ApplicationUpdate) -> UpdateResult:
         if change.expiry == 0:
@@ -188,7 +200,7 @@ async def shop(time_skipping: WorkflowEnvironment) -> AsyncIterator[Shop]:
     async with Worker(
         time_skipping.client,
         task_queue=task_queue,
-        workflows=[PaymentAssistCheckout, PaymentAssistTokenClaim],
+        workflows=[PaymentAssistCheckoutV2, PaymentAssistCheckout, PaymentAssistTokenClaim],
         activities=activity_methods(lender),
     ):
         checkouts = PaymentAssistCheckouts(
@@ -320,7 +332,7 @@ async def test_cancel_during_begin_cancels_the_application_begin_returns(shop: S
     answer = await cancel.result()
     (token,) = lender.tokens
     assert answer.status == "cancelled" and answer.token == token
-    assert answer.claimed_token == token  # held by this checkout, not left untracked
+    assert answer.claimed_token is None  # tracked as its token; only an operator's attach claims
     assert lender.cancels == [token] and lender.begins == 1
     started = await start
     assert getattr(started, "token", None) == token  # the starter learns it too
