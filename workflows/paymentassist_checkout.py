@@ -411,7 +411,9 @@ class PaymentAssistCheckout:
         if self._s.claimed_token == token:
             return False
         try:
-            holder = await call(PaymentAssistActivities.token_holder, token)
+            holder = await read(
+                PaymentAssistActivities.token_holder, token, retry_policy=STATUS_RETRY, local=True
+            )
         except ActivityError as error:
             self._call_failed(workflow.now(), f"token claim check: {failure_message(error)}")
             return True  # not completed yet: the next check asks again
