@@ -55,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.calls import (
         ONE_TRY,
         STATUS_RETRY,
+        UNTIL_DONE,
         async_update,
         call,
         failure_message,
@@ -411,8 +412,8 @@ class PaymentAssistCheckout:
         if self._s.claimed_token == token:
             return False
         try:
-            holder = await read(
-                PaymentAssistActivities.token_holder, token, retry_policy=STATUS_RETRY, local=True
+            holder = await read(  # asks Temporal, not the lender: retried until it answers
+                PaymentAssistActivities.token_holder, token, retry_policy=UNTIL_DONE, local=True
             )
         except ActivityError as error:
             self._call_failed(workflow.now(), f"token claim check: {failure_message(error)}")
