@@ -60,6 +60,11 @@ async def in_browser(action: Callable[[], T]) -> T:
     return await asyncio.to_thread(action)
 
 
+def wait_until(browser: WebDriver, condition: Callable[[WebDriver], bool]) -> None:
+    """Until `condition` holds (a page that is still loading is not read early)."""
+    WebDriverWait(browser, WAIT_SECONDS).until(condition)
+
+
 def wait_for(browser: WebDriver, css: str) -> list[object]:
     """The elements matching `css` once at least one is there."""
     return WebDriverWait(browser, WAIT_SECONDS).until(
@@ -83,12 +88,14 @@ async def test_api_docs_render_offline(stack: Stack, browser: WebDriver) -> None
 
 async def test_lender_page_approves_a_checkout(stack: Stack, browser: WebDriver) -> None:
     request = checkout_request()
+    gateway = stack.gateway.url
     started = await stack.checkouts.start(request)
     await in_browser(lambda: browser.get(started.url))
     await in_browser(lambda: wait_for(browser, "button.approve")[0].click())  # type: ignore[attr-defined]
+    # the click navigates asynchronously: read the heading only once the gateway's page is up
+    await in_browser(lambda: wait_until(browser, lambda b: b.current_url.startswith(gateway)))
     heading = await in_browser(lambda: wait_for(browser, "h1")[0].text)  # type: ignore[attr-defined]
     assert heading == "Thank you"  # the gateway's page, after the signed return
-    assert (await in_browser(lambda: browser.current_url)).startswith(stack.gateway.url)
     await wait_for_status(stack.checkouts, request.order_id, "completed")
 
 
