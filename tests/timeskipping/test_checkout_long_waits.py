@@ -15,7 +15,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.paymentassist import ApplicationUpdate, InvoiceUpload, TokenHolders
+from activities.paymentassist import ApplicationUpdate, InvoiceUpload
 from payflow.checkouts import PaymentAssistCheckouts
 from providers.paymentassist.models import (
     ApplicationStatus,
@@ -26,8 +26,9 @@ from providers.paymentassist.models import (
     PreapprovalRequest,
     UpdateResult,
 )
-from state.checkout_models import CheckoutTiming, CheckoutView, TokenClaim
+from state.checkout_models import CheckoutTiming, CheckoutView
 from tests.flows.helpers import checkout_request
+from tests.timeskipping.claim_doubles import FreeTokens
 from tests.timeskipping.skip import advance
 from worker import activity_methods
 from workflows.paymentassist_checkout import (
@@ -42,7 +43,7 @@ PRODUCTION_POLLING = CheckoutTiming(invoice_watch_seconds=0)  # 30 s, then every
 
 
 @dataclass
-class Lender:
+class Lender(FreeTokens):
     """What the doubles answer: the application's status, moved on by `/capture`."""
 
     answer: str = "in progress"
@@ -74,14 +75,6 @@ class Lender:
         return CaptureResult.model_validate(
             {"token": token, "status": "completed", "deposit_captured": True}
         )
-
-    @activity.defn(name="paymentassist.token_holders")
-    async def token_holders(self, holders: TokenHolders) -> list[str]:
-        return []  # each token here is one checkout's
-
-    @activity.defn(name="paymentassist.token_holder")
-    async def token_holder(self, token: str) -> TokenClaim | None:
-        return None
 
     @activity.defn(name="paymentassist.update")
     async def update(self, change: ApplicationUpdate) -> UpdateResult:

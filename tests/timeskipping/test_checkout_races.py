@@ -21,7 +21,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.paymentassist import MAYBE_SENT, ApplicationUpdate, InvoiceUpload, TokenHolders
+from activities.paymentassist import MAYBE_SENT, ApplicationUpdate, InvoiceUpload
 from payflow.checkouts import CheckoutNotStarted, PaymentAssistCheckouts
 from providers.paymentassist.models import (
     ApplicationStatus,
@@ -33,8 +33,9 @@ from providers.paymentassist.models import (
     UpdateResult,
 )
 from state.checkout_health import NOT_SENT
-from state.checkout_models import CheckoutRequest, CheckoutTiming, CheckoutView, TokenClaim
+from state.checkout_models import CheckoutRequest, CheckoutTiming, CheckoutView
 from tests.flows.helpers import checkout_request, eventually
+from tests.timeskipping.claim_doubles import FreeTokens
 from tests.timeskipping.skip import advance
 from worker import activity_methods
 from workflows.calls import HISTORY_LIMIT
@@ -80,7 +81,7 @@ class Hold:
 
 
 @dataclass
-class Lender:
+class Lender(FreeTokens):
     """What the doubles answer; `/update expiry=0` (the cancel) expires the application."""
 
     answer: str = "in progress"
@@ -129,14 +130,6 @@ class Lender:
         return CaptureResult.model_validate(
             {"token": token, "status": self.answer, "deposit_captured": collected}
         )
-
-    @activity.defn(name="paymentassist.token_holders")
-    async def token_holders(self, holders: TokenHolders) -> list[str]:
-        return []  # each token here is one checkout's
-
-    @activity.defn(name="paymentassist.token_holder")
-    async def token_holder(self, token: str) -> TokenClaim | None:
-        return None
 
     @activity.defn(name="paymentassist.update")
     async def update(self, change: ApplicationUpdate) -> UpdateResult:
