@@ -16,9 +16,11 @@ round runs N payflow checkouts and N `BareCheckout`s, in alternating order:
 Prints completed/s of each and their ratio (min / median / max over rounds), CPU seconds per
 flow of each worker, the dev server and this process, provider calls per checkout against the
 minimum (`/begin` + `/status`), and how many ended anywhere but completed. With `--idle K` it
-then opens K of each (paced), none approved, and prints worker RSS per open workflow and the
-workers' CPU while they wait (a window starting `--settle` seconds after the last was opened,
-once the first fast polls of the backoff are behind them). Exits 1 when an acceptance line fails.
+then runs `--idle-rounds` rounds (bench/idle.py), each opening K of each kind (paced, none
+approved) in fresh workers, and prints worker RSS per open workflow 10 s after the last was
+opened and once every checkout has made its first poll, then (last round) the workers' CPU
+while they wait (a window starting `--settle` seconds after the last was opened, once the first
+fast polls of the backoff are behind them). Exits 1 when an acceptance line fails.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from pathlib import Path
 from bare import BareCheckout  # bench/ is on sys.path
 from checkouts_burst import worker_env
 from harness import ROOT, cpu_hogs, start_worker, verdict
+from idle import IdleKit, IdleRound, idle_round
 from proc import Usage, own_usage, usage
 from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
@@ -179,41 +182,67 @@ def spread(values: list[float], digits: int = 2) -> str:
     )
 
 
-async def idle_phase(
-    count: int,
-    pace: float,
-    settle: float,
-    window: float,
-    processes: Processes,
-    status_calls: Callable[[], int],
-    start_payflow: Callable[[str], Awaitable[object]],
-    start_bare: Callable[[str], Awaitable[object]],
+def idle_line(figures: IdleRound) -> str:
+    """One idle round's RSS per open workflow of each worker, at both readings."""
+    return "  ".join(
+        f"{reading} {values['payflow worker'] / 1024:.0f} vs {values['bare worker'] / 1024:.0f}"
+        for reading, values in (("opened", figures.opened), ("polled", figures.polled))
+    )
+
+
+def idle_kit(
+    server: DevServer,
+    sandbox: RunningSandbox,
+    client: Client,
+    bare_client: Client,
+    settings: PayflowSettings,
     run: str,
-) -> dict[str, float]:
-    """Open `count` of each kind (paced), then read RSS per open workflow and idle CPU."""
-    before = processes.read()
-    for index in range(count):
-        tick = time.monotonic()
-        await asyncio.gather(
-            start_payflow(f"idle-payflow-{run}-{index:05d}"),
-            start_bare(f"idle-bare-{run}-{index:05d}"),
+    logs: Path,
+) -> IdleKit:
+    """Fresh workers on queues of their own per idle round, and how to open flows there."""
+
+    def queue(index: int) -> str:
+        return f"idle-{run}-{index}"
+
+    def start_workers(index: int) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]:
+        env = worker_env(server, sandbox, queue(index))
+        return (
+            start_worker(env, logs / f"idle-{index}-payflow-worker.log"),
+            start_bare_worker(
+                {**env, "PAYFLOW_TASK_QUEUE": f"bare-{queue(index)}"},
+                logs / f"idle-{index}-bare-worker.log",
+            ),
         )
-        await asyncio.sleep(max(0.0, 1.0 / pace - (time.monotonic() - tick)))
-    await asyncio.sleep(10.0)  # let the last starts' tasks finish before reading memory
-    opened = processes.read()
-    await asyncio.sleep(settle)  # past the first, fast polls of the backoff
-    waiting = processes.read()
-    checks = status_calls()
-    await asyncio.sleep(window)
-    after = processes.read()
-    return {
-        "status calls/s": (status_calls() - checks) / window,
-        "payflow rss": (opened["payflow worker"].rss - before["payflow worker"].rss) / count,
-        "bare rss": (opened["bare worker"].rss - before["bare worker"].rss) / count,
-        "payflow idle cpu": (after["payflow worker"].cpu - waiting["payflow worker"].cpu) / window,
-        "bare idle cpu": (after["bare worker"].cpu - waiting["bare worker"].cpu) / window,
-        "server idle cpu": (after["dev server"].cpu - waiting["dev server"].cpu) / window,
-    }
+
+    def read(
+        payflow_worker: subprocess.Popen[bytes], bare_worker: subprocess.Popen[bytes]
+    ) -> dict[str, Usage]:
+        return Processes(server, payflow_worker.pid, bare_worker.pid).read()
+
+    checkouts: dict[int, PaymentAssistCheckouts] = {}
+
+    async def open_payflow(index: int, order_id: str) -> str:
+        if index not in checkouts:
+            checkouts[index] = PaymentAssistCheckouts(
+                client, task_queue=queue(index), public_url=settings.public_url
+            )
+        request = checkout_request(f"payflow-{order_id}-{run}")
+        await checkouts[index].start(request)
+        return checkout_workflow_id(request.order_id)
+
+    async def open_bare(index: int, order_id: str) -> str:
+        await start_bare(bare_client, f"bare-{queue(index)}", f"bare-{order_id}-{run}")
+        return f"bare:bare-{order_id}-{run}"
+
+    return IdleKit(
+        start_workers=start_workers,
+        read=read,
+        open_payflow=open_payflow,
+        open_bare=open_bare,
+        status_calls=lambda: sandbox.paymentassist.calls["status"],
+        client=client,
+        first_poll_seconds=CheckoutTiming().active_poll_seconds,
+    )
 
 
 def start_bare_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -240,6 +269,7 @@ async def bench(args: argparse.Namespace) -> bool:
     bare_queue = f"bare-{run}"
     payflow = Tally()
     bare = Tally()
+    idle: list[IdleRound] = []
     with cpu_hogs(args.hog):
         async with start_dev_server() as server, running_sandbox() as sandbox:
             client = await connect(server.address)
@@ -301,26 +331,13 @@ async def bench(args: argparse.Namespace) -> bool:
                         ),
                         "bare": await history_length(bare_client, f"bare:bare-{run}-{last}-00000"),
                     }
-                    idle = None
-                    if args.idle:
-
-                        async def open_checkout(order_id: str) -> object:
-                            return await checkouts.start(checkout_request(order_id))
-
-                        async def open_bare(order_id: str) -> object:
-                            return await start_bare(bare_client, bare_queue, order_id)
-
-                        idle = await idle_phase(
-                            args.idle,
-                            args.pace,
-                            args.settle,
-                            args.window,
-                            processes,
-                            lambda: sandbox.paymentassist.calls["status"],
-                            open_checkout,
-                            open_bare,
-                            run,
-                        )
+                    kit = idle_kit(server, sandbox, client, bare_client, settings, run, logs)
+                    for index in range(args.idle_rounds if args.idle else 0):
+                        last = index == args.idle_rounds - 1
+                        cpu_window = (args.settle, args.window) if last else None
+                        idle.append(await idle_round(kit, index, args.idle, args.pace, cpu_window))
+                        print(f"idle round {index}  RSS per open (KiB) {idle_line(idle[-1])}")
+                        sys.stdout.flush()
             finally:
                 stop_process(worker)
                 stop_process(bare_worker)
@@ -355,18 +372,25 @@ async def bench(args: argparse.Namespace) -> bool:
         <= CPU_CEILING,
         "every checkout completed": not_completed == 0,
     }
-    if idle is not None:
-        rss = idle["payflow rss"] / idle["bare rss"] if idle["bare rss"] > 0 else float("inf")
-        print(f"open workflows      {args.idle} of each, started at {args.pace}/s")
-        print(f"RSS per open        payflow {idle['payflow rss'] / 1024:.0f} KiB, "
-              f"bare {idle['bare rss'] / 1024:.0f} KiB, ratio {rss:.2f}")  # fmt: skip
-        print(f"idle CPU ({args.window:.0f} s)     payflow worker {100 * idle['payflow idle cpu']:.1f} %"
-              f" of a core, bare worker {100 * idle['bare idle cpu']:.1f} %, dev server "
-              f"{100 * idle['server idle cpu']:.1f} %, {idle['status calls/s']:.1f} /status calls/s, "
+    if idle:
+        cpu = idle[-1].cpu or {}
+        print(f"open workflows      {args.idle} of each, started at {args.pace}/s, "
+              f"{args.idle_rounds} rounds, each in fresh workers")  # fmt: skip
+        for reading in ("opened", "polled"):
+            ours = [getattr(r, reading)["payflow worker"] / 1024 for r in idle]
+            theirs = [getattr(r, reading)["bare worker"] / 1024 for r in idle]
+            ratios = [o / t for o, t in zip(ours, theirs, strict=True)]
+            print(f"RSS per open, {reading}  payflow {spread(ours, 0)} KiB | bare "
+                  f"{spread(theirs, 0)} KiB | ratio {spread(ratios)}")  # fmt: skip
+            checks[f"worker RSS per open workflow ÷ bare ≤ {RSS_CEILING} ({reading}, median)"] = (
+                statistics.median(ratios) <= RSS_CEILING
+            )
+        print(f"idle CPU ({args.window:.0f} s)     payflow worker {100 * cpu['payflow worker']:.1f} %"
+              f" of a core, bare worker {100 * cpu['bare worker']:.1f} %, dev server "
+              f"{100 * cpu['dev server']:.1f} %, {cpu['status calls/s']:.1f} /status calls/s, "
               f"from {args.settle:.0f} s after the last was opened")  # fmt: skip
-        checks[f"worker RSS per open workflow ÷ bare ≤ {RSS_CEILING}"] = rss <= RSS_CEILING
         checks[f"{args.idle} idle checkouts: worker below {IDLE_CEILING:.0%} of a core"] = (
-            idle["payflow idle cpu"] < IDLE_CEILING
+            cpu["payflow worker"] < IDLE_CEILING
         )
     return verdict(checks, logs)
 
@@ -377,6 +401,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--idle", type=int, default=0, help="open this many idle flows after")
     parser.add_argument("--pace", type=float, default=25.0, help="idle flows opened per second")
+    parser.add_argument("--idle-rounds", type=int, default=3, help="idle rounds, fresh workers")
     parser.add_argument(
         "--settle", type=float, default=120.0, help="seconds after opening before the window"
     )
