@@ -38,6 +38,7 @@ from state.checkout_models import (
     WebhookHint,
     token_digest,
 )
+from state.terms import TERMS_CONFLICT
 from workflows.paymentassist_checkout import (
     PROVIDER,
     RESOLUTION_REFUSED,
@@ -125,20 +126,14 @@ class PaymentAssistCheckouts:
         request = with_notify_url(self._with_callback_urls(request), self._notify_url)
         workflow_id = checkout_workflow_id(request.order_id)
         try:
-            return await start_or_join(
-                self._client,
-                run=PaymentAssistCheckoutV2.run,
-                update=PaymentAssistCheckoutV2.begin,
-                arg=request,
-                workflow_id=workflow_id,
-                task_queue=self._task_queue,
-                provider=PROVIDER,
-                order_id=request.order_id,
-                initial_status=CheckoutStatus.CREATED.value,
-                memo=request.summary(),
-                seconds=self._bounds.slow,
-                start_args=[request, None],
-            )
+            try:
+                return await self._start_or_join(request, lean=True)
+            except WorkflowUpdateFailedError as error:
+                if _failure_type(error) in OUR_REFUSALS:
+                    raise
+                # a run of the type before V2 decodes a full request only: a refused update
+                # leaves no trace, so join it the way it was started
+                return await self._start_or_join(request, lean=False)
         except WorkflowAlreadyStartedError:
             await same_terms(
                 self._client,
@@ -147,14 +142,33 @@ class PaymentAssistCheckouts:
                 what="a checkout",
                 order_id=request.order_id,
                 seconds=self._bounds.quick,
+                from_input=_request_terms,
             )
             return await self._started_from_view(request.order_id)
         except WorkflowUpdateFailedError as error:
-            cause = error.cause
-            if isinstance(cause, ApplicationError) and cause.type == "CheckoutNotStarted":
+            if _failure_type(error) == "CheckoutNotStarted":
                 raise CheckoutNotStarted(await self.get(request.order_id)) from None
             with workflow_errors(workflow_id):
                 raise
+
+    async def _start_or_join(self, request: CheckoutRequest, *, lean: bool) -> CheckoutStarted:
+        """Start a V2 checkout with the request as its only input and no memo, its `begin`
+        sent the terms alone (`lean`), or join a running checkout with the whole request."""
+        return await start_or_join(
+            self._client,
+            run=PaymentAssistCheckoutV2.run,
+            start_args=[request],
+            update=PaymentAssistCheckoutV2.begin,
+            arg=request.terms() if lean else request,
+            workflow_id=checkout_workflow_id(request.order_id),
+            task_queue=self._task_queue,
+            provider=PROVIDER,
+            order_id=request.order_id,
+            initial_status=CheckoutStatus.CREATED.value,
+            terms=request.summary(),
+            seconds=self._bounds.slow,
+            memo=False,
+        )
 
     async def _started_from_view(self, order_id: str) -> CheckoutStarted:
         """A checkout that already ended: answer from its final state."""
@@ -295,6 +309,20 @@ class PaymentAssistCheckouts:
             await self._handle(order_id).signal(
                 PaymentAssistCheckout.webhook_received, hint, rpc_timeout=rpc
             )
+
+
+OUR_REFUSALS = frozenset({"CheckoutNotStarted", TERMS_CONFLICT})
+"""Update failures a V2 checkout answers with: anything else is a run that cannot read terms."""
+
+
+def _failure_type(error: WorkflowUpdateFailedError) -> str | None:
+    cause = error.cause
+    return cause.type if isinstance(cause, ApplicationError) else None
+
+
+def _request_terms(request: Any) -> dict[str, object]:
+    """The terms a checkout was started with, from its input (V2 keeps no memo)."""
+    return CheckoutRequest.model_validate(request).summary()
 
 
 def _same_digest(digest: str, token: str) -> bool:

@@ -98,7 +98,7 @@ class PassimpayPayments:
                 provider=PROVIDER,
                 order_id=request.order_id,
                 initial_status=InvoiceStatus.CREATED.value,
-                memo=request.summary(),
+                terms=request.summary(),
                 seconds=self._bounds.slow,
                 start_args=[request, None],
             )
@@ -149,7 +149,7 @@ class PassimpayPayments:
                 provider=PROVIDER,
                 order_id=request.order_id,
                 initial_status=AddressStatus.REQUESTED.value,
-                memo=request.summary(),
+                terms=request.summary(),
                 seconds=self._bounds.slow,
                 start_args=[request, None],
             )

@@ -72,7 +72,7 @@ class PassimpayWithdrawals:
                 provider=PROVIDER,
                 order_id=request.order_id,
                 initial_status=WithdrawalStatus.CREATED.value,
-                memo=request.summary(),
+                terms=request.summary(),
                 seconds=self._bounds.slow,
             )
         except WorkflowAlreadyStartedError:

@@ -12,6 +12,7 @@ from typing import Any, Protocol, TypeVar, cast
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
+    WorkflowHandle,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
@@ -140,7 +141,8 @@ def identity_attributes(provider: str, order_id: str, status: str) -> TypedSearc
 async def start_or_join(
     client: Client,
     *,
-    run: Callable[[Any, Arg], Awaitable[Any]],
+    run: Callable[..., Awaitable[Any]],
+    start_args: Sequence[Any],
     update: UpdateMethodMultiParam[[Any, Arg], Result],
     arg: Arg,
     workflow_id: str,
@@ -148,9 +150,9 @@ async def start_or_join(
     provider: str,
     order_id: str,
     initial_status: str,
-    memo: Mapping[str, Any],
+    terms: Mapping[str, Any],
     seconds: float,
-    start_args: Sequence[Any] | None = None,
+    memo: bool = True,
 ) -> Result:
     """Start the order's workflow or join the running one, and run `update` in the same call.
 
@@ -158,20 +160,21 @@ async def start_or_join(
     reused; `same_terms` then tells a repeat from a conflict), WorkflowUpdateFailedError when
     the update refuses and PaymentUnavailable when
     Temporal does not answer within `seconds` (the workflow may have started: the same call
-    repeated joins it). `start_args` replaces `arg` as the workflow's input when its run method
-    takes more than one parameter.
+    repeated joins it). The workflow is started with `start_args`, the update sent `arg`. The
+    Temporal UI's static details show `terms`; `memo`
+    keeps them in the memo as well (where `same_terms` reads them back).
     """
     operation = WithStartWorkflowOperation(
         run,
-        args=start_args if start_args is not None else [arg],
+        args=start_args,
         id=workflow_id,
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         search_attributes=identity_attributes(provider, order_id, initial_status),
-        memo=memo,
+        memo=dict(terms) if memo else None,
         static_summary=f"{provider} order {order_id}",
-        static_details="\n".join(f"**{key}:** {value}" for key, value in memo.items()),
+        static_details="\n".join(f"**{key}:** {value}" for key, value in terms.items()),
     )
     try:
         async with asyncio.timeout(seconds):
@@ -206,12 +209,24 @@ async def same_terms(
     what: str,
     order_id: str,
     seconds: float,
+    from_input: Callable[[Any], Mapping[str, Any]] | None = None,
 ) -> None:
     """TermsConflict when the order's payment (ended, so no validator answers) was started on
-    other terms than `asked`, read from the memo it was started with."""
+    other terms than `asked`, read from the memo it was started with, or from its input by
+    `from_input` when it kept no memo."""
     async with within(seconds, workflow_id) as rpc:
-        description = await client.get_workflow_handle(workflow_id).describe(rpc_timeout=rpc)
-        memo = await description.memo()
-    changed = differing_terms(memo, asked)
+        handle = client.get_workflow_handle(workflow_id)
+        kept: Mapping[str, Any] = await (await handle.describe(rpc_timeout=rpc)).memo()
+        if not kept and from_input is not None:
+            kept = from_input(await _first_input(client, handle, rpc))
+    changed = differing_terms(kept, asked)
     if changed:
         raise TermsConflict(f"order {order_id} already has {what} with other terms: {changed}")
+
+
+async def _first_input(client: Client, handle: WorkflowHandle[Any, Any], rpc: timedelta) -> Any:
+    """The run's first input argument, opened by the client's converter (and codec)."""
+    async for event in handle.fetch_history_events(page_size=1, rpc_timeout=rpc):
+        payloads = event.workflow_execution_started_event_attributes.input.payloads
+        return (await client.data_converter.decode(payloads[:1]))[0]
+    raise PaymentNotFound(handle.id)

@@ -92,6 +92,30 @@ class CheckoutTiming(PollTiming):
         return backed_off(self.active_poll_seconds, self.idle_poll_seconds, seconds_since_activity)
 
 
+CaptureMode = Literal["automatic", "on_request"]
+
+
+class CheckoutTerms(BaseModel):
+    """What a repeated start must agree on, and all it sends to a running checkout: the order
+    and its money terms, not the customer."""
+
+    order_id: str
+    amount: int
+    plan_id: int | None = None
+    auto_capture: bool = True
+    capture: CaptureMode = "automatic"
+
+    def summary(self) -> dict[str, object]:
+        """The terms as operators read them: the order, not the person."""
+        return {
+            "order_id": self.order_id,
+            "amount_pence": self.amount,
+            "plan_id": self.plan_id,
+            "auto_capture": self.auto_capture,
+            "capture": self.capture,
+        }
+
+
 class CheckoutRequest(BaseModel):
     """Everything a checkout needs; the gateway fills the return and webhook URLs."""
 
@@ -141,7 +165,7 @@ class CheckoutRequest(BaseModel):
     auto_capture: bool = Field(
         default=True, description="the lender captures on approval by itself"
     )
-    capture: Literal["automatic", "on_request"] = Field(
+    capture: CaptureMode = Field(
         default="automatic",
         description="`on_request`: wait for `POST .../capture` before capturing",
     )
@@ -194,16 +218,20 @@ class CheckoutRequest(BaseModel):
             webhook_url=self.webhook_url,
         )
 
+    def terms(self) -> CheckoutTerms:
+        """What a repeated start must agree on (the free-text description stays out)."""
+        return CheckoutTerms(
+            order_id=self.order_id,
+            amount=self.amount,
+            plan_id=self.plan_id,
+            auto_capture=self.auto_capture,
+            capture=self.capture,
+        )
+
     def summary(self) -> dict[str, object]:
-        """The memo operators see in the Temporal UI: the order, not the person (the memo is
-        not encrypted, so the free-text description stays out)."""
-        return {
-            "order_id": self.order_id,
-            "amount_pence": self.amount,
-            "plan_id": self.plan_id,
-            "auto_capture": self.auto_capture,
-            "capture": self.capture,
-        }
+        """The terms operators see in the Temporal UI: the order, not the person (not
+        encrypted, so the free-text description stays out)."""
+        return self.terms().summary()
 
 
 class CheckoutStarted(BaseModel):

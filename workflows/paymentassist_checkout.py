@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         CheckoutRequest,
         CheckoutStarted,
         CheckoutState,
+        CheckoutTerms,
         CheckoutView,
         CustomerReturn,
         HintRecord,
@@ -91,6 +92,9 @@ LEAN_VISIBILITY = "lean-visibility"
 upsert of its own), the memo is written only when the token's digest changes (the status is in
 search attributes alone), and `/status` reads are local activities without a patch of their
 own: two events and two visibility updates fewer per checkout."""
+
+
+BEGIN_UPDATE = "Answer the starter with the token and continuation URL once `/begin` has run"
 
 
 def checkout_workflow_id(order_id: str) -> str:
@@ -650,9 +654,17 @@ class PaymentAssistCheckout:
 
     # ---- messages ---------------------------------------------------------------------------
 
-    @async_update("Answer the starter with the token and continuation URL once `/begin` has run")
+    @async_update(BEGIN_UPDATE)
     async def begin(self, request: CheckoutRequest) -> CheckoutStarted:
         """Answer the starter with the token and continuation URL once `/begin` has run."""
+        return await self._started()
+
+    @begin.validator
+    def _validate_begin(self, request: CheckoutRequest) -> None:
+        refuse_other_terms("a checkout", self._request, request)
+
+    async def _started(self) -> CheckoutStarted:
+        """The token and continuation URL once `/begin` has run; CheckoutNotStarted if not."""
         await workflow.wait_condition(
             lambda: self._s.url is not None or self._status not in NOT_STARTED
         )
@@ -669,10 +681,6 @@ class PaymentAssistCheckout:
             url=self._s.url,
             status=self._status.value,
         )
-
-    @begin.validator
-    def _validate_begin(self, request: CheckoutRequest) -> None:
-        refuse_other_terms("a checkout", self._request, request)
 
     @workflow.signal(description="The customer came back through the signed redirect")
     def customer_returned(self, hint: CustomerReturn) -> None:
@@ -813,3 +821,15 @@ class PaymentAssistCheckoutV2(PaymentAssistCheckout):
         self, request: CheckoutRequest, carried: CheckoutState | None = None
     ) -> CheckoutView:
         return await super().run(request, carried)
+
+    @async_update(BEGIN_UPDATE)
+    async def begin(  # type: ignore[override]  # a wider argument; the SDK generic is invariant
+        self, request: CheckoutRequest | CheckoutTerms
+    ) -> CheckoutStarted:
+        """`begin`, sent the terms alone: the request came as the workflow's input, and the
+        SDK keeps a run's first activation (both copies of it) for the run's whole life."""
+        return await self._started()
+
+    @begin.validator
+    def _validate_begin(self, request: CheckoutRequest | CheckoutTerms) -> None:
+        refuse_other_terms("a checkout", self._request, request)

@@ -11,8 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
+from temporalio.api.enums.v1 import EventType
 
 from gateway.problems import PROBLEM_JSON
+from payflow.checkouts import PaymentAssistCheckouts
+from payflow.workflow_calls import TermsConflict
 from state.passimpay_models import AddressRequest, InvoiceRequest
 from tests.conftest import Stack
 from tests.flows.helpers import browser_get, checkout_request, new_order_id, wait_for_status
@@ -97,3 +100,54 @@ async def test_invoices_and_addresses_are_joined_only_on_the_same_terms(
     conflict(await post(stack, "/v1/crypto/addresses", other), "payment_id")
     assert never_retrieved(asyncio_log) == []
     await stack.crypto.close_address(address.order_id)
+
+
+async def test_a_checkout_starts_with_its_request_once_and_no_memo(stack: Stack) -> None:
+    """The SDK keeps a run's first activation for the run's whole life: a checkout's input is
+    its request alone, its `begin` update is sent the terms (not the customer), no memo; the
+    Temporal UI's details still show the terms."""
+    request = checkout_request()
+    await stack.checkouts.start(request)
+    handle = stack.client.get_workflow_handle(checkout_workflow_id(request.order_id))
+    events = [event async for event in handle.fetch_history_events()]
+    started = events[0].workflow_execution_started_event_attributes
+    assert len(started.input.payloads) == 1
+    assert not started.memo.fields
+    [accepted] = [
+        event.workflow_execution_update_accepted_event_attributes.accepted_request
+        for event in events
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+    ]
+    [sent] = await stack.client.data_converter.decode(accepted.input.args.payloads)
+    assert sent == request.terms().model_dump(mode="json")
+    assert request.customer.email not in str(sent)
+    details = await (await handle.describe()).static_details()
+    assert details is not None and f"**amount_pence:** {request.amount}" in details
+    await stack.checkouts.cancel(request.order_id)
+
+
+async def test_a_running_checkout_of_the_type_before_is_joined_with_its_whole_request(
+    stack: Stack, asyncio_log: pytest.LogCaptureFixture
+) -> None:
+    """A checkout started as `PaymentAssistCheckout` (before V2) reads only a whole request in
+    `begin`: a repeated start joins it with one, and still only on the same terms."""
+    request = checkout_request(auto_capture=False)
+    await stack.client.start_workflow(
+        PaymentAssistCheckout.run,
+        args=[request, None],
+        id=checkout_workflow_id(request.order_id),
+        task_queue=stack.settings.task_queue,
+    )
+    checkouts: PaymentAssistCheckouts = stack.checkouts
+    joined = await checkouts.start(request)
+    assert joined.token == (await checkouts.get(request.order_id)).token
+    with pytest.raises(TermsConflict, match="amount_pence"):
+        await checkouts.start(request.model_copy(update={"amount": 100}))
+    again = await checkouts.start(request)
+    assert again.token == joined.token
+    described = await stack.client.get_workflow_handle(
+        checkout_workflow_id(request.order_id)
+    ).describe()
+    assert described.workflow_type == "PaymentAssistCheckout"
+    assert never_retrieved(asyncio_log) == []
+    await checkouts.cancel(request.order_id)
