@@ -158,11 +158,10 @@ async def start_or_join(
 
     Raises WorkflowAlreadyStartedError when the workflow has already ended (IDs are never
     reused; `same_terms` then tells a repeat from a conflict), WorkflowUpdateFailedError when
-    the update refuses and PaymentUnavailable when
-    Temporal does not answer within `seconds` (the workflow may have started: the same call
-    repeated joins it). The workflow is started with `start_args`, the update sent `arg`. The
-    Temporal UI's static details show `terms`; `memo`
-    keeps them in the memo as well (where `same_terms` reads them back).
+    the update refuses and PaymentUnavailable when Temporal does not answer within `seconds`
+    (the workflow may have started: the same call repeated joins it). The workflow is started
+    with `start_args`, the update sent `arg`. The Temporal UI's static details show `terms`;
+    `memo` keeps them in the memo as well (where `same_terms` reads them back).
     """
     operation = WithStartWorkflowOperation(
         run,
@@ -213,11 +212,11 @@ async def same_terms(
 ) -> None:
     """TermsConflict when the order's payment (ended, so no validator answers) was started on
     other terms than `asked`, read from the memo it was started with, or from its input by
-    `from_input` when it kept no memo."""
+    `from_input` when the memo lacks them (runs started without one)."""
     async with within(seconds, workflow_id) as rpc:
         handle = client.get_workflow_handle(workflow_id)
         kept: Mapping[str, Any] = await (await handle.describe(rpc_timeout=rpc)).memo()
-        if not kept and from_input is not None:
+        if from_input is not None and not asked.keys() <= kept.keys():
             kept = from_input(await _first_input(client, handle, rpc))
     changed = differing_terms(kept, asked)
     if changed:
