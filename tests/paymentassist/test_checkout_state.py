@@ -5,15 +5,20 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from temporalio import workflow
 
+from payflow.converter import PAYLOAD_CONVERTER
 from state.checkout_models import (
     COALESCE_SECONDS,
+    CheckoutRequest,
     CheckoutState,
+    CheckoutTerms,
     CheckoutTiming,
     HintRecord,
     provider_event,
 )
 from tests.flows.helpers import checkout_request
+from workflows.paymentassist_checkout import PaymentAssistCheckoutV2
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 TOKEN = "3c6b1f2a-0000-4000-8000-000000000001"
@@ -68,6 +73,34 @@ def test_the_carried_state_round_trips_through_json() -> None:
     state.move("begin", NOW)
     copy = CheckoutState.model_validate_json(state.model_dump_json())
     assert copy == state and copy.lifecycle.state == "awaiting_customer"
+
+
+def test_the_terms_are_what_the_summary_reports_and_hold_no_customer() -> None:
+    request = checkout_request(plan_id=7, auto_capture=False, capture="on_request")
+    assert request.summary() == request.terms().summary()
+    assert request.summary() == {
+        "order_id": request.order_id,
+        "amount_pence": 49_900,
+        "plan_id": 7,
+        "auto_capture": False,
+        "capture": "on_request",
+    }
+    assert request.customer.email not in request.terms().model_dump_json()
+
+
+@pytest.mark.parametrize("lean", [False, True], ids=["whole request", "terms"])
+def test_begin_of_the_current_type_reads_a_whole_request_as_one(lean: bool) -> None:
+    """V2 runs started before the lean start sent `begin` the whole request: it must still
+    decode as one, with the argument type the SDK reads from the handler."""
+    [hint] = (
+        workflow._Definition.must_from_class(PaymentAssistCheckoutV2).updates["begin"].arg_types
+    )
+    request = checkout_request()
+    sent = request.terms() if lean else request
+    converter = PAYLOAD_CONVERTER.payload_converter
+    [decoded] = converter.from_payloads(converter.to_payloads([sent]), [hint])
+    assert type(decoded) is (CheckoutTerms if lean else CheckoutRequest)
+    assert decoded == sent
 
 
 def test_the_active_poll_backs_off_while_the_customer_is_on_the_lenders_page() -> None:
