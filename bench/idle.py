@@ -80,6 +80,10 @@ async def idle_round(
 
     try:
         await asyncio.gather(*(open_pair(f"warm-{index}-{i:03d}") for i in range(WARM_UP)))
+        # ended, so the N open fit the worker's cache as they would alone (an evicted
+        # checkout replays its whole history at every poll)
+        await _terminate(kit.client, opened_ids)
+        opened_ids.clear()
         await asyncio.sleep(TASKS_DONE_SECONDS)
         before = read()
         polls_before = kit.status_calls()
