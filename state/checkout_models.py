@@ -220,13 +220,7 @@ class CheckoutRequest(BaseModel):
 
     def terms(self) -> CheckoutTerms:
         """What a repeated start must agree on (the free-text description stays out)."""
-        return CheckoutTerms(
-            order_id=self.order_id,
-            amount=self.amount,
-            plan_id=self.plan_id,
-            auto_capture=self.auto_capture,
-            capture=self.capture,
-        )
+        return CheckoutTerms.model_validate(self, from_attributes=True)
 
     def summary(self) -> dict[str, object]:
         """The terms operators see in the Temporal UI: the order, not the person (not
