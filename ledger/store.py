@@ -1,0 +1,326 @@
+"""The ledger's reads and writes: register an order once, record every version of its flow,
+page through payments and export entries."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Row, and_, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ledger.database import LedgerUnavailable, create_engine
+from ledger.schema import entries, payments
+from state.ledger_models import Kind, LedgerWrite, PaymentRecord, terms_digest
+from state.ledger_money import movements
+
+DEFAULT_TIMEOUT_SECONDS = 5.0
+EXPORT_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Registration:
+    """The order's row after registering it: `new` when this call created it."""
+
+    record: PaymentRecord
+    new: bool
+
+
+@dataclass(frozen=True)
+class PaymentFilter:
+    """Which payments a listing shows (None: any)."""
+
+    kind: str | None = None
+    provider: str | None = None
+    status: str | None = None
+    needs_attention: bool | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PaymentPage:
+    """One page, newest first; `has_more` when older ones follow the last."""
+
+    items: list[PaymentRecord]
+    has_more: bool
+
+
+def payment_key(kind: str, order_id: str) -> str:
+    """The id a listing names a payment by, and `starting_after` takes back."""
+    return f"{kind}:{order_id}"
+
+
+class Ledger:
+    """One database of record shared by the gateway and the workers."""
+
+    def __init__(self, engine: AsyncEngine, *, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> None:
+        self.engine = engine
+        self._timeout = timeout
+        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+
+    @classmethod
+    def connect(cls, url: str, *, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> Ledger:
+        """A ledger on `url` (no connection is made until the first call)."""
+        return cls(create_engine(url), timeout=timeout)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[AsyncConnection]:
+        """One transaction under the deadline; LedgerUnavailable when the database does not
+        answer (nothing was written)."""
+        try:
+            async with asyncio.timeout(self._timeout), self.engine.begin() as connection:
+                yield connection
+        except TimeoutError:
+            raise LedgerUnavailable(f"no answer within {self._timeout:g} s") from None
+        except (OperationalError, InterfaceError, OSError) as error:
+            raise LedgerUnavailable(_reason(error)) from None
+        except DBAPIError as error:
+            if error.connection_invalidated:
+                raise LedgerUnavailable(_reason(error)) from None
+            raise
+
+    async def register(
+        self, kind: Kind, provider: str, order_id: str, terms: Mapping[str, object]
+    ) -> Registration:
+        """Register the order once (unique per kind and order), in one transaction; a repeat
+        answers the row that exists, with the terms it was first registered on."""
+        now = datetime.now(UTC)
+        async with self._transaction() as connection:
+            inserted = await connection.execute(
+                self._insert(payments)
+                .values(
+                    kind=kind,
+                    order_id=order_id,
+                    provider=provider,
+                    terms=dict(terms),
+                    terms_digest=terms_digest(terms),
+                    registered_at=now,
+                    needs_attention=False,
+                    closed=False,
+                    version=0,
+                )
+                .on_conflict_do_nothing(index_elements=["kind", "order_id"])
+            )
+            row = (await connection.execute(_one(kind, order_id))).one()
+        return Registration(record=_record(row, with_view=True), new=inserted.rowcount == 1)
+
+    async def record(self, writes: Sequence[LedgerWrite]) -> int:
+        """Write each version of a flow's record: the newest version wins the payment's row,
+        each change and each amount that moved money is one entry. A retried write writes
+        nothing twice. Returns the entries added."""
+        added = 0
+        now = datetime.now(UTC)
+        async with self._transaction() as connection:
+            for write in writes:
+                added += await self._write(connection, write, now)
+        return added
+
+    async def _write(self, connection: AsyncConnection, write: LedgerWrite, now: datetime) -> int:
+        where = and_(payments.c.kind == write.kind, payments.c.order_id == write.order_id)
+        await connection.execute(
+            self._insert(payments)
+            .values(
+                kind=write.kind,
+                order_id=write.order_id,
+                provider=write.provider,
+                terms={},
+                terms_digest="",
+                registered_at=write.at,
+                needs_attention=False,
+                closed=False,
+                version=0,
+            )
+            .on_conflict_do_nothing(index_elements=["kind", "order_id"])
+        )
+        await connection.execute(
+            update(payments)
+            .where(where, payments.c.version < write.version)
+            .values(
+                status=write.status,
+                needs_attention=write.needs_attention,
+                closed=payments.c.closed | write.closed,
+                version=write.version,
+                view=write.view,
+                created_at=func.coalesce(payments.c.created_at, write.at),
+                updated_at=write.at,
+            )
+        )
+        blank = {"amount": None, "currency": None, "direction": None, "reference": None}
+        rows = []
+        if write.change is not None:
+            rows.append({**blank, "entry_key": f"v{write.version}", "type": write.change})
+        for moved in movements(write.kind, write.view):
+            rows.append(
+                {
+                    "entry_key": f"money:{moved.key}",
+                    "type": moved.type,
+                    "amount": moved.amount,
+                    "currency": moved.currency,
+                    "direction": moved.direction,
+                    "reference": moved.reference,
+                }
+            )
+        added = 0
+        for row in rows:
+            result = await connection.execute(
+                self._insert(entries)
+                .values(
+                    kind=write.kind,
+                    order_id=write.order_id,
+                    version=write.version,
+                    at=write.at,
+                    status=write.status,
+                    needs_attention=write.needs_attention,
+                    recorded_at=now,
+                    **row,
+                )
+                .on_conflict_do_nothing(index_elements=["kind", "order_id", "entry_key"])
+            )
+            added += result.rowcount
+        return added
+
+    async def payment(self, kind: str, order_id: str) -> PaymentRecord | None:
+        """The order's row, or None when it was never registered or recorded."""
+        async with self._transaction() as connection:
+            row = (await connection.execute(_one(kind, order_id))).one_or_none()
+        return None if row is None else _record(row, with_view=True)
+
+    async def page(
+        self,
+        where: PaymentFilter | None = None,
+        *,
+        limit: int = 50,
+        starting_after: str | None = None,
+    ) -> PaymentPage:
+        """Recorded payments newest first, `limit` at a time, after the payment named by
+        `starting_after` (`kind:order_id`): a page never repeats or skips one that existed
+        when the first page was read, however many are written meanwhile."""
+        where = where or PaymentFilter()
+        async with self._transaction() as connection:
+            clauses = [payments.c.status.is_not(None), *_filters(where)]
+            if starting_after is not None:
+                clauses.append(payments.c.id < await _cursor_id(connection, starting_after))
+            rows = (
+                await connection.execute(
+                    select(*_LISTED).where(*clauses).order_by(payments.c.id.desc()).limit(limit + 1)
+                )
+            ).all()
+        return PaymentPage(
+            items=[_record(row, with_view=False) for row in rows[:limit]],
+            has_more=len(rows) > limit,
+        )
+
+    async def entries(
+        self, start: datetime | None = None, end: datetime | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every entry with `start <= at < end`, oldest first, read in chunks."""
+        after: tuple[datetime, int] | None = None
+        while True:
+            clauses = []
+            if start is not None:
+                clauses.append(entries.c.at >= start)
+            if end is not None:
+                clauses.append(entries.c.at < end)
+            if after is not None:
+                clauses.append(
+                    or_(
+                        entries.c.at > after[0],
+                        and_(entries.c.at == after[0], entries.c.id > after[1]),
+                    )
+                )
+            async with self._transaction() as connection:
+                rows = (
+                    await connection.execute(
+                        select(entries)
+                        .where(*clauses)
+                        .order_by(entries.c.at, entries.c.id)
+                        .limit(EXPORT_CHUNK)
+                    )
+                ).all()
+            for row in rows:
+                found = dict(row._mapping)
+                found.pop("id")
+                yield found
+            if len(rows) < EXPORT_CHUNK:
+                return
+            after = (rows[-1].at, rows[-1].id)
+
+    async def entries_of(self, kind: str, order_id: str) -> list[dict[str, Any]]:
+        """One flow's entries in the order they were recorded."""
+        async with self._transaction() as connection:
+            rows = (
+                await connection.execute(
+                    select(entries)
+                    .where(entries.c.kind == kind, entries.c.order_id == order_id)
+                    .order_by(entries.c.version, entries.c.id)
+                )
+            ).all()
+        return [dict(row._mapping) for row in rows]
+
+
+_LISTED = [column for column in payments.c if column.name != "view"]
+
+
+def _one(kind: str, order_id: str) -> Any:
+    return select(payments).where(payments.c.kind == kind, payments.c.order_id == order_id)
+
+
+def _filters(where: PaymentFilter) -> Iterator[Any]:
+    if where.kind is not None:
+        yield payments.c.kind == where.kind
+    if where.provider is not None:
+        yield payments.c.provider == where.provider
+    if where.status is not None:
+        yield payments.c.status == where.status
+    if where.needs_attention is not None:
+        yield payments.c.needs_attention == where.needs_attention
+    if where.created_from is not None:
+        yield payments.c.created_at >= where.created_from
+    if where.created_to is not None:
+        yield payments.c.created_at < where.created_to
+
+
+async def _cursor_id(connection: AsyncConnection, key: str) -> int:
+    kind, _, order_id = key.partition(":")
+    found = (
+        await connection.execute(
+            select(payments.c.id).where(payments.c.kind == kind, payments.c.order_id == order_id)
+        )
+    ).scalar_one_or_none()
+    if found is None:
+        raise KeyError(f"starting_after names no payment: {key!r}")
+    return int(found)
+
+
+def _record(row: Row[Any], *, with_view: bool) -> PaymentRecord:
+    found = row._mapping
+    return PaymentRecord(
+        kind=found["kind"],
+        provider=found["provider"],
+        order_id=found["order_id"],
+        terms=found["terms"] or {},
+        status=found["status"],
+        needs_attention=bool(found["needs_attention"]),
+        closed=bool(found["closed"]),
+        version=found["version"],
+        registered_at=found["registered_at"],
+        created_at=found["created_at"],
+        updated_at=found["updated_at"],
+        view=found["view"] if with_view else None,
+    )
+
+
+def _reason(error: BaseException) -> str:
+    """The database's complaint in one line, without the statement or its parameters."""
+    original = getattr(error, "orig", None) or error
+    return f"{type(original).__name__}: {str(original).splitlines()[0] if str(original) else ''}"

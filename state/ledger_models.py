@@ -1,0 +1,84 @@
+"""What a flow sends to the ledger of record, and what the ledger answers with."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+Kind = Literal["checkout", "invoice", "address", "withdrawal"]
+KINDS: tuple[Kind, ...] = ("checkout", "invoice", "address", "withdrawal")
+Direction = Literal["in", "out"]
+
+
+def terms_digest(terms: Mapping[str, object]) -> str:
+    """A stable digest of a start's terms (its summary), for the order registry."""
+    canonical = json.dumps(dict(terms), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class LedgerMark(BaseModel):
+    """How far a flow's record has been written: carried across runs, so versions only rise."""
+
+    version: int = Field(default=0, description="the last version sent to the ledger")
+    shown: tuple[str, bool, str] | None = Field(
+        default=None, description="status, attention and money moved, as last recorded"
+    )
+
+
+class LedgerWrite(BaseModel):
+    """One version of a flow's record: its state after a change, or as it ended."""
+
+    kind: Kind
+    provider: str
+    order_id: str
+    version: int = Field(ge=1, description="rises with every write of the flow")
+    at: datetime = Field(description="workflow time of the change")
+    status: str
+    needs_attention: bool
+    change: str | None = Field(
+        default=None,
+        description="the journal entry's type (`checkout.completed`, "
+        "`invoice.attention_required`); None for the closing snapshot alone",
+    )
+    closed: bool = Field(default=False, description="the workflow ends with this write")
+    view: dict[str, Any] = Field(description="what `GET` answers for the flow, as JSON")
+
+
+class LedgerBatch(BaseModel):
+    """Writes of one flow in the order they happened."""
+
+    writes: list[LedgerWrite]
+
+
+class Movement(BaseModel):
+    """An amount that moved money, named by a key unique within its flow."""
+
+    key: str
+    type: str = Field(description="`checkout.funded`, `invoice.credited`, `withdrawal.paid_out`")
+    amount: Decimal
+    currency: str
+    direction: Direction
+    reference: str | None = None
+
+
+class PaymentRecord(BaseModel):
+    """One payment as the ledger holds it."""
+
+    kind: Kind
+    provider: str
+    order_id: str
+    terms: dict[str, Any]
+    status: str | None = Field(description="None until the flow's first write")
+    needs_attention: bool
+    closed: bool = Field(description="its workflow has ended")
+    version: int
+    registered_at: datetime
+    created_at: datetime | None
+    updated_at: datetime | None
+    view: dict[str, Any] | None = None
