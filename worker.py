@@ -17,10 +17,12 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.heartbeat import HeartbeatInterceptor
+from activities.ledger import LedgerActivities
 from activities.merchant import MerchantActivities
 from activities.passimpay import PassimpayActivities
 from activities.passimpay_withdrawals import PassimpayWithdrawalActivities
 from activities.paymentassist import PaymentAssistActivities
+from ledger.store import Ledger
 from payflow.codec import codec_for
 from payflow.documents import DocumentStore
 from payflow.http_server import RunningServer
@@ -28,7 +30,7 @@ from payflow.logs import configure_logging, warn_about_sandbox_defaults
 from payflow.metrics import MetricsExposition, sdk_metrics_url, serving_metrics
 from payflow.settings import PassimpaySettings, PayflowSettings, PaymentAssistSettings
 from payflow.stack import RunningSandbox, running_gateway
-from payflow.startup import check_start, codec_problems, provider_problems
+from payflow.startup import check_ledger, check_start, codec_problems, provider_problems
 from payflow.temporal_client import connect
 from payflow.tracing import install_tracing_from_environment, shutdown_tracing
 from providers.passimpay import PassimpayClient
@@ -107,12 +109,18 @@ async def running_worker(
     withdraw_policy: WithdrawPolicy | None = None,
     withdraw_limits: WithdrawLimits | None = None,
     serve_gate: bool = True,
+    ledger: Ledger | None = None,
 ) -> AsyncIterator[Worker]:
     """Run the worker for the duration of the block, closing provider clients after.
 
     `serve_gate=False` is for a second worker in a process that already serves the gate.
+    Without `ledger`, the one settings name is opened (and closed after).
     """
     settings = settings or PayflowSettings()
+    own_ledger = ledger is None
+    ledger = ledger or Ledger.connect(
+        settings.ledger_url(), timeout=settings.database_timeout_seconds
+    )
     platform = PassimpaySettings()
     paymentassist = paymentassist or paymentassist_client()
     passimpay = passimpay or passimpay_client()
@@ -129,6 +137,7 @@ async def running_worker(
             ),
             *activity_methods(PassimpayActivities(passimpay)),
             *activity_methods(merchant),
+            *activity_methods(LedgerActivities(ledger)),
             *activity_methods(
                 PassimpayWithdrawalActivities(
                     passimpay,
@@ -174,6 +183,8 @@ async def running_worker(
         await paymentassist.aclose()
         await passimpay.aclose()
         await merchant.aclose()
+        if own_ledger:
+            await ledger.close()
 
 
 @contextlib.asynccontextmanager
@@ -216,6 +227,7 @@ async def serve_forever() -> None:
     codec = codec_for(settings.payload_keys, settings.payload_key_id)
     problems = provider_problems(PaymentAssistSettings(), PassimpaySettings())
     check_start(problems + codec_problems(codec), settings, logger)
+    await check_ledger(settings)
     client = await connect(codec=codec, metrics=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -12,6 +12,7 @@ from gateway import (
     metrics,
     passimpay_callbacks,
     paymentassist_callbacks,
+    payments,
     readiness,
     withdrawals,
 )
@@ -49,6 +50,7 @@ def create_gateway(found: GatewayServices) -> FastAPI:
     app.include_router(paymentassist_callbacks.router)
     app.include_router(crypto.router)
     app.include_router(withdrawals.router)
+    app.include_router(payments.router)
     app.include_router(passimpay_callbacks.router)
     app.include_router(codec.router)
     app.include_router(readiness.router)

@@ -13,6 +13,7 @@ from gateway.access import AccessTokens
 from gateway.client_address import IPNetwork, parse_networks
 from gateway.passimpay_currencies import KnownCurrencies
 from gateway.readiness import Readiness
+from ledger.store import Ledger
 from payflow.checkouts import PaymentAssistCheckouts
 from payflow.crypto import PassimpayPayments
 from payflow.metrics import MetricsExposition
@@ -48,6 +49,8 @@ class GatewayServices:
     crypto: PassimpayPayments
     passimpay: PassimpayCallbackSettings
     withdrawals: PassimpayWithdrawals
+    ledger: Ledger
+    """The ledger of record: payments listed and kept after Temporal deletes their workflows."""
     return_redirect_url: str | None = None
     access: AccessTokens = field(default_factory=AccessTokens)
     codec: PayloadCodec | None = None

@@ -115,9 +115,10 @@ class Ledger:
         return Registration(record=_record(row, with_view=True), new=inserted.rowcount == 1)
 
     async def record(self, writes: Sequence[LedgerWrite]) -> int:
-        """Write each version of a flow's record: the newest version wins the payment's row,
-        each change and each amount that moved money is one entry. A retried write writes
-        nothing twice. Returns the entries added."""
+        """Write each version of a flow's record: the newest version wins the payment's row
+        (the same version again rewrites it: a workflow task that failed to complete reruns
+        with a newer state under the same version), each change and each amount that moved
+        money is one entry. A retried write adds no entry twice. Returns the entries added."""
         added = 0
         now = datetime.now(UTC)
         async with self._transaction() as connection:
@@ -126,6 +127,7 @@ class Ledger:
         return added
 
     async def _write(self, connection: AsyncConnection, write: LedgerWrite, now: datetime) -> int:
+        last = write.last
         where = and_(payments.c.kind == write.kind, payments.c.order_id == write.order_id)
         await connection.execute(
             self._insert(payments)
@@ -135,7 +137,7 @@ class Ledger:
                 provider=write.provider,
                 terms={},
                 terms_digest="",
-                registered_at=write.at,
+                registered_at=write.changes[0].at,
                 needs_attention=False,
                 closed=False,
                 version=0,
@@ -144,26 +146,45 @@ class Ledger:
         )
         await connection.execute(
             update(payments)
-            .where(where, payments.c.version < write.version)
+            .where(where, payments.c.version <= last.version)
             .values(
-                status=write.status,
-                needs_attention=write.needs_attention,
-                closed=payments.c.closed | write.closed,
-                version=write.version,
+                status=last.status,
+                needs_attention=last.needs_attention,
+                closed=payments.c.closed | any(change.closed for change in write.changes),
+                version=last.version,
                 view=write.view,
-                created_at=func.coalesce(payments.c.created_at, write.at),
-                updated_at=write.at,
+                created_at=func.coalesce(payments.c.created_at, write.changes[0].at),
+                updated_at=last.at,
             )
         )
-        blank = {"amount": None, "currency": None, "direction": None, "reference": None}
-        rows = []
-        if write.change is not None:
-            rows.append({**blank, "entry_key": f"v{write.version}", "type": write.change})
+        blank: dict[str, Any] = {
+            "amount": None,
+            "currency": None,
+            "direction": None,
+            "reference": None,
+        }
+        rows: list[dict[str, Any]] = [
+            {
+                **blank,
+                "entry_key": f"v{change.version}",
+                "type": change.change,
+                "version": change.version,
+                "at": change.at,
+                "status": change.status,
+                "needs_attention": change.needs_attention,
+            }
+            for change in write.changes
+            if change.change is not None
+        ]
         for moved in movements(write.kind, write.view):
             rows.append(
                 {
                     "entry_key": f"money:{moved.key}",
                     "type": moved.type,
+                    "version": last.version,
+                    "at": last.at,
+                    "status": last.status,
+                    "needs_attention": last.needs_attention,
                     "amount": moved.amount,
                     "currency": moved.currency,
                     "direction": moved.direction,
@@ -174,16 +195,7 @@ class Ledger:
         for row in rows:
             result = await connection.execute(
                 self._insert(entries)
-                .values(
-                    kind=write.kind,
-                    order_id=write.order_id,
-                    version=write.version,
-                    at=write.at,
-                    status=write.status,
-                    needs_attention=write.needs_attention,
-                    recorded_at=now,
-                    **row,
-                )
+                .values(kind=write.kind, order_id=write.order_id, recorded_at=now, **row)
                 .on_conflict_do_nothing(index_elements=["kind", "order_id", "entry_key"])
             )
             added += result.rowcount

@@ -11,7 +11,9 @@ from urllib.parse import urlencode
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
+from ledger.store import Ledger
 from payflow.documents import DocumentStore
+from payflow.payment_records import PaymentRecords
 from payflow.recent import Recent
 from payflow.search_attributes import PAYMENT_STATUS, PAYMENT_TOKEN_DIGEST
 from payflow.settings import PayflowSettings
@@ -93,7 +95,10 @@ class PaymentAssistCheckouts:
         documents: DocumentStore | None = None,
         bounds: CallBounds | None = None,
         notify_url: str | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
+        """Without `ledger` nothing is registered or kept after Temporal deletes a checkout
+        (tests of the workflow alone); the gateway and the CLI always give one."""
         self._client = client
         self._notify_url = notify_url
         self._task_queue = task_queue
@@ -101,6 +106,7 @@ class PaymentAssistCheckouts:
         self._documents = documents or DocumentStore.under(PayflowSettings().state_dir)
         self._bounds = bounds or CallBounds.from_settings()
         self._digests: Recent[str, str] = Recent(KNOWN_DIGESTS)
+        self._records = PaymentRecords(ledger, client, self._bounds) if ledger else None
 
     def _with_callback_urls(self, request: CheckoutRequest) -> CheckoutRequest:
         """Point the customer's return and the provider's webhooks at our gateway."""
@@ -125,6 +131,17 @@ class PaymentAssistCheckouts:
     async def _start(self, request: CheckoutRequest) -> CheckoutStarted:
         request = with_notify_url(self._with_callback_urls(request), self._notify_url)
         workflow_id = checkout_workflow_id(request.order_id)
+        if self._records is not None:
+            kept = await self._records.before_start(
+                "checkout",
+                PROVIDER,
+                request.order_id,
+                request.summary(),
+                what="a checkout",
+                workflow_id=workflow_id,
+            )
+            if kept is not None:
+                return _started(CheckoutView.model_validate(kept.view))
         try:
             try:
                 return await self._start_or_join(request, lean=True)
@@ -172,12 +189,7 @@ class PaymentAssistCheckouts:
 
     async def _started_from_view(self, order_id: str) -> CheckoutStarted:
         """A checkout that already ended: answer from its final state."""
-        view = await self.get(order_id)
-        if view.token is None or view.url is None:
-            raise CheckoutNotStarted(view)
-        return CheckoutStarted(
-            order_id=order_id, token=view.token, url=view.url, status=view.status
-        )
+        return _started(await self.get(order_id))
 
     def _handle(self, order_id: str) -> WorkflowHandle[PaymentAssistCheckout, CheckoutView]:
         return self._client.get_workflow_handle_for(
@@ -185,9 +197,19 @@ class PaymentAssistCheckouts:
         )
 
     async def get(self, order_id: str) -> CheckoutView:
-        """The checkout's whole state (works after it has ended too)."""
-        async with within(self._bounds.quick, checkout_workflow_id(order_id)) as rpc:
-            return await self._handle(order_id).query(PaymentAssistCheckout.state, rpc_timeout=rpc)
+        """The checkout's whole state (after it has ended too, and from the ledger once
+        Temporal has deleted it)."""
+        workflow_id = checkout_workflow_id(order_id)
+        try:
+            async with within(self._bounds.quick, workflow_id) as rpc:
+                return await self._handle(order_id).query(
+                    PaymentAssistCheckout.state, rpc_timeout=rpc
+                )
+        except PaymentNotFound:
+            if self._records is None:
+                raise
+            kept = await self._records.kept_view("checkout", order_id, workflow_id)
+            return CheckoutView.model_validate(kept)
 
     async def capture(self, order_id: str) -> CheckoutView:
         """Capture a `pending_capture` application (or ask for it to be captured on approval)."""
@@ -313,6 +335,15 @@ class PaymentAssistCheckouts:
 
 OUR_REFUSALS = frozenset({"CheckoutNotStarted", TERMS_CONFLICT})
 """Update failures a V2 checkout answers with: anything else is a run that cannot read terms."""
+
+
+def _started(view: CheckoutView) -> CheckoutStarted:
+    """Where to send the customer of a checkout that exists; CheckoutNotStarted without one."""
+    if view.token is None or view.url is None:
+        raise CheckoutNotStarted(view)
+    return CheckoutStarted(
+        order_id=view.order_id, token=view.token, url=view.url, status=view.status
+    )
 
 
 def _failure_type(error: WorkflowUpdateFailedError) -> str | None:

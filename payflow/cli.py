@@ -15,24 +15,35 @@ from typing import Annotated, Any
 import typer
 
 from gateway.codec import CODEC_PATH
+from ledger.migrate import current_revision, upgrade
+from ledger.store import Ledger
 from payflow import cli_flows, cli_inbox, cli_sandbox
 from payflow.cli_events import events_app
+from payflow.cli_ledger import db_app, ledger_app
 from payflow.cli_reconcile import reconcile_command
 from payflow.codec import DEV_KEY_FILE, PayloadKeyError, codec_for, dev_key
-from payflow.devserver import start_dev_server
+from payflow.devserver import set_retention, start_dev_server
 from payflow.logs import configure_logging, warn_about_sandbox_defaults
 from payflow.metrics import DEV_WORKER_METRICS_PORT
 from payflow.ports import Listener, PortTaken, ensure_free
 from payflow.reset import TEMPORAL_DB, describe_reset, reset_dev_state
 from payflow.settings import PassimpaySettings, PayflowSettings, PaymentAssistSettings
 from payflow.stack import running_gateway, running_sandbox
-from payflow.startup import api_problems, check_start, codec_problems, provider_problems
+from payflow.startup import (
+    api_problems,
+    check_ledger,
+    check_start,
+    codec_problems,
+    provider_problems,
+)
 from payflow.temporal_client import connect, external_cluster_configured
 from payflow.tracing import install_tracing_from_environment, shutdown_tracing
 
 app = typer.Typer(help="Durable payment orchestration on Temporal.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
 app.add_typer(cli_flows.app, name="flows")
+app.add_typer(db_app, name="db")
+app.add_typer(ledger_app, name="ledger")
 app.add_typer(cli_inbox.app, name="inbox")
 app.command("reconcile")(reconcile_command)
 app.add_typer(cli_sandbox.app, name="sandbox")
@@ -83,6 +94,7 @@ async def _dev(reset: bool = False) -> None:
         settings = settings.model_copy(update={"insecure": True})
     if settings.worker_metrics_port is None:
         settings = settings.model_copy(update={"worker_metrics_port": DEV_WORKER_METRICS_PORT})
+    await _dev_ledger(settings)
     keys = settings.payload_keys or dev_key(settings.state_dir)
     codec = codec_for(keys, settings.payload_key_id)
     codec_url = f"http://{settings.gateway_host}:{settings.gateway_port}{CODEC_PATH}"
@@ -101,7 +113,9 @@ async def _dev(reset: bool = False) -> None:
                 )
             )
             client = await connect(server.address, codec=codec, metrics=True)
-            lines.append(f"Temporal      {server.address}")
+            retention = await set_retention(client)
+            days = retention.total_seconds() / 86400
+            lines.append(f"Temporal      {server.address} (closed workflows kept {days:g} days)")
             lines.append(f"Temporal UI   {server.ui_url}")
         paymentassist, passimpay = PaymentAssistSettings(), PassimpaySettings()
         real_paymentassist = "PAYMENTASSIST_API_URL" in os.environ
@@ -149,6 +163,17 @@ async def _dev(reset: bool = False) -> None:
         await _until_stopped()
 
 
+async def _dev_ledger(settings: PayflowSettings) -> None:
+    """Create the embedded ledger's schema on first start; refuse a schema that is behind."""
+    ledger = Ledger.connect(settings.ledger_url(), timeout=settings.database_timeout_seconds)
+    try:
+        if await current_revision(ledger.engine) is None:
+            await upgrade(ledger.engine)
+    finally:
+        await ledger.close()
+    await check_ledger(settings)
+
+
 async def _gateway() -> None:
     logger = logging.getLogger("payflow.gateway")
     warn_about_sandbox_defaults(logger)
@@ -157,6 +182,7 @@ async def _gateway() -> None:
     codec = codec_for(settings.payload_keys, settings.payload_key_id)
     problems = api_problems(settings) + provider_problems(paymentassist, passimpay)
     check_start(problems + codec_problems(codec), settings, logger)
+    await check_ledger(settings)
     ensure_free([Listener(settings.gateway_host, settings.gateway_port, "PAYFLOW_GATEWAY_PORT")])
     client = await connect(codec=codec, metrics=True)
     async with running_gateway(

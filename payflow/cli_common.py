@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 import typer
 from pydantic import BaseModel, SecretStr
 
+from ledger.store import Ledger
 from payflow.checkouts import PaymentAssistCheckouts
 from payflow.codec import DEV_KEY_FILE, PayloadKeyError, codec_for, dev_key
 from payflow.crypto import PassimpayPayments
@@ -66,12 +67,18 @@ async def operator_flows() -> AsyncIterator[Flows]:
     except RuntimeError as error:
         fail(f"unavailable: cannot reach Temporal: {error}", EXIT_UNAVAILABLE)
     queue = settings.task_queue
-    yield Flows(
-        client,
-        PaymentAssistCheckouts(client, task_queue=queue, public_url=settings.public_url),
-        PassimpayPayments(client, task_queue=queue),
-        PassimpayWithdrawals(client, task_queue=queue),
-    )
+    ledger = Ledger.connect(settings.ledger_url(), timeout=settings.database_timeout_seconds)
+    try:
+        yield Flows(
+            client,
+            PaymentAssistCheckouts(
+                client, task_queue=queue, public_url=settings.public_url, ledger=ledger
+            ),
+            PassimpayPayments(client, task_queue=queue, ledger=ledger),
+            PassimpayWithdrawals(client, task_queue=queue, ledger=ledger),
+        )
+    finally:
+        await ledger.close()
 
 
 def plain(value: object) -> Any:

@@ -14,6 +14,8 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
+from ledger.store import Ledger
+from payflow.payment_records import PaymentRecords
 from payflow.workflow_calls import (
     CallBounds,
     PaymentConflict,
@@ -62,6 +64,20 @@ class CryptoNotOpened(PaymentConflict):
         self.view = view
 
 
+def _invoice_opened(view: InvoiceView) -> InvoiceOpened:
+    """Where to send the payer of an invoice that exists; CryptoNotOpened without a URL."""
+    if view.url is None:
+        raise CryptoNotOpened(view)
+    return InvoiceOpened(order_id=view.order_id, url=view.url, status=view.status)
+
+
+def _address_opened(view: AddressView) -> AddressOpened:
+    """The address of an order that has one; CryptoNotOpened without."""
+    if view.address is None:
+        raise CryptoNotOpened(view)
+    return AddressOpened.model_validate(view.model_dump())
+
+
 def _refused_type(error: WorkflowUpdateFailedError) -> str | None:
     cause = error.cause
     return cause.type if isinstance(cause, ApplicationError) else None
@@ -77,16 +93,30 @@ class PassimpayPayments:
         task_queue: str,
         bounds: CallBounds | None = None,
         notify_url: str | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
+        """Without `ledger` nothing is registered or kept after Temporal deletes a flow."""
         self._client = client
         self._notify_url = notify_url
         self._task_queue = task_queue
         self._bounds = bounds or CallBounds.from_settings()
+        self._records = PaymentRecords(ledger, client, self._bounds) if ledger else None
 
     async def create_invoice(self, request: InvoiceRequest) -> InvoiceOpened:
         """Create the order's invoice (or join it) and return the hosted payment URL."""
         request = with_notify_url(request, self._notify_url)
         workflow_id = invoice_workflow_id(request.order_id)
+        if self._records is not None:
+            kept = await self._records.before_start(
+                "invoice",
+                PROVIDER,
+                request.order_id,
+                request.summary(),
+                what="an invoice",
+                workflow_id=workflow_id,
+            )
+            if kept is not None:
+                return _invoice_opened(InvoiceView.model_validate(kept.view))
         try:
             return await start_or_join(
                 self._client,
@@ -104,10 +134,7 @@ class PassimpayPayments:
             )
         except WorkflowAlreadyStartedError:
             await self._same_terms(workflow_id, request.summary(), "an invoice", request.order_id)
-            view = await self.get_invoice(request.order_id)
-            if view.url is None:
-                raise CryptoNotOpened(view) from None
-            return InvoiceOpened(order_id=view.order_id, url=view.url, status=view.status)
+            return _invoice_opened(await self.get_invoice(request.order_id))
         except WorkflowUpdateFailedError as error:
             if _refused_type(error) == "InvoiceNotCreated":
                 raise CryptoNotOpened(await self.get_invoice(request.order_id)) from None
@@ -127,17 +154,36 @@ class PassimpayPayments:
         )
 
     async def get_invoice(self, order_id: str) -> InvoiceView:
-        """The invoice's whole state, ledger included."""
+        """The invoice's whole state, deposits included (from the ledger of record once
+        Temporal has deleted it)."""
         handle = self._client.get_workflow_handle_for(
             PassimpayInvoice.run, invoice_workflow_id(order_id)
         )
-        async with within(self._bounds.quick, handle.id) as rpc:
-            return await handle.query(PassimpayInvoice.state, rpc_timeout=rpc)
+        try:
+            async with within(self._bounds.quick, handle.id) as rpc:
+                return await handle.query(PassimpayInvoice.state, rpc_timeout=rpc)
+        except PaymentNotFound:
+            if self._records is None:
+                raise
+            return InvoiceView.model_validate(
+                await self._records.kept_view("invoice", order_id, handle.id)
+            )
 
     async def open_address(self, request: AddressRequest) -> AddressOpened:
         """Assign the order's deposit address (or join it) and return it with its tag."""
         request = with_notify_url(request, self._notify_url)
         workflow_id = address_workflow_id(request.order_id)
+        if self._records is not None:
+            kept = await self._records.before_start(
+                "address",
+                PROVIDER,
+                request.order_id,
+                request.summary(),
+                what="an address",
+                workflow_id=workflow_id,
+            )
+            if kept is not None:
+                return _address_opened(AddressView.model_validate(kept.view))
         try:
             return await start_or_join(
                 self._client,
@@ -155,10 +201,7 @@ class PassimpayPayments:
             )
         except WorkflowAlreadyStartedError:
             await self._same_terms(workflow_id, request.summary(), "an address", request.order_id)
-            view = await self.get_address(request.order_id)
-            if view.address is None:
-                raise CryptoNotOpened(view) from None
-            return AddressOpened.model_validate(view.model_dump())
+            return _address_opened(await self.get_address(request.order_id))
         except WorkflowUpdateFailedError as error:
             if _refused_type(error) == "AddressNotAssigned":
                 raise CryptoNotOpened(await self.get_address(request.order_id)) from None
@@ -171,10 +214,18 @@ class PassimpayPayments:
         )
 
     async def get_address(self, order_id: str) -> AddressView:
-        """The address's whole state, ledger included (across continue-as-new runs)."""
+        """The address's whole state, deposits included (across continue-as-new runs, and from
+        the ledger of record once Temporal has deleted it)."""
         handle = self._address_handle(order_id)
-        async with within(self._bounds.quick, handle.id) as rpc:
-            return await handle.query(PassimpayAddress.state, rpc_timeout=rpc)
+        try:
+            async with within(self._bounds.quick, handle.id) as rpc:
+                return await handle.query(PassimpayAddress.state, rpc_timeout=rpc)
+        except PaymentNotFound:
+            if self._records is None:
+                raise
+            return AddressView.model_validate(
+                await self._records.kept_view("address", order_id, handle.id)
+            )
 
     async def close_address(self, order_id: str) -> AddressView:
         """Stop expecting deposits at this address."""

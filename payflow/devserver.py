@@ -11,8 +11,12 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
+from google.protobuf.duration_pb2 import Duration
+from temporalio.api.namespace.v1 import NamespaceConfig
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, UpdateNamespaceRequest
 from temporalio.client import Client
 
 from payflow.http_server import free_port
@@ -118,3 +122,25 @@ async def start_dev_server(
         yield DevServer(address=address, ui_url=ui, process=process)
     finally:
         stop_process(process)
+
+
+DEV_RETENTION = timedelta(days=3)
+"""How long the embedded dev server keeps a closed workflow (its default is one day): set on
+purpose, because after it only the ledger of record knows the payment."""
+
+
+async def set_retention(client: Client, retention: timedelta = DEV_RETENTION) -> timedelta:
+    """Set the client's namespace's retention of closed workflows; returns what it now is."""
+    namespace = client.namespace
+    await client.workflow_service.update_namespace(
+        UpdateNamespaceRequest(
+            namespace=namespace,
+            config=NamespaceConfig(
+                workflow_execution_retention_ttl=Duration(seconds=int(retention.total_seconds()))
+            ),
+        )
+    )
+    described = await client.workflow_service.describe_namespace(
+        DescribeNamespaceRequest(namespace=namespace)
+    )
+    return described.config.workflow_execution_retention_ttl.ToTimedelta()

@@ -8,6 +8,7 @@ from decimal import Decimal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ledger.database import ledger_url
 from state.passimpay_withdrawal_models import DEFAULT_MAX_USD, WithdrawLimits
 
 DEFAULT_TASK_QUEUE = "payflow"
@@ -129,6 +130,16 @@ class PayflowSettings(BaseSettings):
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
     state_dir: str = ".payflow"
+    database_url: str | None = None
+    """The ledger of record (`postgresql+asyncpg://user:pass@host/db` in production); the
+    embedded SQLite file `ledger.db` in the state dir when unset."""
+    database_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    """The longest a start, read or write waits on the ledger before it is unavailable (503)."""
+
+    def ledger_url(self) -> str:
+        """Where the ledger of record lives."""
+        return ledger_url(self.database_url, self.state_dir)
+
     temporal_ui_url: str | None = None
     """Where operators open the Temporal UI (its origin may call the codec endpoint); the dev
     UI by default."""

@@ -18,6 +18,7 @@ from gateway.app import create_gateway
 from gateway.passimpay_currencies import KnownCurrencies
 from gateway.readiness import Readiness
 from gateway.services import GatewayServices, PassimpayCallbackSettings
+from ledger.store import Ledger
 from payflow.checkouts import PaymentAssistCheckouts
 from payflow.crypto import PassimpayPayments
 from payflow.documents import DocumentStore
@@ -144,6 +145,7 @@ async def running_gateway(
     passimpay: PassimpaySettings,
     codec: PayloadCodec | None = None,
     checkouts: PaymentAssistCheckouts | None = None,
+    ledger: Ledger | None = None,
 ) -> AsyncIterator[RunningServer]:
     """Serve the gateway; its public URL is where providers and customers reach it. With a
     `codec`, it also serves the Temporal UI's codec endpoint to operators. Given `checkouts`,
@@ -159,6 +161,10 @@ async def running_gateway(
         )
     )
     bounds = CallBounds.from_settings(settings)
+    own_ledger = ledger is None
+    ledger = ledger or Ledger.connect(
+        settings.ledger_url(), timeout=settings.database_timeout_seconds
+    )
     services = GatewayServices(
         checkouts=checkouts
         or PaymentAssistCheckouts(
@@ -168,10 +174,15 @@ async def running_gateway(
             documents=DocumentStore.under(settings.state_dir),
             bounds=bounds,
             notify_url=settings.notify_url,
+            ledger=ledger,
         ),
         paymentassist_secret=paymentassist.api_secret,
         crypto=PassimpayPayments(
-            client, task_queue=settings.task_queue, bounds=bounds, notify_url=settings.notify_url
+            client,
+            task_queue=settings.task_queue,
+            bounds=bounds,
+            notify_url=settings.notify_url,
+            ledger=ledger,
         ),
         passimpay=PassimpayCallbackSettings(
             platform_id=passimpay.platform_id,
@@ -181,8 +192,13 @@ async def running_gateway(
             currencies=currencies,
         ),
         withdrawals=PassimpayWithdrawals(
-            client, task_queue=settings.task_queue, bounds=bounds, notify_url=settings.notify_url
+            client,
+            task_queue=settings.task_queue,
+            bounds=bounds,
+            notify_url=settings.notify_url,
+            ledger=ledger,
         ),
+        ledger=ledger,
         return_redirect_url=settings.return_redirect_url,
         access=AccessTokens.from_settings(
             settings.api_token,
@@ -208,3 +224,5 @@ async def running_gateway(
             yield srv
     finally:
         await currencies.aclose()
+        if own_ledger:
+            await ledger.close()

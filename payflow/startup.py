@@ -7,6 +7,9 @@ import logging
 from temporalio.converter import PayloadCodec
 
 from gateway.access import AccessTokens
+from ledger.database import redacted
+from ledger.migrate import schema_problem
+from ledger.store import Ledger
 from payflow.settings import PassimpaySettings, PayflowSettings, PaymentAssistSettings
 from payflow.stack import SANDBOX_PASSIMPAY_KEY, SANDBOX_PAYMENTASSIST_SECRET
 
@@ -39,6 +42,25 @@ def api_problems(settings: PayflowSettings) -> list[str]:
     return AccessTokens.from_settings(
         settings.api_token, settings.operator_token, settings.operator_tokens
     ).problems()
+
+
+async def ledger_problem(settings: PayflowSettings) -> str | None:
+    """Why the ledger cannot be used: unreachable, or its schema is not this code's."""
+    ledger = Ledger.connect(settings.ledger_url(), timeout=settings.database_timeout_seconds)
+    try:
+        return await schema_problem(ledger.engine)
+    except Exception as error:  # any driver's refusal: one line, never the password
+        return f"the ledger database {redacted(settings.ledger_url())} is unreachable: {error}"
+    finally:
+        await ledger.close()
+
+
+async def check_ledger(settings: PayflowSettings) -> None:
+    """Stop here, with one line, unless the ledger is reachable at this code's schema (no
+    setting lets a process write to a schema it does not know)."""
+    problem = await ledger_problem(settings)
+    if problem is not None:
+        raise UnsafeStart(f"refusing to start: {problem}")
 
 
 def check_start(problems: list[str], settings: PayflowSettings, logger: logging.Logger) -> None:

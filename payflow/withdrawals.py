@@ -5,9 +5,12 @@ from __future__ import annotations
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from ledger.store import Ledger
+from payflow.payment_records import PaymentRecords
 from payflow.workflow_calls import (
     CallBounds,
     PaymentConflict,
+    PaymentNotFound,
     TermsConflict,
     start_or_join,
     with_notify_url,
@@ -46,11 +49,14 @@ class PassimpayWithdrawals:
         task_queue: str,
         bounds: CallBounds | None = None,
         notify_url: str | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
+        """Without `ledger` nothing is registered or kept after Temporal deletes a payout."""
         self._client = client
         self._notify_url = notify_url
         self._task_queue = task_queue
         self._bounds = bounds or CallBounds.from_settings()
+        self._records = PaymentRecords(ledger, client, self._bounds) if ledger else None
 
     async def request(self, request: WithdrawalRequest) -> WithdrawalView:
         """Start the order's payout (or join it) and return its state once validated.
@@ -60,7 +66,20 @@ class PassimpayWithdrawals:
         """
         request = with_notify_url(request, self._notify_url)
         workflow_id = withdrawal_workflow_id(request.order_id)
+        kept = None
+        if self._records is not None:
+            kept = await self._records.before_start(
+                "withdrawal",
+                PROVIDER,
+                request.order_id,
+                {**request.summary(), "address_to": request.address_to},
+                what="a withdrawal",
+                workflow_id=workflow_id,
+            )
         try:
+            if kept is not None:  # its workflow is over: never a second payout
+                view = WithdrawalView.model_validate(kept.view)
+                raise WorkflowAlreadyStartedError(workflow_id, PassimpayWithdrawal.__name__)
             view = await start_or_join(
                 self._client,
                 run=PassimpayWithdrawal.run,
@@ -76,9 +95,12 @@ class PassimpayWithdrawals:
                 seconds=self._bounds.slow,
             )
         except WorkflowAlreadyStartedError:
-            view = await self.get(request.order_id)
-            kept = view.request
-            changed = kept.differs_from(request.payment_id, request.address_to, request.amount)
+            if kept is None:
+                view = await self.get(request.order_id)
+            kept_request = view.request
+            changed = kept_request.differs_from(
+                request.payment_id, request.address_to, request.amount
+            )
             if changed:
                 raise TermsConflict(
                     f"order {request.order_id} already has a withdrawal with other terms: {changed}"
@@ -96,10 +118,18 @@ class PassimpayWithdrawals:
         )
 
     async def get(self, order_id: str) -> WithdrawalView:
-        """The payout's whole state (after it has ended too)."""
+        """The payout's whole state (after it has ended too, and from the ledger of record once
+        Temporal has deleted it)."""
         handle = self._handle(order_id)
-        async with within(self._bounds.quick, handle.id) as rpc:
-            return await handle.query(PassimpayWithdrawal.state, rpc_timeout=rpc)
+        try:
+            async with within(self._bounds.quick, handle.id) as rpc:
+                return await handle.query(PassimpayWithdrawal.state, rpc_timeout=rpc)
+        except PaymentNotFound:
+            if self._records is None:
+                raise
+            return WithdrawalView.model_validate(
+                await self._records.kept_view("withdrawal", order_id, handle.id)
+            )
 
     async def resolve(self, order_id: str, resolution: WithdrawalResolution) -> WithdrawalView:
         """An operator's decision on a payout in `outcome_unknown`."""

@@ -22,6 +22,7 @@ from providers.paymentassist.models import BeginRequest
 from state.checkout import CheckoutLifecycle
 from state.checkout_health import CallHealth
 from state.decision import OperatorDecision
+from state.ledger_models import LedgerMark
 from state.lifecycle import LifecycleEntry
 from state.notifications import NotifyUrl, Outbox
 from state.polling import (
@@ -390,6 +391,9 @@ class CheckoutView(BaseModel):
     )
     notifications: Outbox = Field(
         default_factory=Outbox, description="the merchant's events and their delivery"
+    )
+    recorded: LedgerMark = Field(
+        default_factory=LedgerMark, description="how far the ledger of record has been written"
     )
 
 

@@ -31,36 +31,40 @@ class LedgerMark(BaseModel):
     )
 
 
-class LedgerWrite(BaseModel):
-    """One version of a flow's record: its state after a change, or as it ended."""
+class LedgerChange(BaseModel):
+    """One change of a flow: a journal entry, or the closing write when the workflow ends."""
 
-    kind: Kind
-    provider: str
-    order_id: str
-    version: int = Field(ge=1, description="rises with every write of the flow")
+    version: int = Field(ge=1, description="rises with every change of the flow")
     at: datetime = Field(description="workflow time of the change")
     status: str
     needs_attention: bool
     change: str | None = Field(
         default=None,
-        description="the journal entry's type (`checkout.completed`, "
-        "`invoice.attention_required`); None for the closing snapshot alone",
+        description="the entry's type (`checkout.completed`, `invoice.attention_required`); "
+        "None when only money moved, or for the closing write",
     )
     closed: bool = Field(default=False, description="the workflow ends with this write")
+
+
+class LedgerWrite(BaseModel):
+    """A flow's changes not yet recorded, oldest first, with its view as it is now."""
+
+    kind: Kind
+    provider: str
+    order_id: str
+    changes: list[LedgerChange] = Field(min_length=1)
     view: dict[str, Any] = Field(description="what `GET` answers for the flow, as JSON")
 
-
-class LedgerBatch(BaseModel):
-    """Writes of one flow in the order they happened."""
-
-    writes: list[LedgerWrite]
+    @property
+    def last(self) -> LedgerChange:
+        return self.changes[-1]
 
 
 class Movement(BaseModel):
     """An amount that moved money, named by a key unique within its flow."""
 
     key: str
-    type: str = Field(description="`checkout.funded`, `invoice.credited`, `withdrawal.paid_out`")
+    type: str = Field(description="`checkout.funded`, `invoice.received`, `address.credited`, `withdrawal.paid_out`")
     amount: Decimal
     currency: str
     direction: Direction

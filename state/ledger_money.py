@@ -11,13 +11,17 @@ from state.ledger_models import Movement
 PENCE = Decimal(100)
 FUNDED = frozenset({"completed", "invoiced"})
 """Checkout statuses in which the lender has funded the order."""
+INVOICE_PAID = frozenset({"paid", "credited_partial"})
+"""Invoice statuses in which the payer's money is the merchant's."""
 
 
 def movements(kind: str, view: Mapping[str, Any]) -> list[Movement]:
     """Every amount the view shows as moved, each with a key stable across writes."""
     if kind == "checkout":
         return _funded(view)
-    if kind in ("invoice", "address"):
+    if kind == "invoice":
+        return _invoice_paid(view)
+    if kind == "address":
         return _credited(kind, view)
     if kind == "withdrawal":
         return _paid_out(view)
@@ -35,6 +39,24 @@ def _funded(view: Mapping[str, Any]) -> list[Movement]:
             currency="GBP",
             direction="in",
             reference=view.get("pa_ref"),
+        )
+    ]
+
+
+def _invoice_paid(view: Mapping[str, Any]) -> list[Movement]:
+    """An invoice's money is what Passimpay's status says was paid when it ended (its
+    deposits are the parts of that total, not more money)."""
+    reading = view.get("ended_with") or view.get("provider") or {}
+    if view.get("status") not in INVOICE_PAID or reading.get("amount_paid") is None:
+        return []
+    return [
+        Movement(
+            key="paid",
+            type="invoice.received",
+            amount=Decimal(str(reading["amount_paid"])),
+            currency=reading.get("currency") or "USD",
+            direction="in",
+            reference=view.get("order_id"),
         )
     ]
 

@@ -207,6 +207,10 @@ class PassimpayState(TrackedState):
         default=None, description="what Passimpay last reported for the order"
     )
 
+    def money_moved(self) -> str:
+        """The credited total: a deposit credited is a change the ledger records."""
+        return str(self.ledger.credited_amount())
+
     @computed_field  # type: ignore[prop-decorator]
     @property
     def deposits(self) -> list[LedgerEntry]:

@@ -11,6 +11,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field, computed_field
 
 from state.attention import Attention, FailingChecks
+from state.ledger_models import LedgerMark
 from state.lifecycle import Lifecycle
 from state.notifications import Outbox
 
@@ -24,6 +25,13 @@ class LifecycleState(BaseModel):
     notifications: Outbox = Field(
         default_factory=Outbox, description="the merchant's events and their delivery"
     )
+    recorded: LedgerMark = Field(
+        default_factory=LedgerMark, description="how far the ledger of record has been written"
+    )
+
+    def money_moved(self) -> str:
+        """What money the flow has moved so far, as the ledger tells changes apart."""
+        return ""
 
     @computed_field  # type: ignore[prop-decorator]
     @property

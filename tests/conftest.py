@@ -11,6 +11,8 @@ import pytest_asyncio
 from pydantic import SecretStr
 from temporalio.client import Client
 
+from ledger.migrate import upgrade
+from ledger.store import Ledger
 from payflow.checkouts import PaymentAssistCheckouts
 from payflow.crypto import PassimpayPayments
 from payflow.devserver import DevServer, start_dev_server
@@ -28,11 +30,17 @@ MERCHANT_TOKEN = "merchant-test-token-0123456789"
 OPERATOR_TOKEN = "operator-test-token-0123456789"
 OPERATOR = "ops-ada"
 NOTIFY_SECRET = "notify-test-secret-0123456789"
+DELETE_AT_ONCE = [
+    "--dynamic-config-value",
+    "history.transferProcessorEnsureCloseBeforeDelete=false",
+]
+"""A deleted workflow (as retention deletes it) is gone at once, not after the transfer
+queue's 30 s acknowledgement interval."""
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def temporal_server() -> AsyncIterator[DevServer]:
-    async with start_dev_server() as server:
+    async with start_dev_server(extra_args=DELETE_AT_ONCE) as server:
         yield server
 
 
@@ -79,6 +87,7 @@ class Stack:
     checkouts: PaymentAssistCheckouts
     crypto: PassimpayPayments
     withdrawals: PassimpayWithdrawals
+    ledger: Ledger
     merchant: dict[str, str] = field(
         default_factory=lambda: {"Authorization": f"Bearer {MERCHANT_TOKEN}"}
     )
@@ -90,8 +99,19 @@ class Stack:
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def session_ledger(settings: PayflowSettings) -> AsyncIterator[Ledger]:
+    """The stack's ledger of record: SQLite in the session's state dir, at this code's schema."""
+    ledger = Ledger.connect(settings.ledger_url())
+    await upgrade(ledger.engine)
+    try:
+        yield ledger
+    finally:
+        await ledger.close()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def stack(
-    client: Client, sandbox: RunningSandbox, settings: PayflowSettings
+    client: Client, sandbox: RunningSandbox, settings: PayflowSettings, session_ledger: Ledger
 ) -> AsyncIterator[Stack]:
     async with running_on_sandbox(
         client, settings, sandbox, timeout_seconds=PROVIDER_TIMEOUT_SECONDS, codec=CODEC
@@ -101,7 +121,12 @@ async def stack(
             task_queue=settings.task_queue,
             public_url=settings.public_url,
             documents=DocumentStore.under(settings.state_dir),
+            ledger=session_ledger,
         )
-        crypto = PassimpayPayments(client, task_queue=settings.task_queue)
-        withdrawals = PassimpayWithdrawals(client, task_queue=settings.task_queue)
-        yield Stack(client, sandbox, gateway, settings, checkouts, crypto, withdrawals)
+        crypto = PassimpayPayments(client, task_queue=settings.task_queue, ledger=session_ledger)
+        withdrawals = PassimpayWithdrawals(
+            client, task_queue=settings.task_queue, ledger=session_ledger
+        )
+        yield Stack(
+            client, sandbox, gateway, settings, checkouts, crypto, withdrawals, session_ledger
+        )

@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         failure_type,
         history_is_long,
     )
+    from workflows.ledger import LedgerRecorder
     from workflows.notifications import Notifier
     from workflows.terms import refuse_other_terms
     from workflows.visibility import Tracked
@@ -75,6 +76,9 @@ class PassimpayAddress(Tracked[AddressState]):
         self._notifier: Notifier = Notifier(
             self._s.notifications, provider=PROVIDER, flow="address"
         )
+        self._recorder: LedgerRecorder = LedgerRecorder(
+            self._s.recorded, kind="address", provider=PROVIDER, view=self.state
+        )
 
     @workflow.run
     async def run(
@@ -83,6 +87,7 @@ class PassimpayAddress(Tracked[AddressState]):
         self._notifier.resume()
         await self._flow(request, carried)
         await self._notifier.drained()
+        await self._recorder.closed(self._s.order_id, self._s.status, self._s.needs_attention)
         return self.state()
 
     async def _flow(self, request: AddressRequest, carried: AddressState | None) -> AddressState:
@@ -103,6 +108,7 @@ class PassimpayAddress(Tracked[AddressState]):
         await workflow.wait_condition(workflow.all_handlers_finished)
         if self._status == AddressStatus.CLOSED and not self._unsettled():
             return self.state()
+        await self._recorder.drained()
         self._s.runs += 1
         workflow.continue_as_new(args=[request, self._s])
 

@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         failure_type,
         history_is_long,
     )
+    from workflows.ledger import LedgerRecorder
     from workflows.notifications import Notifier
     from workflows.terms import refuse_other_terms
     from workflows.visibility import Tracked
@@ -64,6 +65,9 @@ class PassimpayInvoice(Tracked[InvoiceState]):
         self._notifier: Notifier = Notifier(
             self._s.notifications, provider=PROVIDER, flow="invoice"
         )
+        self._recorder: LedgerRecorder = LedgerRecorder(
+            self._s.recorded, kind="invoice", provider=PROVIDER, view=self.state
+        )
 
     @workflow.run
     async def run(
@@ -72,6 +76,7 @@ class PassimpayInvoice(Tracked[InvoiceState]):
         self._notifier.resume()
         await self._flow(request, carried)
         await self._notifier.drained()
+        await self._recorder.closed(self._s.order_id, self._s.status, self._s.needs_attention)
         return self.state()
 
     async def _flow(self, request: InvoiceRequest, carried: InvoiceState | None) -> InvoiceState:
@@ -88,6 +93,7 @@ class PassimpayInvoice(Tracked[InvoiceState]):
         if not history_is_long():
             return
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._recorder.drained()
         self._s.runs += 1
         self._s.last_activity_at = self._wakeup.last_activity_at
         workflow.continue_as_new(args=[self._request, self._s])

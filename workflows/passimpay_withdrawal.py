@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         failure_type,
         history_is_long,
     )
+    from workflows.ledger import LedgerRecorder
     from workflows.notifications import Notifier
     from workflows.visibility import Published
     from workflows.wakeup import Wakeup
@@ -87,6 +88,9 @@ class PassimpayWithdrawal(Published[WithdrawalState]):
         self._notifier: Notifier = Notifier(
             self._s.notifications, provider=PROVIDER, flow="withdrawal"
         )
+        self._recorder: LedgerRecorder = LedgerRecorder(
+            self._s.recorded, kind="withdrawal", provider=PROVIDER, view=self.state
+        )
 
     @workflow.run
     async def run(
@@ -95,6 +99,7 @@ class PassimpayWithdrawal(Published[WithdrawalState]):
         self._notifier.resume()
         await self._flow(request, carried)
         await self._notifier.drained()
+        await self._recorder.closed(self._s.order_id, self._s.status, self._s.needs_attention)
         return self.state()
 
     async def _flow(
@@ -123,10 +128,11 @@ class PassimpayWithdrawal(Published[WithdrawalState]):
     def _late_until(self) -> datetime:
         return workflow.now() + timedelta(seconds=self._request.late_callback_window_seconds)
 
-    def _continue_as_new_if_long(self) -> None:
+    async def _continue_as_new_if_long(self) -> None:
         """Start a fresh run carrying the state once the history is long (never mid-send)."""
         if not history_is_long():
             return
+        await self._recorder.drained()
         self._s.runs += 1
         self._s.woke_at = self._wakeup.last_activity_at
         workflow.continue_as_new(args=[self._request, self._s])
@@ -163,7 +169,7 @@ class PassimpayWithdrawal(Published[WithdrawalState]):
                 self._s.not_sent += 1
                 self._note("not_sent", outcome.reason or "nothing was written")
                 await self._pause_after_not_sent()
-                self._continue_as_new_if_long()  # nothing is outstanding between attempts
+                await self._continue_as_new_if_long()  # nothing is outstanding between attempts
                 continue
             self._s.not_sent_streak = 0
             self._clear_trouble()
@@ -243,7 +249,7 @@ class PassimpayWithdrawal(Published[WithdrawalState]):
             except TimeoutError:
                 # a fresh run queues a new attempt; a turn for this one goes unarmed and the
                 # gate takes it back, so nothing can be sent under it
-                self._continue_as_new_if_long()
+                await self._continue_as_new_if_long()
                 continue
             assert self._turn is not None
             return self._turn
@@ -282,7 +288,7 @@ class PassimpayWithdrawal(Published[WithdrawalState]):
     async def _follow(self) -> None:
         """Poll `/v2/withdrawstatus` on a timer, and at once after a callback, until it ends."""
         while self._status == S.PENDING:
-            self._continue_as_new_if_long()
+            await self._continue_as_new_if_long()
             await self._wakeup.sleep()
             try:
                 status = await self._check_status()
@@ -295,7 +301,7 @@ class PassimpayWithdrawal(Published[WithdrawalState]):
     async def _await_operator(self) -> None:
         """Wait for an operator's decision; meanwhile the status API may still find the payout."""
         while self._status == S.OUTCOME_UNKNOWN:
-            self._continue_as_new_if_long()
+            await self._continue_as_new_if_long()
             await self._wakeup.sleep(self._unknown_poll_interval())
             if self._status != S.OUTCOME_UNKNOWN:
                 return
@@ -373,7 +379,7 @@ class PassimpayWithdrawal(Published[WithdrawalState]):
         self._wait_for(f"open until {end:%Y-%m-%d %H:%M} UTC for late callbacks")
         operator_decided = self._s.resolution is not None and self._s.resolution.decision != "retry"
         while (remaining := (end - workflow.now()).total_seconds()) > 0:
-            self._continue_as_new_if_long()
+            await self._continue_as_new_if_long()
             if not operator_decided:
                 await self._wakeup.sleep(remaining)
                 continue

@@ -64,6 +64,7 @@ with workflow.unsafe.imports_passed_through():
         history_is_long,
         read,
     )
+    from workflows.ledger import LedgerRecorder
     from workflows.notifications import Notifier
     from workflows.paymentassist_token_claim import PaymentAssistTokenClaim, claim_workflow_id
     from workflows.terms import refuse_other_terms
@@ -124,6 +125,9 @@ class PaymentAssistCheckout:
         """The digest the memo (search attributes, in the current type) shows; a fresh run
         inherits its predecessor's."""
         self._notifier = Notifier(self._s.notifications, provider=PROVIDER, flow="checkout")
+        self._recorder = LedgerRecorder(
+            self._s.recorded, kind="checkout", provider=PROVIDER, view=self.state
+        )
 
     # ---- the flow -------------------------------------------------------------------------
 
@@ -134,6 +138,9 @@ class PaymentAssistCheckout:
         self._notifier.resume()
         await self._flow(carried)
         await self._notifier.drained()
+        await self._recorder.closed(
+            self._request.order_id, self._status.value, self._s.needs_attention
+        )
         return self.state()
 
     async def _flow(self, carried: CheckoutState | None) -> CheckoutView:
@@ -169,6 +176,7 @@ class PaymentAssistCheckout:
             return
         self._ending_run = True
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._recorder.drained()
         self._s.runs += 1
         workflow.continue_as_new(args=[self._request, self._s])
 
@@ -576,6 +584,7 @@ class PaymentAssistCheckout:
         """Mirror status and attention into search attributes when either changed."""
         flagged = self._needs_attention()
         self._notifier.changed(self._request.order_id, self._status.value, flagged)
+        self._recorder.changed(self._request.order_id, self._status.value, flagged)
         self._show_details()
         if force or flagged != self._s.needs_attention:
             self._s.needs_attention = flagged

@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from state.details import current_details
     from state.tracked import LifecycleState, TrackedState
+    from workflows.ledger import LedgerRecorder
     from workflows.notifications import Notifier
 
 CHECKS = "status_checks"
@@ -74,6 +75,8 @@ class Published(Generic[StateT]):
     _shown: tuple[str, bool] | None = None
     _notifier: Notifier | None = None
     """Set by workflows that tell the merchant about their changes."""
+    _recorder: LedgerRecorder | None = None
+    """Set by workflows that write their changes to the ledger of record."""
     _waiting: str | None = None
     """What an open workflow waits for, shown in the Temporal UI's current details."""
     publish_every_move: ClassVar[bool] = False
@@ -90,6 +93,8 @@ class Published(Generic[StateT]):
         shown = (self._s.status, self._s.needs_attention)
         if self._notifier is not None:
             self._notifier.changed(self._s.order_id, *shown)
+        if self._recorder is not None:
+            self._recorder.changed(self._s.order_id, *shown, self._s.money_moved())
         self._show_details()
         if force or shown != self._shown:
             self._shown = shown

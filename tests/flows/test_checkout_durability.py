@@ -44,6 +44,7 @@ def worker_env(stack: Stack, temporal_server: DevServer) -> dict[str, str]:
         "TEMPORAL_ADDRESS": temporal_server.address,
         "PAYFLOW_INSECURE": "true",  # the simulators' credentials
         "PAYFLOW_PAYLOAD_KEYS": PAYLOAD_KEYS_ENV,
+        "PAYFLOW_STATE_DIR": stack.settings.state_dir,
         "PAYFLOW_TASK_QUEUE": f"payflow-kill-{uuid.uuid4().hex[:8]}",
         "PAYMENTASSIST_API_URL": stack.sandbox.paymentassist_url,
         "PAYMENTASSIST_API_KEY": "demo_key",

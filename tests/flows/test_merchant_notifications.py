@@ -139,6 +139,7 @@ async def test_events_replay_resends_the_same_ids(
     env = {
         "TEMPORAL_ADDRESS": temporal_server.address,
         "PAYFLOW_TASK_QUEUE": stack.settings.task_queue,
+        "PAYFLOW_STATE_DIR": stack.settings.state_dir,
         "PAYFLOW_NOTIFY_SECRET": NOTIFY_SECRET,
         "PAYFLOW_PAYLOAD_KEYS": PAYLOAD_KEYS_ENV,
     }

@@ -447,9 +447,12 @@ async def held(stack: Stack) -> AsyncIterator[tuple[HeldReplies, RunningServer]]
         proxy.released.set()
 
 
-def worker_env(temporal: DevServer, task_queue: str, passimpay_url: str) -> dict[str, str]:
+def worker_env(
+    temporal: DevServer, task_queue: str, passimpay_url: str, state_dir: str
+) -> dict[str, str]:
     return {
         **os.environ,
+        "PAYFLOW_STATE_DIR": state_dir,
         "TEMPORAL_ADDRESS": temporal.address,
         "PAYFLOW_INSECURE": "true",  # the simulator's credentials
         "PAYFLOW_PAYLOAD_KEYS": PAYLOAD_KEYS_ENV,
@@ -472,7 +475,9 @@ async def test_worker_killed_between_sending_and_recording(
     task_queue = f"payflow-wd-kill-{uuid.uuid4().hex[:8]}"
     log = tmp_path / "worker.log"
     withdrawals = PassimpayWithdrawals(stack.client, task_queue=task_queue)
-    first = start_worker_process(worker_env(temporal_server, task_queue, proxy_server.url), log)
+    first = start_worker_process(
+        worker_env(temporal_server, task_queue, proxy_server.url, stack.settings.state_dir), log
+    )
     second: subprocess.Popen[bytes] | None = None
     try:
         request = payout()
@@ -485,7 +490,10 @@ async def test_worker_killed_between_sending_and_recording(
         first.wait(timeout=10)
         proxy.released.set()
         second = start_worker_process(
-            worker_env(temporal_server, task_queue, stack.sandbox.passimpay_url), log
+            worker_env(
+                temporal_server, task_queue, stack.sandbox.passimpay_url, stack.settings.state_dir
+            ),
+            log,
         )
         view = await ended(withdrawals, request.order_id, timeout=90)
     finally:

@@ -12,24 +12,24 @@ import pytest
 from ledger.database import LedgerUnavailable
 from ledger.migrate import current_revision, head_revision, schema_problem, upgrade
 from ledger.store import Ledger, PaymentFilter, payment_key
-from state.ledger_models import LedgerWrite
+from state.ledger_models import LedgerChange, LedgerWrite
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
 def write(order_id: str, version: int, status: str, **fields: Any) -> LedgerWrite:
     view = {"order_id": order_id, "status": status, **fields.pop("view", {})}
-    return LedgerWrite(
-        kind=fields.pop("kind", "invoice"),
-        provider="passimpay",
-        order_id=order_id,
+    kind = fields.pop("kind", "invoice")
+    change = LedgerChange(
         version=version,
         at=T0 + timedelta(seconds=version),
         status=status,
         needs_attention=fields.pop("needs_attention", False),
-        change=fields.pop("change", f"invoice.{status}"),
-        view=view,
+        change=fields.pop("change", f"{kind}.{status}"),
         **fields,
+    )
+    return LedgerWrite(
+        kind=kind, provider="passimpay", order_id=order_id, changes=[change], view=view
     )
 
 
@@ -75,7 +75,7 @@ async def test_concurrent_registrations_make_one_row(ledger: Ledger) -> None:
 async def test_a_retried_write_writes_nothing_twice_and_old_versions_never_win(
     ledger: Ledger,
 ) -> None:
-    await ledger.register("invoice", "passimpay", "inv-1", {"amount": "10"})
+    await ledger.register("address", "passimpay", "inv-1", {"amount": "10"})
     deposit = {
         "payment_id": 10,
         "txhash": "0xabc",
@@ -83,24 +83,24 @@ async def test_a_retried_write_writes_nothing_twice_and_old_versions_never_win(
         "credited_at": T0.isoformat(),
     }
     batch = [
-        write("inv-1", 1, "open"),
-        write("inv-1", 2, "paid", view={"deposits": [deposit]}),
+        write("inv-1", 1, "open", kind="address"),
+        write("inv-1", 2, "paid", kind="address", view={"deposits": [deposit]}),
     ]
     assert await ledger.record(batch) == 3  # two changes and one credited deposit
     assert await ledger.record(batch) == 0
-    assert await ledger.record([write("inv-1", 1, "open")]) == 0
-    record = await ledger.payment("invoice", "inv-1")
+    assert await ledger.record([write("inv-1", 1, "open", kind="address")]) == 0
+    record = await ledger.payment("address", "inv-1")
     assert record is not None
     assert (record.status, record.version, record.created_at) == (
         "paid",
         2,
         T0 + timedelta(1 / 86400),
     )
-    found = await ledger.entries_of("invoice", "inv-1")
+    found = await ledger.entries_of("address", "inv-1")
     assert [(e["type"], e["entry_key"]) for e in found] == [
-        ("invoice.open", "v1"),
-        ("invoice.paid", "v2"),
-        ("invoice.credited", "money:deposit:10:0xabc"),
+        ("address.open", "v1"),
+        ("address.paid", "v2"),
+        ("address.credited", "money:deposit:10:0xabc"),
     ]
     money = found[2]
     assert money["amount"] == Decimal("0.123456789012345678")

@@ -1,0 +1,126 @@
+"""Write a flow's changes to the ledger of record, in order, from local activities."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.ledger import LedgerActivities
+    from state.ledger_models import Kind, LedgerChange, LedgerMark, LedgerWrite
+
+LEDGER_PATCH = "record-to-ledger"
+"""Runs recorded before the ledger replay without writing to it; every run after writes."""
+WRITE_TIMEOUT = timedelta(seconds=15)
+WRITE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=0,
+)
+"""A database that is down delays the record, never loses it: written once it answers."""
+
+
+class LedgerRecorder:
+    """The flow's writer to the ledger: one entry per change of status, attention or money
+    moved, the current view with each write, and a closing write before the workflow ends."""
+
+    def __init__(
+        self,
+        mark: LedgerMark,
+        *,
+        kind: Kind,
+        provider: str,
+        view: Callable[[], BaseModel],
+    ) -> None:
+        self._mark = mark
+        self._kind = kind
+        self._provider = provider
+        self._view = view
+        self._enabled: bool | None = None
+        """Decided by the patch on the first change: every type takes it, the checkout's
+        current one too (runs started before the ledger replay their recorded commands)."""
+        self._order_id = ""
+        self._pending: list[LedgerChange] = []
+        self._last_view: dict[str, object] | None = None
+        self._sender: asyncio.Task[None] | None = None
+
+    def _on(self) -> bool:
+        if self._enabled is None:
+            self._enabled = workflow.patched(LEDGER_PATCH)
+        return self._enabled
+
+    def changed(self, order_id: str, status: str, needs_attention: bool, money: str = "") -> None:
+        """Queue a write when status, attention or the money moved (`money`) changed."""
+        shown = (status, needs_attention, money)
+        if shown == self._mark.shown or not self._on():
+            return
+        previous = self._mark.shown
+        self._mark.shown = shown
+        if previous is None or previous[0] != status:
+            change: str | None = f"{self._kind}.{status}"
+        elif previous[1] != needs_attention:
+            required = "attention_required" if needs_attention else "attention_cleared"
+            change = f"{self._kind}.{required}"
+        else:
+            change = None  # money moved: its entries come from the view
+        self._queue(order_id, status, needs_attention, change, closed=False)
+
+    async def closed(self, order_id: str, status: str, needs_attention: bool) -> None:
+        """Write the final view, marked closed: the workflow ends only once it is recorded,
+        and again if a signal changed the state while it was written (so `GET` from the ledger
+        answers what the workflow's last query would have)."""
+        if not self._on():
+            return
+        while True:
+            self._queue(order_id, status, needs_attention, None, closed=True)
+            await self.drained()
+            if self._view().model_dump(mode="json") == self._last_view:
+                return
+
+    async def drained(self) -> None:
+        """Until every queued write is recorded (before continue-as-new, which drops them)."""
+        if self._pending:
+            await workflow.wait_condition(lambda: not self._pending)
+
+    def _queue(
+        self, order_id: str, status: str, needs_attention: bool, change: str | None, *, closed: bool
+    ) -> None:
+        self._order_id = order_id
+        self._mark.version += 1
+        self._pending.append(
+            LedgerChange(
+                version=self._mark.version,
+                at=workflow.now(),
+                status=status,
+                needs_attention=needs_attention,
+                change=change,
+                closed=closed,
+            )
+        )
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send_pending())
+
+    async def _send_pending(self) -> None:
+        while self._pending:
+            batch = list(self._pending)
+            self._last_view = self._view().model_dump(mode="json")
+            write = LedgerWrite(
+                kind=self._kind,
+                provider=self._provider,
+                order_id=self._order_id,
+                changes=batch,
+                view=self._last_view,
+            )
+            await workflow.execute_local_activity_method(
+                LedgerActivities.record,
+                write,
+                start_to_close_timeout=WRITE_TIMEOUT,
+                retry_policy=WRITE_RETRY,
+            )
+            del self._pending[: len(batch)]
