@@ -64,7 +64,9 @@ class Movement(BaseModel):
     """An amount that moved money, named by a key unique within its flow."""
 
     key: str
-    type: str = Field(description="`checkout.funded`, `invoice.received`, `address.credited`, `withdrawal.paid_out`")
+    type: str = Field(
+        description="`checkout.funded`, `invoice.received`, `address.credited`, `withdrawal.paid_out`"
+    )
     amount: Decimal
     currency: str
     direction: Direction
