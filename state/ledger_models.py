@@ -22,15 +22,6 @@ def terms_digest(terms: Mapping[str, object]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-class LedgerMark(BaseModel):
-    """How far a flow's record has been written: carried across runs, so versions only rise."""
-
-    version: int = Field(default=0, description="the last version sent to the ledger")
-    shown: tuple[str, bool, str] | None = Field(
-        default=None, description="status, attention and money moved, as last recorded"
-    )
-
-
 class LedgerChange(BaseModel):
     """One change of a flow: a journal entry, or the closing write when the workflow ends."""
 
@@ -44,6 +35,19 @@ class LedgerChange(BaseModel):
         "None when only money moved, or for the closing write",
     )
     closed: bool = Field(default=False, description="the workflow ends with this write")
+
+
+class LedgerMark(BaseModel):
+    """How far a flow's record has been written: carried across runs, so versions only rise
+    and changes not yet written are written by the next run."""
+
+    version: int = Field(default=0, description="the last version queued for the ledger")
+    shown: tuple[str, bool, str] | None = Field(
+        default=None, description="status, attention and money moved, as last queued"
+    )
+    pending: list[LedgerChange] = Field(
+        default_factory=list, description="changes queued but not yet written"
+    )
 
 
 class LedgerWrite(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from pydantic import BaseModel
 from temporalio import workflow
@@ -28,15 +29,13 @@ WRITE_RETRY = RetryPolicy(
 
 class LedgerRecorder:
     """The flow's writer to the ledger: one entry per change of status, attention or money
-    moved, the current view with each write, and a closing write before the workflow ends."""
+    moved, the current view with each write, and a closing write before the workflow ends.
+
+    Changes wait in the carried `LedgerMark` until written, so continue-as-new never waits for
+    the database: the next run writes what this one could not."""
 
     def __init__(
-        self,
-        mark: LedgerMark,
-        *,
-        kind: Kind,
-        provider: str,
-        view: Callable[[], BaseModel],
+        self, mark: LedgerMark, *, kind: Kind, provider: str, view: Callable[[], BaseModel]
     ) -> None:
         self._mark = mark
         self._kind = kind
@@ -46,14 +45,19 @@ class LedgerRecorder:
         """Decided by the patch on the first change: every type takes it, the checkout's
         current one too (runs started before the ledger replay their recorded commands)."""
         self._order_id = ""
-        self._pending: list[LedgerChange] = []
-        self._last_view: dict[str, object] | None = None
+        self._last_view: dict[str, Any] | None = None
         self._sender: asyncio.Task[None] | None = None
 
     def _on(self) -> bool:
         if self._enabled is None:
             self._enabled = workflow.patched(LEDGER_PATCH)
         return self._enabled
+
+    def resume(self, order_id: str) -> None:
+        """Write the changes a previous run left queued."""
+        self._order_id = order_id
+        if self._mark.pending and self._on():
+            self._send()
 
     def changed(self, order_id: str, status: str, needs_attention: bool, money: str = "") -> None:
         """Queue a write when status, attention or the money moved (`money`) changed."""
@@ -80,20 +84,20 @@ class LedgerRecorder:
         while True:
             self._queue(order_id, status, needs_attention, None, closed=True)
             await self.drained()
-            if self._view().model_dump(mode="json") == self._last_view:
+            if self._written_view() == self._last_view:
                 return
 
     async def drained(self) -> None:
-        """Until every queued write is recorded (before continue-as-new, which drops them)."""
-        if self._pending:
-            await workflow.wait_condition(lambda: not self._pending)
+        """Until every queued change is written."""
+        if self._mark.pending:
+            await workflow.wait_condition(lambda: not self._mark.pending)
 
     def _queue(
         self, order_id: str, status: str, needs_attention: bool, change: str | None, *, closed: bool
     ) -> None:
         self._order_id = order_id
         self._mark.version += 1
-        self._pending.append(
+        self._mark.pending.append(
             LedgerChange(
                 version=self._mark.version,
                 at=workflow.now(),
@@ -103,13 +107,23 @@ class LedgerRecorder:
                 closed=closed,
             )
         )
+        self._send()
+
+    def _send(self) -> None:
         if self._sender is None or self._sender.done():
             self._sender = asyncio.create_task(self._send_pending())
 
+    def _written_view(self) -> dict[str, Any]:
+        """The view as it reads once the changes in flight are written."""
+        view = self._view().model_dump(mode="json")
+        view["recorded"]["pending"] = []
+        return view
+
     async def _send_pending(self) -> None:
-        while self._pending:
-            batch = list(self._pending)
-            self._last_view = self._view().model_dump(mode="json")
+        pending = self._mark.pending
+        while pending:
+            batch = list(pending)
+            self._last_view = self._written_view()
             write = LedgerWrite(
                 kind=self._kind,
                 provider=self._provider,
@@ -123,4 +137,4 @@ class LedgerRecorder:
                 start_to_close_timeout=WRITE_TIMEOUT,
                 retry_policy=WRITE_RETRY,
             )
-            del self._pending[: len(batch)]
+            del pending[: len(batch)]

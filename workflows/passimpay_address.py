@@ -85,6 +85,7 @@ class PassimpayAddress(Tracked[AddressState]):
         self, request: AddressRequest, carried: AddressState | None = None
     ) -> AddressState:
         self._notifier.resume()
+        self._recorder.resume(self._s.order_id)
         await self._flow(request, carried)
         await self._notifier.drained()
         await self._recorder.closed(self._s.order_id, self._s.status, self._s.needs_attention)
@@ -108,7 +109,6 @@ class PassimpayAddress(Tracked[AddressState]):
         await workflow.wait_condition(workflow.all_handlers_finished)
         if self._status == AddressStatus.CLOSED and not self._unsettled():
             return self.state()
-        await self._recorder.drained()
         self._s.runs += 1
         workflow.continue_as_new(args=[request, self._s])
 

@@ -74,6 +74,7 @@ class PassimpayInvoice(Tracked[InvoiceState]):
         self, request: InvoiceRequest, carried: InvoiceState | None = None
     ) -> InvoiceState:
         self._notifier.resume()
+        self._recorder.resume(self._s.order_id)
         await self._flow(request, carried)
         await self._notifier.drained()
         await self._recorder.closed(self._s.order_id, self._s.status, self._s.needs_attention)
@@ -93,7 +94,6 @@ class PassimpayInvoice(Tracked[InvoiceState]):
         if not history_is_long():
             return
         await workflow.wait_condition(workflow.all_handlers_finished)
-        await self._recorder.drained()
         self._s.runs += 1
         self._s.last_activity_at = self._wakeup.last_activity_at
         workflow.continue_as_new(args=[self._request, self._s])

@@ -97,6 +97,7 @@ class PassimpayWithdrawal(Published[WithdrawalState]):
         self, request: WithdrawalRequest, carried: WithdrawalState | None = None
     ) -> WithdrawalState:
         self._notifier.resume()
+        self._recorder.resume(self._s.order_id)
         await self._flow(request, carried)
         await self._notifier.drained()
         await self._recorder.closed(self._s.order_id, self._s.status, self._s.needs_attention)
@@ -128,11 +129,10 @@ class PassimpayWithdrawal(Published[WithdrawalState]):
     def _late_until(self) -> datetime:
         return workflow.now() + timedelta(seconds=self._request.late_callback_window_seconds)
 
-    async def _continue_as_new_if_long(self) -> None:
+    def _continue_as_new_if_long(self) -> None:
         """Start a fresh run carrying the state once the history is long (never mid-send)."""
         if not history_is_long():
             return
-        await self._recorder.drained()
         self._s.runs += 1
         self._s.woke_at = self._wakeup.last_activity_at
         workflow.continue_as_new(args=[self._request, self._s])
@@ -169,7 +169,7 @@ class PassimpayWithdrawal(Published[WithdrawalState]):
                 self._s.not_sent += 1
                 self._note("not_sent", outcome.reason or "nothing was written")
                 await self._pause_after_not_sent()
-                await self._continue_as_new_if_long()  # nothing is outstanding between attempts
+                self._continue_as_new_if_long()  # nothing is outstanding between attempts
                 continue
             self._s.not_sent_streak = 0
             self._clear_trouble()
@@ -249,7 +249,7 @@ class PassimpayWithdrawal(Published[WithdrawalState]):
             except TimeoutError:
                 # a fresh run queues a new attempt; a turn for this one goes unarmed and the
                 # gate takes it back, so nothing can be sent under it
-                await self._continue_as_new_if_long()
+                self._continue_as_new_if_long()
                 continue
             assert self._turn is not None
             return self._turn
@@ -288,7 +288,7 @@ class PassimpayWithdrawal(Published[WithdrawalState]):
     async def _follow(self) -> None:
         """Poll `/v2/withdrawstatus` on a timer, and at once after a callback, until it ends."""
         while self._status == S.PENDING:
-            await self._continue_as_new_if_long()
+            self._continue_as_new_if_long()
             await self._wakeup.sleep()
             try:
                 status = await self._check_status()
@@ -301,7 +301,7 @@ class PassimpayWithdrawal(Published[WithdrawalState]):
     async def _await_operator(self) -> None:
         """Wait for an operator's decision; meanwhile the status API may still find the payout."""
         while self._status == S.OUTCOME_UNKNOWN:
-            await self._continue_as_new_if_long()
+            self._continue_as_new_if_long()
             await self._wakeup.sleep(self._unknown_poll_interval())
             if self._status != S.OUTCOME_UNKNOWN:
                 return
@@ -379,7 +379,7 @@ class PassimpayWithdrawal(Published[WithdrawalState]):
         self._wait_for(f"open until {end:%Y-%m-%d %H:%M} UTC for late callbacks")
         operator_decided = self._s.resolution is not None and self._s.resolution.decision != "retry"
         while (remaining := (end - workflow.now()).total_seconds()) > 0:
-            await self._continue_as_new_if_long()
+            self._continue_as_new_if_long()
             if not operator_decided:
                 await self._wakeup.sleep(remaining)
                 continue

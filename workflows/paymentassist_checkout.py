@@ -136,6 +136,7 @@ class PaymentAssistCheckout:
         self, request: CheckoutRequest, carried: CheckoutState | None = None
     ) -> CheckoutView:
         self._notifier.resume()
+        self._recorder.resume(self._request.order_id)
         await self._flow(carried)
         await self._notifier.drained()
         await self._recorder.closed(
@@ -176,7 +177,6 @@ class PaymentAssistCheckout:
             return
         self._ending_run = True
         await workflow.wait_condition(workflow.all_handlers_finished)
-        await self._recorder.drained()
         self._s.runs += 1
         workflow.continue_as_new(args=[self._request, self._s])
 

@@ -7,11 +7,14 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 import pytest_asyncio
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.testing import WorkflowEnvironment
 
+from ledger.migrate import upgrade
+from ledger.store import Ledger
 from payflow.codec import data_converter
 from payflow.search_attributes import SEARCH_ATTRIBUTE_TYPES
 from payflow.settings import PayflowSettings
@@ -45,14 +48,26 @@ async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def skipping(
-    time_skipping: WorkflowEnvironment, sandbox: RunningSandbox
+    time_skipping: WorkflowEnvironment,
+    sandbox: RunningSandbox,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[tuple[WorkflowEnvironment, str]]:
-    """The time-skipping server with a real worker on it, talking to the simulators."""
-    settings = PayflowSettings(task_queue=f"payflow-skip-{uuid.uuid4().hex[:8]}")
-    async with running_worker(
-        time_skipping.client,
-        settings=settings,
-        paymentassist=paymentassist_client(sandbox.paymentassist_settings()),
-        passimpay=passimpay_client(sandbox.passimpay_settings()),
-    ):
-        yield time_skipping, settings.task_queue
+    """The time-skipping server with a real worker on it, talking to the simulators and
+    writing to a ledger of its own."""
+    settings = PayflowSettings(
+        task_queue=f"payflow-skip-{uuid.uuid4().hex[:8]}",
+        state_dir=str(tmp_path_factory.mktemp("skipping")),
+    )
+    ledger = Ledger.connect(settings.ledger_url())
+    await upgrade(ledger.engine)
+    try:
+        async with running_worker(
+            time_skipping.client,
+            settings=settings,
+            paymentassist=paymentassist_client(sandbox.paymentassist_settings()),
+            passimpay=passimpay_client(sandbox.passimpay_settings()),
+            ledger=ledger,
+        ):
+            yield time_skipping, settings.task_queue
+    finally:
+        await ledger.close()

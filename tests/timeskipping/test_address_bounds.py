@@ -25,6 +25,7 @@ from providers.passimpay import DepositAddress, OrderStatusV3
 from state.deposit_ledger import SETTLED_KEPT, DepositEvent
 from state.passimpay_models import AddressRequest, AddressState, CurrencyFacts
 from tests.flows.helpers import eventually, new_order_id
+from tests.timeskipping.ledger_double import with_ledger
 from tests.timeskipping.payout_doubles import TRON
 from worker import activity_methods
 from workflows.passimpay_address import PassimpayAddress, address_workflow_id
@@ -76,7 +77,7 @@ async def deposits(time_skipping: WorkflowEnvironment) -> AsyncIterator[Deposits
         time_skipping.client,
         task_queue=task_queue,
         workflows=[PassimpayAddress],
-        activities=activity_methods(chain),
+        activities=with_ledger(activity_methods(chain)),
     ):
         crypto = PassimpayPayments(time_skipping.client, task_queue=task_queue)
         yield Deposits(chain, crypto, time_skipping.client)

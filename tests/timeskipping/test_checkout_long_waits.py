@@ -29,6 +29,7 @@ from providers.paymentassist.models import (
 from state.checkout_models import CheckoutTiming, CheckoutView
 from tests.flows.helpers import checkout_request
 from tests.timeskipping.claim_doubles import FreeTokens
+from tests.timeskipping.ledger_double import with_ledger
 from tests.timeskipping.skip import advance
 from worker import activity_methods
 from workflows.paymentassist_checkout import (
@@ -95,7 +96,7 @@ async def lender(
         time_skipping.client,
         task_queue=task_queue,
         workflows=[PaymentAssistCheckoutV2, PaymentAssistCheckout, PaymentAssistTokenClaim],
-        activities=activity_methods(doubles),
+        activities=with_ledger(activity_methods(doubles)),
     ):
         yield (
             doubles,

@@ -36,6 +36,7 @@ from state.checkout_health import NOT_SENT
 from state.checkout_models import CheckoutRequest, CheckoutTiming, CheckoutView
 from tests.flows.helpers import checkout_request, eventually
 from tests.timeskipping.claim_doubles import FreeTokens
+from tests.timeskipping.ledger_double import with_ledger
 from tests.timeskipping.skip import advance
 from worker import activity_methods
 from workflows.calls import HISTORY_LIMIT
@@ -194,7 +195,7 @@ async def shop(time_skipping: WorkflowEnvironment) -> AsyncIterator[Shop]:
         time_skipping.client,
         task_queue=task_queue,
         workflows=[PaymentAssistCheckoutV2, PaymentAssistCheckout, PaymentAssistTokenClaim],
-        activities=activity_methods(lender),
+        activities=with_ledger(activity_methods(lender)),
     ):
         checkouts = PaymentAssistCheckouts(
             time_skipping.client, task_queue=task_queue, public_url="http://127.0.0.1:9"

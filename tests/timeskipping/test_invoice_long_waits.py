@@ -24,6 +24,7 @@ from payflow.crypto import PassimpayPayments
 from providers.passimpay import CreateOrderRequest, InvoiceLink, OrderStatusV3
 from state.passimpay_models import InvoiceRequest, InvoiceState, InvoiceTiming
 from tests.flows.helpers import new_order_id
+from tests.timeskipping.ledger_double import with_ledger
 from tests.timeskipping.skip import advance
 from workflows.passimpay_invoice import PassimpayInvoice, invoice_workflow_id
 
@@ -71,7 +72,7 @@ async def doubles(
         time_skipping.client,
         task_queue=task_queue,
         workflows=[PassimpayInvoice],
-        activities=[provider.create_order, provider.order_status],
+        activities=with_ledger([provider.create_order, provider.order_status]),
     ):
         yield provider, PassimpayPayments(time_skipping.client, task_queue=task_queue)
 

@@ -47,6 +47,7 @@ from state.withdraw_gate import (
     gate_workflow_id,
 )
 from tests.flows.helpers import eventually, new_order_id
+from tests.timeskipping.ledger_double import with_ledger
 from tests.timeskipping.payout_doubles import TRON, accepted, paid, usdt_facts
 from tests.timeskipping.skip import advance
 from worker import activity_methods
@@ -152,7 +153,7 @@ async def payouts(time_skipping: WorkflowEnvironment) -> AsyncIterator[Payouts]:
         time_skipping.client,
         task_queue=task_queue,
         workflows=[PassimpayWithdrawal],
-        activities=activity_methods(platform),
+        activities=with_ledger(activity_methods(platform)),
     ):
         yield Payouts(platform, PassimpayWithdrawals(time_skipping.client, task_queue=task_queue))
 
@@ -311,7 +312,7 @@ async def test_the_gate_continues_as_new_with_a_settle_waiting_and_answers_it(
         client,
         task_queue=task_queue,
         workflows=[PassimpayWithdrawal, PassimpayWithdrawGate],
-        activities=activity_methods(platform),
+        activities=with_ledger(activity_methods(platform)),
     ):
         gate = await client.start_workflow(
             GATE_WORKFLOW,

@@ -25,6 +25,7 @@ from providers.passimpay import WithdrawStatus
 from state.passimpay_withdrawal_models import WithdrawalFacts, WithdrawalRequest, WithdrawalState
 from state.withdraw_gate import TURN_SIGNAL, Fate, Ticket, Turn
 from tests.flows.helpers import new_order_id
+from tests.timeskipping.ledger_double import with_ledger
 from tests.timeskipping.payout_doubles import TRON, accepted, paid, usdt_facts
 from tests.timeskipping.skip import STEP, advance
 from worker import activity_methods
@@ -80,7 +81,7 @@ async def doubles(
         time_skipping.client,
         task_queue=task_queue,
         workflows=[PassimpayWithdrawal],
-        activities=activity_methods(provider),
+        activities=with_ledger(activity_methods(provider)),
     ):
         yield provider, PassimpayWithdrawals(time_skipping.client, task_queue=task_queue)
 
