@@ -25,7 +25,7 @@ class PaymentSummary(BaseModel):
     """One payment as the ledger keeps it; read the whole flow with its own `GET`."""
 
     id: str = Field(description="`kind:order_id`: what `starting_after` takes")
-    kind: Literal["checkout", "invoice", "address", "withdrawal"]
+    kind: Literal["checkout", "invoice", "address", "withdrawal"] = Field(description="the flow")
     provider: str = Field(description="`paymentassist` or `passimpay`")
     order_id: str = Field(description="the merchant's order")
     status: str | None = Field(description="where the payment stands")
@@ -38,7 +38,7 @@ class PaymentSummary(BaseModel):
 class PaymentList(BaseModel):
     """A page of payments, newest first."""
 
-    data: list[PaymentSummary]
+    data: list[PaymentSummary] = Field(description="newest first")
     has_more: bool = Field(
         description="older payments follow: pass the last `id` as `starting_after`"
     )

@@ -27,8 +27,8 @@ class LedgerChange(BaseModel):
 
     version: int = Field(ge=1, description="rises with every change of the flow")
     at: datetime = Field(description="workflow time of the change")
-    status: str
-    needs_attention: bool
+    status: str = Field(description="the flow's status after the change")
+    needs_attention: bool = Field(description="whether an operator must look after it")
     change: str | None = Field(
         default=None,
         description="the entry's type (`checkout.completed`, `invoice.attention_required`); "
@@ -53,10 +53,10 @@ class LedgerMark(BaseModel):
 class LedgerWrite(BaseModel):
     """A flow's changes not yet recorded, oldest first, with its view as it is now."""
 
-    kind: Kind
-    provider: str
-    order_id: str
-    changes: list[LedgerChange] = Field(min_length=1)
+    kind: Kind = Field(description="`checkout`, `invoice`, `address` or `withdrawal`")
+    provider: str = Field(description="`paymentassist` or `passimpay`")
+    order_id: str = Field(description="the merchant's order")
+    changes: list[LedgerChange] = Field(min_length=1, description="oldest first")
     view: dict[str, Any] = Field(description="what `GET` answers for the flow, as JSON")
 
     @property
@@ -67,28 +67,28 @@ class LedgerWrite(BaseModel):
 class Movement(BaseModel):
     """An amount that moved money, named by a key unique within its flow."""
 
-    key: str
+    key: str = Field(description="unique within the flow: the same money is one entry")
     type: str = Field(
         description="`checkout.funded`, `invoice.received`, `address.credited`, `withdrawal.paid_out`"
     )
-    amount: Decimal
-    currency: str
-    direction: Direction
-    reference: str | None = None
+    amount: Decimal = Field(description="exact, in `currency`")
+    currency: str = Field(description="`GBP`, a ticker, or `passimpay:<paymentId>`")
+    direction: Direction = Field(description="`in` to the merchant, `out` from it")
+    reference: str | None = Field(default=None, description="the provider's reference")
 
 
 class PaymentRecord(BaseModel):
     """One payment as the ledger holds it."""
 
-    kind: Kind
-    provider: str
-    order_id: str
-    terms: dict[str, Any]
+    kind: Kind = Field(description="`checkout`, `invoice`, `address` or `withdrawal`")
+    provider: str = Field(description="`paymentassist` or `passimpay`")
+    order_id: str = Field(description="the merchant's order")
+    terms: dict[str, Any] = Field(description="the terms it was registered on")
     status: str | None = Field(description="None until the flow's first write")
-    needs_attention: bool
+    needs_attention: bool = Field(description="whether an operator must look")
     closed: bool = Field(description="its workflow has ended")
-    version: int
-    registered_at: datetime
-    created_at: datetime | None
-    updated_at: datetime | None
-    view: dict[str, Any] | None = None
+    version: int = Field(description="the flow's latest write")
+    registered_at: datetime = Field(description="when the first start registered it")
+    created_at: datetime | None = Field(description="workflow time of its first write")
+    updated_at: datetime | None = Field(description="workflow time of its latest write")
+    view: dict[str, Any] | None = Field(default=None, description="what `GET` answers for it")
