@@ -22,6 +22,7 @@ from activities.merchant import MerchantActivities
 from activities.passimpay import PassimpayActivities
 from activities.passimpay_withdrawals import PassimpayWithdrawalActivities
 from activities.paymentassist import PaymentAssistActivities
+from ledger.migrate import require_current
 from ledger.store import Ledger
 from payflow.codec import codec_for
 from payflow.documents import DocumentStore
@@ -121,6 +122,12 @@ async def running_worker(
     ledger = ledger or Ledger.connect(
         settings.ledger_url(), timeout=settings.database_timeout_seconds
     )
+    if own_ledger:  # fail now, not in every flow's first write
+        try:
+            await require_current(ledger.engine)
+        except BaseException:
+            await ledger.close()
+            raise
     platform = PassimpaySettings()
     paymentassist = paymentassist or paymentassist_client()
     passimpay = passimpay or passimpay_client()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from temporalio.client import Client
 
+from ledger.store import Ledger
 from payflow.checkouts import PaymentAssistCheckouts
 from payflow.crypto import PassimpayPayments
 from payflow.documents import DocumentStore
@@ -47,7 +48,7 @@ def _sandbox(
 
 
 async def test_open_checkout_and_invoice_carry_on_after_a_sandbox_restart(
-    client: Client, settings: PayflowSettings, tmp_path: Path
+    client: Client, settings: PayflowSettings, session_ledger: Ledger, tmp_path: Path
 ) -> None:
     gateway_port, queue = free_port(), f"payflow-restart-{uuid.uuid4().hex[:8]}"
     mine = settings.model_copy(
@@ -57,6 +58,7 @@ async def test_open_checkout_and_invoice_carry_on_after_a_sandbox_restart(
             "gateway_port": gateway_port,
             "public_url": f"http://127.0.0.1:{gateway_port}",
             "state_dir": str(tmp_path),
+            "database_url": settings.ledger_url(),  # the session's ledger, at this schema
         }
     )
     checkouts = PaymentAssistCheckouts(

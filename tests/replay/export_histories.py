@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,6 +24,8 @@ sys.path.insert(0, str(ROOT))  # run as a script: make `tests` importable
 from temporalio.api.enums.v1 import EventType  # noqa: E402
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHistory  # noqa: E402
 
+from ledger.migrate import upgrade  # noqa: E402
+from ledger.store import Ledger  # noqa: E402
 from payflow.checkouts import PaymentAssistCheckouts  # noqa: E402
 from payflow.crypto import PassimpayPayments  # noqa: E402
 from payflow.devserver import start_dev_server  # noqa: E402
@@ -87,7 +90,10 @@ async def export(only: Sequence[str] = (), *, new_only: bool = False) -> None:
         task_queue="payflow-replay-export",
         public_url=f"http://127.0.0.1:{port}",
         gateway_port=port,
+        state_dir=tempfile.mkdtemp(prefix="payflow-export-"),
     )
+    ledger = Ledger.connect(settings.ledger_url())
+    await upgrade(ledger.engine)
     HISTORIES.mkdir(exist_ok=True)
     async with (
         start_dev_server() as server,
@@ -101,10 +107,14 @@ async def export(only: Sequence[str] = (), *, new_only: bool = False) -> None:
             stack = Stack(
                 client, sandbox, gateway, settings,
                 PaymentAssistCheckouts(
-                    client, task_queue=settings.task_queue, public_url=settings.public_url
+                    client,
+                    task_queue=settings.task_queue,
+                    public_url=settings.public_url,
+                    ledger=ledger,
                 ),
-                PassimpayPayments(client, task_queue=settings.task_queue),
-                PassimpayWithdrawals(client, task_queue=settings.task_queue),
+                PassimpayPayments(client, task_queue=settings.task_queue, ledger=ledger),
+                PassimpayWithdrawals(client, task_queue=settings.task_queue, ledger=ledger),
+                ledger,
             )  # fmt: skip
             for scenario in [*scenarios_paymentassist.SCENARIOS, *scenarios_passimpay.SCENARIOS]:
                 if only and scenario.__name__ not in only:
