@@ -169,12 +169,13 @@ class PaymentAssistCheckouts:
                 raise
 
     async def _start_or_join(self, request: CheckoutRequest, *, lean: bool) -> CheckoutStarted:
-        """Start a V2 checkout with the request as its only input and no memo, its `begin`
+        """Start a V2 checkout with the request as its input (and the flag that it writes to
+        the ledger of record, which needs no patch marker then) and no memo, its `begin`
         sent the terms alone (`lean`), or join a running checkout with the whole request."""
         return await start_or_join(
             self._client,
             run=PaymentAssistCheckoutV2.run,
-            start_args=[request],
+            start_args=[request, None, True],
             update=PaymentAssistCheckoutV2.begin,
             arg=request.terms() if lean else request,
             workflow_id=checkout_workflow_id(request.order_id),

@@ -182,8 +182,8 @@ async def _gateway() -> None:
     codec = codec_for(settings.payload_keys, settings.payload_key_id)
     problems = api_problems(settings) + provider_problems(paymentassist, passimpay)
     check_start(problems + codec_problems(codec), settings, logger)
-    await check_ledger(settings)
     ensure_free([Listener(settings.gateway_host, settings.gateway_port, "PAYFLOW_GATEWAY_PORT")])
+    await check_ledger(settings)
     client = await connect(codec=codec, metrics=True)
     async with running_gateway(
         client, settings=settings, paymentassist=paymentassist, passimpay=passimpay, codec=codec

@@ -48,6 +48,9 @@ class LedgerMark(BaseModel):
     pending: list[LedgerChange] = Field(
         default_factory=list, description="changes queued but not yet written"
     )
+    on: bool = Field(
+        default=False, description="the flow was started to write, with no patch marker"
+    )
 
 
 class LedgerWrite(BaseModel):

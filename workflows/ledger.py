@@ -35,18 +35,31 @@ class LedgerRecorder:
     the database: the next run writes what this one could not."""
 
     def __init__(
-        self, mark: LedgerMark, *, kind: Kind, provider: str, view: Callable[[], BaseModel]
+        self,
+        mark: LedgerMark,
+        *,
+        kind: Kind,
+        provider: str,
+        view: Callable[[], BaseModel],
+        started_on: bool = False,
     ) -> None:
+        """`started_on`: the run was started to write (its input says so), so no patch marker
+        is needed; the carried mark keeps that for the runs that continue it."""
         self._mark = mark
         self._kind = kind
         self._provider = provider
         self._view = view
-        self._enabled: bool | None = None
-        """Decided by the patch on the first change: every type takes it, the checkout's
-        current one too (runs started before the ledger replay their recorded commands)."""
+        mark.on = mark.on or started_on
+        self._enabled: bool | None = True if mark.on else None
+        """Otherwise decided by the patch on the first change (runs started before the ledger
+        replay their recorded commands)."""
         self._order_id = ""
         self._last_view: dict[str, Any] | None = None
         self._sender: asyncio.Task[None] | None = None
+
+    def off(self) -> None:
+        """Never write (a type that takes no patches, run from before the ledger)."""
+        self._enabled = False
 
     def _on(self) -> bool:
         if self._enabled is None:

@@ -822,12 +822,25 @@ class PaymentAssistCheckoutV2(PaymentAssistCheckout):
     CURRENT: ClassVar[bool] = True
 
     @workflow.init
-    def __init__(self, request: CheckoutRequest, carried: CheckoutState | None = None) -> None:
+    def __init__(
+        self, request: CheckoutRequest, carried: CheckoutState | None = None, ledger: bool = False
+    ) -> None:
+        """`ledger`: started to write to the ledger of record (runs started before it, without
+        the argument, never write; nothing in their history says otherwise)."""
         super().__init__(request, carried)
+        self._recorder = LedgerRecorder(
+            self._s.recorded,
+            kind="checkout",
+            provider=PROVIDER,
+            view=self.state,
+            started_on=ledger,
+        )
+        if not self._s.recorded.on:
+            self._recorder.off()
 
     @workflow.run
     async def run(
-        self, request: CheckoutRequest, carried: CheckoutState | None = None
+        self, request: CheckoutRequest, carried: CheckoutState | None = None, ledger: bool = False
     ) -> CheckoutView:
         return await super().run(request, carried)
 

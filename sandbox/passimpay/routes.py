@@ -79,6 +79,8 @@ def _signed(
             payload = json.loads(raw, parse_float=Decimal)
         except ValueError:
             payload = None
+        named = payload.get("orderId") if isinstance(payload, dict) else None
+        sim.journal.append((path, str(named) if named is not None else None))
         platform_id = _platform_id(sim, payload)
         if path == WITHDRAW and not sim.limiter.admit(platform_id, sim.now()):
             return _refused(BLOCKED)

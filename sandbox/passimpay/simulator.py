@@ -30,7 +30,7 @@ import dataclasses
 import os
 import secrets
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -66,6 +66,9 @@ class PendingConfirmations:
     due: float
 
 
+JOURNAL_KEPT = 100_000
+
+
 class PassimpaySandbox:
     """A stateful Passimpay: provider API, hosted invoice page, signed callbacks and faults."""
 
@@ -99,6 +102,8 @@ class PassimpaySandbox:
         self.balance = Decimal("100000.00")
         self.faults = PassimpayFaults()
         self.calls: Counter[str] = Counter()
+        self.journal: deque[tuple[str, str | None]] = deque(maxlen=JOURNAL_KEPT)
+        """Every JSON call: the path, and the orderId it named. (the latest 100 000)."""
         self.addresses = AddressBook(self._db)
         self.invoices = invoices.InvoiceBook(self._db)
         self.withdrawals = WithdrawalBook(self._db)

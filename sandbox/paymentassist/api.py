@@ -78,6 +78,8 @@ def _handler(
             if request.method != endpoint.method:
                 raise ApiError(405, f"/{name} takes {endpoint.method}")
             params = await _read_params(request)
+            named = params.get("order_id") or params.get("token")
+            sandbox.journal.append((name, str(named) if named is not None else None))
             api_key = _authenticate(sandbox, params)
             fields = {key: value for key, value in params.items() if key not in UNSIGNED}
             call = Call(api_key, fields, sandbox.public_url(request))

@@ -11,7 +11,7 @@ import asyncio
 import os
 import secrets
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from typing import Literal
 
@@ -28,6 +28,8 @@ from sandbox.statedb import StateDB, Table
 DEFAULT_CREDENTIALS: Mapping[str, str] = {"demo_key": "demo_sandbox_secret"}
 Outcome = Literal["approve", "decline"]
 _REARM_DELAY = 0.05
+
+JOURNAL_KEPT = 100_000
 
 
 class PaymentAssistSandbox:
@@ -53,6 +55,8 @@ class PaymentAssistSandbox:
         self.faults = PaymentAssistFaults()
         self.variants = StatusVariants()
         self.calls: Counter[str] = Counter()
+        self.journal: deque[tuple[str, str | None]] = deque(maxlen=JOURNAL_KEPT)
+        """Every call that could be read: the endpoint, and the order id or token it named. (the latest 100 000)."""
         self.begins_by_order: Counter[str] = Counter()
         """Every signed `/begin` per order id, refused duplicates included."""
         self.store = ApplicationStore(self._db)

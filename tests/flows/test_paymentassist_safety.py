@@ -413,7 +413,11 @@ async def test_worker_bounds_calls_in_flight_from_settings(
     monkeypatch.setenv("PAYFLOW_MAX_CONCURRENT_ACTIVITIES", "7")
     monkeypatch.setenv("PAYFLOW_MAX_CONCURRENT_WORKFLOW_TASKS", "3")
     queue = f"bounded-{uuid.uuid4().hex[:8]}"
-    settings = PayflowSettings(task_queue=queue, withdrawal_task_queue=f"{queue}-gate")
+    settings = PayflowSettings(
+        task_queue=queue,
+        withdrawal_task_queue=f"{queue}-gate",
+        database_url=stack.settings.ledger_url(),
+    )
     client = PaymentAssistClient(stack.sandbox.paymentassist_url, KEY, SECRET)
     async with running_worker(stack.client, settings=settings, paymentassist=client) as worker:
         config = worker.config()
