@@ -39,19 +39,23 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 from bare import BareCheckout  # bench/ is on sys.path
 from checkouts_burst import worker_env
+from deployed import Deployment, deployment, start_deployed_gateway, start_deployed_worker
 from harness import ROOT, cpu_hogs, start_worker, verdict
 from idle import IdleKit, IdleRound, idle_round
+from ledger_setup import DATABASES, ledger_database
 from proc import Usage, own_usage, usage
 from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 
+from ledger.store import Ledger
 from payflow.checkouts import PaymentAssistCheckouts
 from payflow.devserver import DevServer, start_dev_server, stop_process
 from payflow.http_server import free_port
 from payflow.settings import PayflowSettings
-from payflow.stack import RunningSandbox, running_gateway, running_sandbox
+from payflow.stack import RunningSandbox, running_sandbox
 from payflow.temporal_client import connect
 from state.checkout_models import CheckoutRequest, CheckoutTiming, Customer
 from workflows.paymentassist_checkout import checkout_workflow_id
@@ -92,16 +96,20 @@ class Tally:
 class Processes:
     """The processes whose CPU is counted, by name."""
 
-    def __init__(self, server: DevServer, payflow: int, bare: int) -> None:
+    def __init__(
+        self, server: DevServer, payflow: int, bare: int, gateway: int | None = None
+    ) -> None:
         self.pids = {
             "dev server": server.process.pid,
             "payflow worker": payflow,
             "bare worker": bare,
         }
+        if gateway is not None:
+            self.pids["payflow gateway"] = gateway
 
     def read(self) -> dict[str, Usage]:
         readings = {name: usage(pid) for name, pid in self.pids.items()}
-        readings["bench (gateway, sandbox)"] = own_usage()
+        readings["bench (clients, sandbox)"] = own_usage()
         return readings
 
 
@@ -119,11 +127,25 @@ def checkout_request(order_id: str) -> CheckoutRequest:
 
 
 async def one_checkout(
-    client: Client, checkouts: PaymentAssistCheckouts, sandbox: RunningSandbox, order_id: str
+    client: Client,
+    http: httpx.AsyncClient,
+    deployed: Deployment,
+    sandbox: RunningSandbox,
+    order_id: str,
 ) -> str:
-    """Start, approve as the customer, wait for the workflow to end; its final status."""
-    started = await checkouts.start(checkout_request(order_id))
-    await sandbox.paymentassist.decide(started.token, "approve")
+    """The merchant's backend starts it over HTTP with its token, the customer approves at
+    the lender and comes back through the gateway's signed return (the lender's webhook reaches
+    the gateway too); then the workflow's end. Its final status."""
+    body = checkout_request(order_id).model_dump(mode="json")
+    started = await http.post(
+        f"{deployed.gateway_url}/v1/checkouts", json=body, headers=deployed.merchant
+    )
+    if started.status_code != 201:
+        return f"start answered {started.status_code}"
+    redirect = await sandbox.paymentassist.decide(started.json()["token"], "approve")
+    returned = await http.get(redirect)
+    if returned.status_code >= 400:
+        return f"return answered {returned.status_code}"
     view = await client.get_workflow_handle(checkout_workflow_id(order_id)).result()
     return str(view["status"] if isinstance(view, dict) else view.status)
 
@@ -198,6 +220,8 @@ def idle_kit(
     settings: PayflowSettings,
     run: str,
     logs: Path,
+    deployed: Deployment,
+    ledger: Ledger,
 ) -> IdleKit:
     """Fresh workers on queues of their own per idle round, and how to open flows there."""
 
@@ -205,9 +229,10 @@ def idle_kit(
         return f"idle-{run}-{index}"
 
     def start_workers(index: int) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]:
-        env = worker_env(server, sandbox, queue(index))
+        env = worker_env(server, sandbox, queue(index), settings.ledger_url())
+        ours = {**deployed.env, "PAYFLOW_TASK_QUEUE": queue(index)}
         return (
-            start_worker(env, logs / f"idle-{index}-payflow-worker.log"),
+            start_worker(ours, logs / f"idle-{index}-payflow-worker.log"),
             start_bare_worker(
                 {**env, "PAYFLOW_TASK_QUEUE": f"bare-{queue(index)}"},
                 logs / f"idle-{index}-bare-worker.log",
@@ -224,7 +249,7 @@ def idle_kit(
     async def open_payflow(index: int, order_id: str) -> str:
         if index not in checkouts:
             checkouts[index] = PaymentAssistCheckouts(
-                client, task_queue=queue(index), public_url=settings.public_url
+                client, task_queue=queue(index), public_url=settings.public_url, ledger=ledger
             )
         request = checkout_request(f"payflow-{order_id}-{run}")
         await checkouts[index].start(request)
@@ -270,33 +295,29 @@ async def bench(args: argparse.Namespace) -> bool:
     payflow = Tally()
     bare = Tally()
     idle: list[IdleRound] = []
+    limits = httpx.Limits(max_connections=args.connections, max_keepalive_connections=64)
     with cpu_hogs(args.hog):
-        async with start_dev_server() as server, running_sandbox() as sandbox:
-            client = await connect(server.address)
-            pa = sandbox.paymentassist_settings()
-            env = worker_env(server, sandbox, settings.task_queue)
-            worker = start_worker(env, logs / "payflow-worker.log")
+        async with (
+            start_dev_server() as server,
+            running_sandbox() as sandbox,
+            ledger_database(args.database) as database_url,
+        ):
+            deployed = deployment(server, sandbox, settings.task_queue, database_url, port)
+            settings = settings.model_copy(update={"database_url": database_url})
+            client = await connect(server.address, codec=deployed.codec)
+            env = worker_env(server, sandbox, settings.task_queue, database_url)
+            worker = start_deployed_worker(deployed, logs / "payflow-worker.log")
+            gateway = await start_deployed_gateway(deployed, logs / "payflow-gateway.log")
             bare_worker = start_bare_worker(
                 {**env, "PAYFLOW_TASK_QUEUE": bare_queue}, logs / "bare-worker.log"
             )
-            processes = Processes(server, worker.pid, bare_worker.pid)
+            processes = Processes(server, worker.pid, bare_worker.pid, gateway.pid)
             bare_client = await Client.connect(server.address)
             try:
-                # the gateway shares the API object the checkouts are started with, as it does
-                # when it starts them itself: a webhook is one signal, no `describe` first
-                checkouts = PaymentAssistCheckouts(
-                    client, task_queue=settings.task_queue, public_url=settings.public_url
-                )
-                async with running_gateway(
-                    client,
-                    settings=settings,
-                    paymentassist=pa,
-                    passimpay=sandbox.passimpay_settings(),
-                    checkouts=checkouts,
-                ):
+                async with httpx.AsyncClient(limits=limits, timeout=BATCH_TIMEOUT) as http:
 
                     async def payflow_one(order_id: str) -> str:
-                        return await one_checkout(client, checkouts, sandbox, order_id)
+                        return await one_checkout(client, http, deployed, sandbox, order_id)
 
                     async def bare_one(order_id: str) -> str:
                         return await one_bare(bare_client, sandbox, bare_queue, order_id)
@@ -331,7 +352,12 @@ async def bench(args: argparse.Namespace) -> bool:
                         ),
                         "bare": await history_length(bare_client, f"bare:bare-{run}-{last}-00000"),
                     }
-                    kit = idle_kit(server, sandbox, client, bare_client, settings, run, logs)
+                    ledger = Ledger.connect(database_url)
+                    kit = idle_kit(
+                        server, sandbox, client, bare_client, settings, run, logs, deployed, ledger
+                    )
+                    if args.idle:
+                        stop_process(gateway)  # idle rounds open checkouts from this process
                     for index in range(args.idle_rounds if args.idle else 0):
                         last = index == args.idle_rounds - 1
                         cpu_window = (args.settle, args.window) if last else None
@@ -340,6 +366,7 @@ async def bench(args: argparse.Namespace) -> bool:
                         sys.stdout.flush()
             finally:
                 stop_process(worker)
+                stop_process(gateway)
                 stop_process(bare_worker)
 
     rates = [p.rate / b.rate for p, b in zip(payflow.rounds, bare.rounds, strict=True)]
@@ -351,7 +378,7 @@ async def bench(args: argparse.Namespace) -> bool:
     not_completed = sum(r.not_completed for r in payflow.rounds)
     print()
     print(f"flows per round     {args.count} of each kind, {args.rounds} rounds interleaved, "
-          f"{args.hog} CPU hog(s), {os.cpu_count()} cores")  # fmt: skip
+          f"{args.hog} CPU hog(s), {os.cpu_count()} cores, ledger on {args.database}")  # fmt: skip
     print(f"payflow completed/s {spread(payflow.series(lambda r: r.rate), 1)}")
     print(f"bare completed/s    {spread(bare.series(lambda r: r.rate), 1)}")
     print(f"ratio payflow/bare  {spread(rates)}   (min / median / max)")
@@ -407,6 +434,10 @@ def main() -> None:
     )
     parser.add_argument("--window", type=float, default=180.0, help="idle CPU window, seconds")
     parser.add_argument("--hog", type=int, default=0, help="busy-loop processes during the run")
+    parser.add_argument("--database", choices=DATABASES, default="sqlite", help="the ledger")
+    parser.add_argument(
+        "--connections", type=int, default=100, help="the merchant's HTTP connections at most"
+    )
     args = parser.parse_args()
     ok = asyncio.run(bench(args))
     sys.stdout.flush()

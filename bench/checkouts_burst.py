@@ -26,6 +26,7 @@ from collections import Counter
 from pathlib import Path
 
 from harness import PATIENT, cpu_hogs, start_worker, verdict  # bench/ is on sys.path
+from ledger_setup import embedded_ledger
 from temporalio.client import Client
 
 from payflow.checkouts import PaymentAssistCheckouts
@@ -42,10 +43,13 @@ CUSTOMER = Customer(
 )
 
 
-def worker_env(server: DevServer, sandbox: RunningSandbox, task_queue: str) -> dict[str, str]:
+def worker_env(
+    server: DevServer, sandbox: RunningSandbox, task_queue: str, database_url: str
+) -> dict[str, str]:
     settings = sandbox.paymentassist_settings()
     return {
         **os.environ,
+        "PAYFLOW_DATABASE_URL": database_url,
         "TEMPORAL_ADDRESS": server.address,
         "PAYFLOW_TASK_QUEUE": task_queue,
         "PAYFLOW_WITHDRAWAL_TASK_QUEUE": f"{task_queue}-gate",
@@ -106,11 +110,12 @@ async def bench(count: int, workers: int, hogs: int, timeout: float) -> bool:
         withdrawal_task_queue=f"burst-{run}-gate",
         public_url=f"http://127.0.0.1:{port}",
         gateway_port=port,
+        database_url=embedded_ledger(),
     )
     with cpu_hogs(hogs):
         async with start_dev_server() as server, running_sandbox() as sandbox:
             client = await connect(server.address)
-            env = worker_env(server, sandbox, settings.task_queue)
+            env = worker_env(server, sandbox, settings.task_queue, settings.ledger_url())
             processes = [start_worker(env, logs / f"worker-{i}.log") for i in range(workers)]
             async with running_gateway(
                 client,

@@ -20,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from ledger_setup import embedded_ledger  # noqa: E402
 from pydantic import SecretStr  # noqa: E402
 
 from payflow.devserver import start_dev_server  # noqa: E402
@@ -59,6 +60,7 @@ async def fuzz(examples: int) -> int:
         gateway_port=port,
         api_token=SecretStr(MERCHANT),
         operator_token=SecretStr(OPERATOR),
+        database_url=embedded_ledger(),
     )
     async with (
         start_dev_server() as server,

@@ -41,6 +41,7 @@ import httpx
 from bare_signal import COMPLETED, BareCheckout, bare_workflow_id  # bench/ is on sys.path
 from checkouts_burst import CUSTOMER, worker_env
 from harness import PATIENT, cpu_seconds, machine_busy_seconds, start_worker, verdict
+from ledger_setup import embedded_ledger
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -395,13 +396,14 @@ async def bench(rates: list[float], seconds: float, rounds: int, workers: int) -
         public_url=f"http://127.0.0.1:{port}",
         gateway_port=port,
         api_token=SecretStr(MERCHANT_TOKEN),
+        database_url=embedded_ledger(),
     )
     results: dict[float, dict[str, Figures]] = {}
     async with start_dev_server() as server, running_sandbox() as sandbox:
         sandbox.paymentassist.faults.drop_webhooks()  # the bench sends every webhook itself
         client = await connect(server.address)
         readers = await connect(server.address)
-        env = worker_env(server, sandbox, settings.task_queue)
+        env = worker_env(server, sandbox, settings.task_queue, settings.ledger_url())
         processes = [start_worker(env, logs / f"worker-{i}.log") for i in range(workers)]
         bare_queue = f"bare-{run}"
         processes.append(start_bare_worker(server.address, bare_queue, logs / "bare-worker.log"))

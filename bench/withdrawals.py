@@ -31,6 +31,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from harness import PATIENT, cores, cpu_hogs, start_worker, verdict  # bench/ is on sys.path
+from ledger_setup import embedded_ledger
 from temporalio.client import Client
 
 from payflow.devserver import DevServer, start_dev_server, stop_process
@@ -115,10 +116,13 @@ async def naive_baseline(sandbox: RunningSandbox, run: str) -> Figures:
     return figures(sim.withdraw_calls[first:])
 
 
-def worker_env(server: DevServer, sandbox: RunningSandbox, task_queue: str) -> dict[str, str]:
+def worker_env(
+    server: DevServer, sandbox: RunningSandbox, task_queue: str, database_url: str
+) -> dict[str, str]:
     settings = sandbox.passimpay_settings()
     return {
         **os.environ,
+        "PAYFLOW_DATABASE_URL": database_url,
         "TEMPORAL_ADDRESS": server.address,
         "PAYFLOW_TASK_QUEUE": task_queue,
         "PASSIMPAY_API_URL": settings.api_url,
@@ -195,7 +199,7 @@ async def measure(
     baseline = await naive_baseline(sandbox, run)
 
     task_queue = f"bench-{run}"
-    env = worker_env(server, sandbox, task_queue)
+    env = worker_env(server, sandbox, task_queue, embedded_ledger())
     workers = [start_worker(env, logs / f"worker-{index}.log") for index in range(2)]
     client = await connect(server.address)
     withdrawals = PassimpayWithdrawals(client, task_queue=task_queue, bounds=PATIENT)

@@ -65,14 +65,15 @@ def running_postgres() -> Iterator[PostgresServer]:
         for path in (root, sockets):
             os.chown(path, owner.pw_uid, owner.pw_gid)
     port, user = free_port(), "payflow"
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE, "check": True}
     try:
         subprocess.run(
             _as_owner(
                 [str(bin_dir / "initdb"), "-D", str(data), "-U", user, "-A", "trust", "-E", "UTF8"]
             ),
             timeout=START_TIMEOUT_SECONDS,
-            **quiet,  # type: ignore[arg-type]
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            check=True,
         )
         options = f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} -c fsync=on"
         subprocess.run(
@@ -92,7 +93,9 @@ def running_postgres() -> Iterator[PostgresServer]:
                 ]
             ),
             timeout=START_TIMEOUT_SECONDS + 10,
-            **quiet,  # type: ignore[arg-type]
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            check=True,
         )
         try:
             yield PostgresServer(port=port, user=user)

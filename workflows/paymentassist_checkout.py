@@ -113,8 +113,11 @@ class PaymentAssistCheckout:
 
     @workflow.init
     def __init__(self, request: CheckoutRequest, carried: CheckoutState | None = None) -> None:
-        # runs started with the request alone get it undecoded (the SDK types only full args)
+        # runs started with fewer arguments than `run` takes get them undecoded (the SDK types
+        # only full argument lists): a request alone, or a continued V2 run's two
         request = CheckoutRequest.model_validate(request)
+        if carried is not None:
+            carried = CheckoutState.model_validate(carried)
         self._s = carried or CheckoutState.start(request, workflow.now())
         self._request = self._s.request
         self._resolving = False

@@ -241,8 +241,8 @@ async def test_cancel_during_a_status_check_that_finds_it_completed_sends_no_can
     lender.status_hold.arm()
     await shop.checkouts.start(request)
     await lender.status_hold.reached()
-    cancel = await shop.accepted_cancel(request)
     lender.answer = "completed"  # the customer finished while `/status` was on its way
+    cancel = await shop.accepted_cancel(request)
     lender.status_hold.released.set()
     answer = await cancel.result()
     assert answer.status == "completed"  # too late to cancel: answered, not hanging
