@@ -436,7 +436,7 @@ def main() -> None:
     parser.add_argument("--hog", type=int, default=0, help="busy-loop processes during the run")
     parser.add_argument("--database", choices=DATABASES, default="sqlite", help="the ledger")
     parser.add_argument(
-        "--connections", type=int, default=100, help="the merchant's HTTP connections at most"
+        "--connections", type=int, default=32, help="the merchant's HTTP connections at most"
     )
     args = parser.parse_args()
     ok = asyncio.run(bench(args))
