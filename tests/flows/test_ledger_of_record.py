@@ -4,7 +4,10 @@ terms are still refused."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +16,7 @@ from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.service import RPCError, RPCStatusCode
 
+from state.ledger_models import LedgerChange, LedgerWrite
 from state.passimpay_models import AddressRequest, InvoiceRequest
 from tests.conftest import Stack
 from tests.flows.helpers import browser_get, checkout_request, eventually, new_order_id
@@ -235,3 +239,47 @@ async def test_payments_are_listed_from_the_ledger(stack: Stack) -> None:
     unknown = await call(stack, "GET", "/v1/payments?starting_after=checkout:nobody-at-all")
     assert unknown.status_code == 400
     await stack.checkouts.cancel(request.order_id)
+
+
+async def test_payments_page_through_http_with_no_gap_or_repeat_while_written(
+    stack: Stack,
+) -> None:
+    """1 000 payments in the ledger, paged 100 at a time through `GET /v1/payments` while
+    another 200 are written: each of the 1 000 exactly once, newest first."""
+    status = f"paging-{uuid.uuid4().hex[:8]}"  # this test's payments alone
+    at = datetime.now(UTC)
+
+    def written(order_id: str) -> LedgerWrite:
+        change = LedgerChange(version=1, at=at, status=status, needs_attention=False)
+        return LedgerWrite(
+            kind="address",
+            provider="passimpay",
+            order_id=order_id,
+            changes=[change],
+            view={"order_id": order_id, "status": status},
+        )
+
+    existing = [f"{status}-{n:04d}" for n in range(1000)]
+    for first in range(0, len(existing), 250):
+        await stack.ledger.record([written(o) for o in existing[first : first + 250]])
+
+    async def keep_writing() -> None:
+        for n in range(200):
+            await stack.ledger.record([written(f"{status}-new-{n}")])
+
+    writer = asyncio.create_task(keep_writing())
+    seen: list[str] = []
+    query = f"/v1/payments?status={status}&limit=100"
+    async with httpx.AsyncClient(base_url=stack.gateway.url, headers=stack.merchant) as http:
+        page = (await http.get(query)).json()
+        for _ in range(50):
+            seen += [item["order_id"] for item in page["data"]]
+            if not page["has_more"]:
+                break
+            after = page["data"][-1]["id"]
+            page = (await http.get(f"{query}&starting_after={after}")).json()
+    await writer
+    mine = set(existing)
+    old = [order_id for order_id in seen if order_id in mine]
+    assert old == sorted(existing, reverse=True)  # every one, once, newest first
+    assert len(seen) == len(set(seen))
