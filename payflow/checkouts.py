@@ -13,7 +13,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from ledger.store import Ledger
 from payflow.documents import DocumentStore
-from payflow.payment_records import PaymentRecords
+from payflow.payment_records import PaymentRecords, live_or_kept
 from payflow.recent import Recent
 from payflow.search_attributes import PAYMENT_STATUS, PAYMENT_TOKEN_DIGEST
 from payflow.settings import PayflowSettings
@@ -200,17 +200,15 @@ class PaymentAssistCheckouts:
     async def get(self, order_id: str) -> CheckoutView:
         """The checkout's whole state (after it has ended too, and from the ledger once
         Temporal has deleted it)."""
-        workflow_id = checkout_workflow_id(order_id)
-        try:
-            async with within(self._bounds.quick, workflow_id) as rpc:
-                return await self._handle(order_id).query(
-                    PaymentAssistCheckout.state, rpc_timeout=rpc
-                )
-        except PaymentNotFound:
-            if self._records is None:
-                raise
-            kept = await self._records.kept_view("checkout", order_id, workflow_id)
-            return CheckoutView.model_validate(kept)
+        return await live_or_kept(
+            self._records,
+            "checkout",
+            order_id,
+            self._handle(order_id),
+            PaymentAssistCheckout.state,
+            self._bounds.quick,
+            CheckoutView,
+        )
 
     async def capture(self, order_id: str) -> CheckoutView:
         """Capture a `pending_capture` application (or ask for it to be captured on approval)."""

@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from ledger.store import Ledger
-from payflow.payment_records import PaymentRecords
+from payflow.payment_records import PaymentRecords, live_or_kept
 from payflow.workflow_calls import (
     CallBounds,
     PaymentConflict,
@@ -159,15 +159,15 @@ class PassimpayPayments:
         handle = self._client.get_workflow_handle_for(
             PassimpayInvoice.run, invoice_workflow_id(order_id)
         )
-        try:
-            async with within(self._bounds.quick, handle.id) as rpc:
-                return await handle.query(PassimpayInvoice.state, rpc_timeout=rpc)
-        except PaymentNotFound:
-            if self._records is None:
-                raise
-            return InvoiceView.model_validate(
-                await self._records.kept_view("invoice", order_id, handle.id)
-            )
+        return await live_or_kept(
+            self._records,
+            "invoice",
+            order_id,
+            handle,
+            PassimpayInvoice.state,
+            self._bounds.quick,
+            InvoiceView,
+        )
 
     async def open_address(self, request: AddressRequest) -> AddressOpened:
         """Assign the order's deposit address (or join it) and return it with its tag."""
@@ -217,15 +217,15 @@ class PassimpayPayments:
         """The address's whole state, deposits included (across continue-as-new runs, and from
         the ledger of record once Temporal has deleted it)."""
         handle = self._address_handle(order_id)
-        try:
-            async with within(self._bounds.quick, handle.id) as rpc:
-                return await handle.query(PassimpayAddress.state, rpc_timeout=rpc)
-        except PaymentNotFound:
-            if self._records is None:
-                raise
-            return AddressView.model_validate(
-                await self._records.kept_view("address", order_id, handle.id)
-            )
+        return await live_or_kept(
+            self._records,
+            "address",
+            order_id,
+            handle,
+            PassimpayAddress.state,
+            self._bounds.quick,
+            AddressView,
+        )
 
     async def close_address(self, order_id: str) -> AddressView:
         """Stop expecting deposits at this address."""

@@ -3,10 +3,11 @@ ledger's record once Temporal has deleted the workflow."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
-from temporalio.client import Client
+from pydantic import BaseModel
+from temporalio.client import Client, WorkflowHandle
 
 from ledger.database import LedgerUnavailable
 from ledger.store import Ledger
@@ -19,6 +20,8 @@ from payflow.workflow_calls import (
 )
 from state.ledger_models import Kind, PaymentRecord
 from state.terms import differing_terms
+
+ViewT = TypeVar("ViewT", bound=BaseModel)
 
 
 class PaymentRecords:
@@ -77,3 +80,23 @@ class PaymentRecords:
         if record is None or record.view is None:
             raise PaymentNotFound(f"no payment {workflow_id}")
         return record.view
+
+
+async def live_or_kept(
+    records: PaymentRecords | None,
+    kind: Kind,
+    order_id: str,
+    handle: WorkflowHandle[Any, Any],
+    state: Callable[[Any], Any],
+    seconds: float,
+    model: type[ViewT],
+) -> ViewT:
+    """The flow's view from its workflow's `state` query while Temporal has it, else the one
+    the ledger kept (PaymentNotFound without `records` or a record)."""
+    try:
+        async with within(seconds, handle.id) as rpc:
+            return model.model_validate(await handle.query(state, rpc_timeout=rpc))
+    except PaymentNotFound:
+        if records is None:
+            raise
+        return model.model_validate(await records.kept_view(kind, order_id, handle.id))

@@ -6,11 +6,10 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from ledger.store import Ledger
-from payflow.payment_records import PaymentRecords
+from payflow.payment_records import PaymentRecords, live_or_kept
 from payflow.workflow_calls import (
     CallBounds,
     PaymentConflict,
-    PaymentNotFound,
     TermsConflict,
     start_or_join,
     with_notify_url,
@@ -121,15 +120,15 @@ class PassimpayWithdrawals:
         """The payout's whole state (after it has ended too, and from the ledger of record once
         Temporal has deleted it)."""
         handle = self._handle(order_id)
-        try:
-            async with within(self._bounds.quick, handle.id) as rpc:
-                return await handle.query(PassimpayWithdrawal.state, rpc_timeout=rpc)
-        except PaymentNotFound:
-            if self._records is None:
-                raise
-            return WithdrawalView.model_validate(
-                await self._records.kept_view("withdrawal", order_id, handle.id)
-            )
+        return await live_or_kept(
+            self._records,
+            "withdrawal",
+            order_id,
+            handle,
+            PassimpayWithdrawal.state,
+            self._bounds.quick,
+            WithdrawalView,
+        )
 
     async def resolve(self, order_id: str, resolution: WithdrawalResolution) -> WithdrawalView:
         """An operator's decision on a payout in `outcome_unknown`."""
