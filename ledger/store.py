@@ -129,21 +129,22 @@ class Ledger:
     async def _write(self, connection: AsyncConnection, write: LedgerWrite, now: datetime) -> int:
         last = write.last
         where = and_(payments.c.kind == write.kind, payments.c.order_id == write.order_id)
-        await connection.execute(
-            self._insert(payments)
-            .values(
-                kind=write.kind,
-                order_id=write.order_id,
-                provider=write.provider,
-                terms={},
-                terms_digest="",
-                registered_at=write.changes[0].at,
-                needs_attention=False,
-                closed=False,
-                version=0,
+        if write.changes[0].version == 1:  # later versions follow a committed first write
+            await connection.execute(
+                self._insert(payments)
+                .values(
+                    kind=write.kind,
+                    order_id=write.order_id,
+                    provider=write.provider,
+                    terms={},
+                    terms_digest="",
+                    registered_at=write.changes[0].at,
+                    needs_attention=False,
+                    closed=False,
+                    version=0,
+                )
+                .on_conflict_do_nothing(index_elements=["kind", "order_id"])
             )
-            .on_conflict_do_nothing(index_elements=["kind", "order_id"])
-        )
         await connection.execute(
             update(payments)
             .where(where, payments.c.version <= last.version)
@@ -191,15 +192,19 @@ class Ledger:
                     "reference": moved.reference,
                 }
             )
-        added = 0
-        for row in rows:
-            result = await connection.execute(
-                self._insert(entries)
-                .values(kind=write.kind, order_id=write.order_id, recorded_at=now, **row)
-                .on_conflict_do_nothing(index_elements=["kind", "order_id", "entry_key"])
+        if not rows:
+            return 0
+        result = await connection.execute(
+            self._insert(entries)
+            .values(
+                [
+                    {"kind": write.kind, "order_id": write.order_id, "recorded_at": now, **row}
+                    for row in rows
+                ]
             )
-            added += result.rowcount
-        return added
+            .on_conflict_do_nothing(index_elements=["kind", "order_id", "entry_key"])
+        )
+        return int(result.rowcount)
 
     async def payment(self, kind: str, order_id: str) -> PaymentRecord | None:
         """The order's row, or None when it was never registered or recorded."""
