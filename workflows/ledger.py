@@ -9,22 +9,15 @@ from typing import Any
 
 from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.ledger import LedgerActivities
     from state.ledger_models import Kind, LedgerChange, LedgerMark, LedgerWrite
+    from workflows.calls import UNTIL_DONE
 
 LEDGER_PATCH = "record-to-ledger"
 """Runs recorded before the ledger replay without writing to it; every run after writes."""
 WRITE_TIMEOUT = timedelta(seconds=15)
-WRITE_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=0,
-)
-"""A database that is down delays the record, never loses it: written once it answers."""
 
 
 class LedgerRecorder:
@@ -148,6 +141,6 @@ class LedgerRecorder:
                 LedgerActivities.record,
                 write,
                 start_to_close_timeout=WRITE_TIMEOUT,
-                retry_policy=WRITE_RETRY,
+                retry_policy=UNTIL_DONE,  # a database that is down delays the record only
             )
             del pending[: len(batch)]
