@@ -38,6 +38,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 from bare import BareCheckout  # bench/ is on sys.path
@@ -126,9 +127,23 @@ def checkout_request(order_id: str) -> CheckoutRequest:
     )
 
 
+class Browsers:
+    """The merchant's backend and the customers' browsers: HTTP requests, at most `connections`
+    in flight (httpx's pool scans every queued request for every free connection, so a queue of
+    300 would make this process, not payflow, the bottleneck)."""
+
+    def __init__(self, http: httpx.AsyncClient, connections: int) -> None:
+        self.http = http
+        self._slots = asyncio.Semaphore(connections)
+
+    async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        async with self._slots:
+            return await self.http.request(method, url, **kwargs)
+
+
 async def one_checkout(
     client: Client,
-    http: httpx.AsyncClient,
+    browsers: Browsers,
     deployed: Deployment,
     sandbox: RunningSandbox,
     order_id: str,
@@ -137,13 +152,13 @@ async def one_checkout(
     the lender and comes back through the gateway's signed return (the lender's webhook reaches
     the gateway too); then the workflow's end. Its final status."""
     body = checkout_request(order_id).model_dump(mode="json")
-    started = await http.post(
-        f"{deployed.gateway_url}/v1/checkouts", json=body, headers=deployed.merchant
+    started = await browsers.request(
+        "POST", f"{deployed.gateway_url}/v1/checkouts", json=body, headers=deployed.merchant
     )
     if started.status_code != 201:
         return f"start answered {started.status_code}"
     redirect = await sandbox.paymentassist.decide(started.json()["token"], "approve")
-    returned = await http.get(redirect)
+    returned = await browsers.request("GET", redirect)
     if returned.status_code >= 400:
         return f"return answered {returned.status_code}"
     view = await client.get_workflow_handle(checkout_workflow_id(order_id)).result()
@@ -315,9 +330,10 @@ async def bench(args: argparse.Namespace) -> bool:
             bare_client = await Client.connect(server.address)
             try:
                 async with httpx.AsyncClient(limits=limits, timeout=BATCH_TIMEOUT) as http:
+                    browsers = Browsers(http, args.connections)
 
                     async def payflow_one(order_id: str) -> str:
-                        return await one_checkout(client, http, deployed, sandbox, order_id)
+                        return await one_checkout(client, browsers, deployed, sandbox, order_id)
 
                     async def bare_one(order_id: str) -> str:
                         return await one_bare(bare_client, sandbox, bare_queue, order_id)
