@@ -5,11 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from ledger.store import Ledger
 from payflow.documents import DocumentStore
@@ -21,7 +28,6 @@ from payflow.workflow_calls import (
     CallBounds,
     PaymentConflict,
     PaymentNotFound,
-    PaymentUnavailable,
     same_terms,
     start_or_join,
     with_notify_url,
@@ -42,6 +48,7 @@ from state.checkout_models import (
 )
 from state.terms import TERMS_CONFLICT
 from workflows.paymentassist_checkout import (
+    HINT_NOT_BOUND,
     PROVIDER,
     RESOLUTION_REFUSED,
     PaymentAssistCheckout,
@@ -51,7 +58,8 @@ from workflows.paymentassist_checkout import (
 
 CONFIRM_SECONDS = 5.0
 """How long a customer's return waits for `/status` to confirm before the page says pending."""
-CONFIRM_POLL_SECONDS = 0.25
+RETRY_AFTER_ABORT = 0.05
+"""Before sending a return again whose workflow task failed under it (Temporal aborts it)."""
 KNOWN_DIGESTS = 10_000
 """Token digests kept per gateway: a webhook for a recent checkout is signalled without a
 `describe` first (about 100 bytes each)."""
@@ -293,27 +301,51 @@ class PaymentAssistCheckouts:
     async def customer_returned(
         self, order_id: str, hint: CustomerReturn, *, confirm_seconds: float = CONFIRM_SECONDS
     ) -> str:
-        """Forward a verified return to its own checkout only, then give `/status` a few
-        seconds to move it; the status returned is what the workflow has confirmed, never what
-        the return link claims."""
-        before = str((await self._bound(order_id, hint.token)).get("status", ""))
+        """Forward a verified return to its own checkout only and answer what `/status` has
+        confirmed since, never what the return link claims.
+
+        One update: the checkout refuses another order's token before recording anything
+        (HintNotBound) and answers once a check that started after the return has ended. A
+        checkout that cannot take it within `confirm_seconds` (its worker busy or paused, or it
+        is ending) gets the return as a signal after a `describe`, and the page says what the
+        checkout showed."""
+        wait = min(confirm_seconds, self._bounds.quick)
+        deadline = asyncio.get_running_loop().time() + wait
         try:
+            async with asyncio.timeout(wait):
+                while True:
+                    try:
+                        return await self._handle(order_id).execute_update(
+                            PaymentAssistCheckout.return_confirmed,
+                            hint,
+                            rpc_timeout=timedelta(seconds=wait),
+                        )
+                    except RPCError as error:
+                        # the task that carried it failed (a signal came in meanwhile): again
+                        if error.status != RPCStatusCode.FAILED_PRECONDITION:
+                            raise
+                        if asyncio.get_running_loop().time() + RETRY_AFTER_ABORT > deadline:
+                            break
+                        await asyncio.sleep(RETRY_AFTER_ABORT)
+        except WorkflowUpdateFailedError as error:
+            if _failure_type(error) == HINT_NOT_BOUND:
+                raise HintNotBound(order_id) from None
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND and not _has_ended(error):
+                raise HintNotBound(order_id) from None
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+            pass
+        return await self._return_by_signal(order_id, hint)
+
+    async def _return_by_signal(self, order_id: str, hint: CustomerReturn) -> str:
+        """The return checked against the checkout's shown token, then signalled (kept by
+        Temporal whether or not a worker runs); the status the checkout shows."""
+        status = str((await self._bound(order_id, hint.token)).get("status", ""))
+        with contextlib.suppress(PaymentConflict):  # it has ended: its final state is the answer
             async with within(self._bounds.quick, checkout_workflow_id(order_id)) as rpc:
                 await self._handle(order_id).signal(
                     PaymentAssistCheckout.customer_returned, hint, rpc_timeout=rpc
                 )
-        except PaymentConflict:  # it has ended since: its final state is the answer
-            with contextlib.suppress(PaymentUnavailable):
-                return str((await self._shown(order_id)).get("status", before))
-            return before
-        clock = asyncio.get_running_loop().time
-        deadline = clock() + confirm_seconds
-        status = before
-        with contextlib.suppress(PaymentUnavailable):  # too slow to confirm: the page says so
-            while status == before == CheckoutStatus.AWAITING_CUSTOMER and clock() < deadline:
-                await asyncio.sleep(CONFIRM_POLL_SECONDS)
-                left = min(max(deadline - clock(), CONFIRM_POLL_SECONDS), self._bounds.quick)
-                status = str((await self._shown(order_id, left)).get("status", before))
         return status
 
     async def webhook_received(self, order_id: str, hint: WebhookHint) -> None:
@@ -353,6 +385,11 @@ def _failure_type(error: WorkflowUpdateFailedError) -> str | None:
 def _request_terms(request: Any) -> dict[str, object]:
     """The terms a checkout was started with, from its input (V2 keeps no memo)."""
     return CheckoutRequest.model_validate(request).summary()
+
+
+def _has_ended(error: RPCError) -> bool:
+    """Whether Temporal refused a call because the workflow has ended (or is ending)."""
+    return any(word in error.message for word in ("completed", "closed", "closing"))
 
 
 def _same_digest(digest: str, token: str) -> bool:

@@ -86,6 +86,7 @@ ENDED = frozenset(
 )
 NOT_STARTED = frozenset({CheckoutStatus.CREATED, CheckoutStatus.PREAPPROVED})
 RESOLUTION_REFUSED = "ResolutionRefused"
+HINT_NOT_BOUND = "HintNotBound"
 CAPTURE_NOT_SENT_ATTEMPTS = 8
 COALESCE_HINTS = "coalesce-hints-after-a-check"
 LEAN_VISIBILITY = "lean-visibility"
@@ -123,6 +124,9 @@ class PaymentAssistCheckout:
         self._resolving = False
         self._ending_run = False
         self._capturing = False
+        self._checks_started = 0
+        self._checks_ended = 0
+        """`/status` checks of this run so far: a return waits for one that started after it."""
         self._lean = self.CURRENT
         self._memo_digest = token_digest(carried.token) if carried and carried.token else None
         """The digest the memo (search attributes, in the current type) shows; a fresh run
@@ -391,6 +395,13 @@ class PaymentAssistCheckout:
 
     async def _check_status(self) -> bool:
         """Ask `/status` and move the lifecycle to match; False when the call failed."""
+        self._checks_started += 1
+        try:
+            return await self._check_status_once()
+        finally:
+            self._checks_ended += 1
+
+    async def _check_status_once(self) -> bool:
         assert self._s.token is not None
         started = workflow.now()
         try:
@@ -700,6 +711,32 @@ class PaymentAssistCheckout:
         self._hint(
             "return", hint.token, f"status={hint.status}", final=hint.status in FINAL_RETURNS
         )
+
+    @async_update(
+        "The customer came back through the signed redirect: the status that the next "
+        "`/status` check confirms"
+    )
+    async def return_confirmed(self, hint: CustomerReturn) -> str:
+        """The customer came back: check `/status` now and answer what a check that started
+        after the return confirms (at once if the checkout no longer awaits the customer)."""
+        due = self._checks_started + 1
+        self.customer_returned(hint)
+        await workflow.wait_condition(
+            lambda: (
+                self._status != CheckoutStatus.AWAITING_CUSTOMER
+                or self._checks_ended >= due
+                or self._ending_run
+            )
+        )
+        return self._status.value
+
+    @return_confirmed.validator
+    def _validate_return(self, hint: CustomerReturn) -> None:
+        """Another order's token (a spliced link) is refused before anything is recorded."""
+        if self._s.token is None or hint.token != self._s.token:
+            raise ApplicationError(
+                "the token is not this checkout's application", type=HINT_NOT_BOUND
+            )
 
     @workflow.signal(description="A signed webhook arrived")
     def webhook_received(self, hint: WebhookHint) -> None:
