@@ -48,6 +48,7 @@ from harness import ROOT, cpu_hogs, start_worker, verdict
 from idle import IdleKit, IdleRound, idle_round
 from ledger_setup import DATABASES, ledger_database
 from proc import Usage, own_usage, usage
+from server_metrics import metrics_args, per_flow, scrape, table
 from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 
@@ -82,6 +83,8 @@ class Round:
     cpu_per_flow: dict[str, float]
     not_completed: int
     provider_calls: int = 0
+    actions: dict[str, float] = field(default_factory=dict)
+    """Temporal's own counts per flow (bench/server_metrics.py)."""
 
 
 @dataclass
@@ -311,9 +314,11 @@ async def bench(args: argparse.Namespace) -> bool:
     bare = Tally()
     idle: list[IdleRound] = []
     limits = httpx.Limits(max_connections=args.connections, max_keepalive_connections=64)
+    metrics_port = free_port()
+    metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
     with cpu_hogs(args.hog):
         async with (
-            start_dev_server() as server,
+            start_dev_server(extra_args=metrics_args(metrics_port)) as server,
             running_sandbox() as sandbox,
             ledger_database(args.database) as database_url,
         ):
@@ -345,11 +350,12 @@ async def bench(args: argparse.Namespace) -> bool:
                         kinds = [("payflow", payflow_one, payflow), ("bare", bare_one, bare)]
                         for name, one, tally in kinds if index % 2 == 0 else kinds[::-1]:
                             calls = sum(sandbox.paymentassist.calls.values())
-                            before = processes.read()
+                            before, counted = processes.read(), scrape(metrics_url)
                             rate, statuses = await timed_batch(
                                 args.count, one, f"{name}-{run}-{index}"
                             )
                             after = processes.read()
+                            actions = per_flow(counted, scrape(metrics_url), args.count)
                             tally.rounds.append(
                                 Round(
                                     rate=rate,
@@ -357,6 +363,7 @@ async def bench(args: argparse.Namespace) -> bool:
                                     not_completed=args.count - statuses["completed"],
                                     provider_calls=sum(sandbox.paymentassist.calls.values())
                                     - calls,
+                                    actions=actions,
                                 )
                             )
                             print(f"round {index} {name:8} {rate:6.1f}/s  {dict(statuses)}")
@@ -409,6 +416,9 @@ async def bench(args: argparse.Namespace) -> bool:
     )
     print(f"not completed       {not_completed}")
     print(f"history events      payflow {events['payflow']}, bare {events['bare']} (one flow each)")
+    print("Temporal per flow   payflow | bare (last round of each)")
+    for line in table(payflow.rounds[-1].actions, bare.rounds[-1].actions):
+        print(line)
     checks = {
         f"completed/s ÷ bare ≥ {RATIO_FLOOR} (median)": statistics.median(rates) >= RATIO_FLOOR,
         f"worker CPU per flow ÷ bare ≤ {CPU_CEILING} (median)": statistics.median(worker_cpu)

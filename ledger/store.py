@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, func, or_, select, update
+from sqlalchemy import Row, and_, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ledger.database import LedgerUnavailable, create_engine
+from ledger.group_commit import GroupCommit
 from ledger.schema import entries, payments
 from state.ledger_models import Kind, LedgerWrite, PaymentRecord, terms_digest
 from state.ledger_money import movements
@@ -52,6 +53,16 @@ class PaymentPage:
     has_more: bool
 
 
+@dataclass(frozen=True)
+class _Order:
+    """One registration waiting for its batch."""
+
+    kind: Kind
+    provider: str
+    order_id: str
+    terms: dict[str, object]
+
+
 def payment_key(kind: str, order_id: str) -> str:
     """The id a listing names a payment by, and `starting_after` takes back."""
     return f"{kind}:{order_id}"
@@ -64,6 +75,8 @@ class Ledger:
         self.engine = engine
         self._timeout = timeout
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._registrations = GroupCommit(self._register_all, timeout=timeout)
+        self._recordings = GroupCommit(self._record_all, timeout=timeout)
 
     @classmethod
     def connect(cls, url: str, *, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> Ledger:
@@ -94,37 +107,64 @@ class Ledger:
     ) -> Registration:
         """Register the order once (unique per kind and order), in one transaction; a repeat
         answers the row that exists, with the terms it was first registered on."""
+        return await self._registrations(_Order(kind, provider, order_id, dict(terms)))
+
+    async def _register_all(self, orders: Sequence[_Order]) -> list[Registration]:
+        """Every order of a batch registered in one transaction; within a batch only an
+        order's first registration is `new`."""
         now = datetime.now(UTC)
+        keys = list(dict.fromkeys((order.kind, order.order_id) for order in orders))
+        firsts = {(o.kind, o.order_id): o for o in reversed(orders)}
         async with self._transaction() as connection:
             inserted = await connection.execute(
                 self._insert(payments)
                 .values(
-                    kind=kind,
-                    order_id=order_id,
-                    provider=provider,
-                    terms=dict(terms),
-                    terms_digest=terms_digest(terms),
-                    registered_at=now,
-                    needs_attention=False,
-                    closed=False,
-                    version=0,
+                    [
+                        {
+                            "kind": order.kind,
+                            "order_id": order.order_id,
+                            "provider": order.provider,
+                            "terms": order.terms,
+                            "terms_digest": terms_digest(order.terms),
+                            "registered_at": now,
+                            "needs_attention": False,
+                            "closed": False,
+                            "version": 0,
+                        }
+                        for order in (firsts[key] for key in keys)
+                    ]
                 )
                 .on_conflict_do_nothing(index_elements=["kind", "order_id"])
+                .returning(payments.c.kind, payments.c.order_id)
             )
-            row = (await connection.execute(_one(kind, order_id))).one()
-        return Registration(record=_record(row, with_view=True), new=inserted.rowcount == 1)
+            created = {(row.kind, row.order_id) for row in inserted}
+            rows = (
+                await connection.execute(
+                    select(payments).where(tuple_(payments.c.kind, payments.c.order_id).in_(keys))
+                )
+            ).all()
+        found = {(row.kind, row.order_id): _record(row, with_view=True) for row in rows}
+        registrations = []
+        for order in orders:
+            key = (order.kind, order.order_id)
+            new = key in created and firsts[key] is order
+            registrations.append(Registration(record=found[key], new=new))
+        return registrations
 
     async def record(self, writes: Sequence[LedgerWrite]) -> int:
         """Write each version of a flow's record: the newest version wins the payment's row
         (the same version again rewrites it: a workflow task that failed to complete reruns
         with a newer state under the same version), each change and each amount that moved
-        money is one entry. A retried write adds no entry twice. Returns the entries added."""
-        added = 0
+        money is one entry. A retried write adds no entry twice. Returns the entries added.
+
+        Concurrent calls share a transaction (GroupCommit)."""
+        added = await asyncio.gather(*(self._recordings(write) for write in writes))
+        return sum(added)
+
+    async def _record_all(self, writes: Sequence[LedgerWrite]) -> list[int]:
         now = datetime.now(UTC)
         async with self._transaction() as connection:
-            for write in writes:
-                added += await self._write(connection, write, now)
-        return added
+            return [await self._write(connection, write, now) for write in writes]
 
     async def _write(self, connection: AsyncConnection, write: LedgerWrite, now: datetime) -> int:
         last = write.last
