@@ -71,6 +71,8 @@ RATIO_FLOOR = 0.8
 CPU_CEILING = 1.3
 RSS_CEILING = 1.3
 IDLE_CEILING = 0.10
+METRICS_SETTLE = 2.0
+"""Seconds for the dev server to report a round's last requests before they are read."""
 BATCH_TIMEOUT = 300.0
 """A flow not ended by then counts as not completed (the run goes on)."""
 
@@ -355,6 +357,7 @@ async def bench(args: argparse.Namespace) -> bool:
                                 args.count, one, f"{name}-{run}-{index}"
                             )
                             after = processes.read()
+                            await asyncio.sleep(METRICS_SETTLE)
                             actions = per_flow(counted, scrape(metrics_url), args.count)
                             tally.rounds.append(
                                 Round(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 from datetime import timedelta
 from typing import Any
@@ -306,9 +305,9 @@ class PaymentAssistCheckouts:
 
         One update: the checkout refuses another order's token before recording anything
         (HintNotBound) and answers once a check that started after the return has ended. A
-        checkout that cannot take it within `confirm_seconds` (its worker busy or paused, or it
-        is ending) gets the return as a signal after a `describe`, and the page says what the
-        checkout showed."""
+        checkout that cannot answer within `confirm_seconds` (its worker busy or paused) gets
+        the return as a signal too, and the page says pending; an ended one answers its final
+        status (a `describe`)."""
         wait = min(confirm_seconds, self._bounds.quick)
         deadline = asyncio.get_running_loop().time() + wait
         try:
@@ -330,23 +329,33 @@ class PaymentAssistCheckouts:
         except WorkflowUpdateFailedError as error:
             if _failure_type(error) == HINT_NOT_BOUND:
                 raise HintNotBound(order_id) from None
+            return await self._ended_status(order_id, hint.token)  # it ended meanwhile
         except RPCError as error:
-            if error.status == RPCStatusCode.NOT_FOUND and not _has_ended(error):
-                raise HintNotBound(order_id) from None
+            if error.status == RPCStatusCode.NOT_FOUND:
+                if not _has_ended(error):
+                    raise HintNotBound(order_id) from None
+                return await self._ended_status(order_id, hint.token)
         except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
             pass
-        return await self._return_by_signal(order_id, hint)
+        return await self._signal_return(order_id, hint)
 
-    async def _return_by_signal(self, order_id: str, hint: CustomerReturn) -> str:
-        """The return checked against the checkout's shown token, then signalled (kept by
-        Temporal whether or not a worker runs); the status the checkout shows."""
-        status = str((await self._bound(order_id, hint.token)).get("status", ""))
-        with contextlib.suppress(PaymentConflict):  # it has ended: its final state is the answer
+    async def _signal_return(self, order_id: str, hint: CustomerReturn) -> str:
+        """The return as a signal, which Temporal keeps whether or not a worker runs (the
+        checkout ignores another order's token): not confirmed yet, so awaiting the customer."""
+        try:
             async with within(self._bounds.quick, checkout_workflow_id(order_id)) as rpc:
                 await self._handle(order_id).signal(
                     PaymentAssistCheckout.customer_returned, hint, rpc_timeout=rpc
                 )
-        return status
+        except PaymentConflict:
+            return await self._ended_status(order_id, hint.token)
+        except PaymentNotFound:
+            raise HintNotBound(order_id) from None
+        return CheckoutStatus.AWAITING_CUSTOMER.value
+
+    async def _ended_status(self, order_id: str, token: str) -> str:
+        """The final status of a checkout that has ended, if `token` is its application's."""
+        return str((await self._bound(order_id, token)).get("status", ""))
 
     async def webhook_received(self, order_id: str, hint: WebhookHint) -> None:
         """Forward a verified webhook to its own checkout only (HintNotBound otherwise).
