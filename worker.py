@@ -13,7 +13,7 @@ from typing import Any
 
 from temporalio.client import Client
 from temporalio.converter import PayloadCodec
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.heartbeat import HeartbeatInterceptor
@@ -60,9 +60,17 @@ PASSED_THROUGH = ("workflows", "state", "activities", "providers", "payflow")
 worker's CPU went to re-importing them). Safe because they hold no mutable module state and
 take time, randomness and I/O only from `temporalio.workflow` inside workflows; the replay
 tests (tests/replay) fail on any nondeterminism this could let in."""
-WORKFLOW_RUNNER = SandboxedWorkflowRunner(
+SANDBOXED = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSED_THROUGH)
 )
+
+
+def workflow_runner(settings: PayflowSettings) -> WorkflowRunner:
+    """The SDK's sandbox when `PAYFLOW_WORKFLOW_SANDBOX` asks for it (the test suite always
+    does), else workflow code runs as plain Python: the sandbox costs a quarter of a busy
+    worker's CPU (docs/performance.md), and what it would refuse at run time fails CI instead."""
+    return SANDBOXED if settings.workflow_sandbox else UnsandboxedWorkflowRunner()
+
 
 STICKY_TIMEOUT = timedelta(seconds=2)
 """A dead worker's cached workflows resume elsewhere after this (a payout's slot is near)."""
@@ -132,6 +140,7 @@ async def running_worker(
     paymentassist = paymentassist or paymentassist_client()
     passimpay = passimpay or passimpay_client()
     merchant = MerchantActivities(settings.notify_secret)
+    runner = workflow_runner(settings)
     worker = Worker(
         client,
         task_queue=settings.task_queue,
@@ -157,7 +166,7 @@ async def running_worker(
             ),
         ],
         interceptors=[HeartbeatInterceptor()],
-        workflow_runner=WORKFLOW_RUNNER,
+        workflow_runner=runner,
         sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
         max_concurrent_activities=settings.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
@@ -172,7 +181,7 @@ async def running_worker(
             client,
             task_queue=settings.withdrawal_task_queue,
             workflows=[PassimpayWithdrawGate],
-            workflow_runner=WORKFLOW_RUNNER,
+            workflow_runner=runner,
             sticky_queue_schedule_to_start_timeout=GATE_STICKY_TIMEOUT,
         )
         if serve_gate

@@ -63,5 +63,7 @@ def table(ours: dict[str, float], theirs: dict[str, float]) -> list[str]:
         ranked = sorted(keys, key=lambda k: -max(ours.get(k, 0.0), theirs.get(k, 0.0)))
         for key in ranked[:SHOWN]:
             operation = key.split(":", 1)[1]
-            lines.append(f"    {operation:38} {ours.get(key, 0.0):7.1f} | {theirs.get(key, 0.0):7.1f}")
+            lines.append(
+                f"    {operation:38} {ours.get(key, 0.0):7.1f} | {theirs.get(key, 0.0):7.1f}"
+            )
     return lines

@@ -80,6 +80,10 @@ class PayflowSettings(BaseSettings):
     the worker's event loop (2 cores: enough to keep the lenders busy, never starving it)."""
     max_concurrent_workflow_tasks: int = Field(default=20, ge=1)
     """Workflow tasks run at once per worker (each on a thread of the SDK's executor)."""
+    workflow_sandbox: bool = False
+    """Run workflow code inside the SDK's sandbox, which refuses nondeterministic calls at run
+    time. Off by default: it costs a quarter of a busy worker's CPU; the test suite and the
+    replay tests run every workflow inside it, so what it would refuse fails CI instead."""
     max_cached_workflows: int = Field(default=1000, ge=0)
     """Open workflows kept in a worker's memory between tasks (the rest replay their history
     on their next task): RSS grows by about the per-workflow figure in the README for each."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -24,6 +25,10 @@ from payflow.temporal_client import connect
 from payflow.withdrawals import PassimpayWithdrawals
 from tests.payload_keys import CODEC
 from worker import running_on_sandbox
+
+os.environ["PAYFLOW_WORKFLOW_SANDBOX"] = "true"
+"""Every worker the tests start, in this process or another, runs workflows in the SDK's
+sandbox: a call it refuses fails the suite, though production runs without it."""
 
 PROVIDER_TIMEOUT_SECONDS = 2.0
 MERCHANT_TOKEN = "merchant-test-token-0123456789"
