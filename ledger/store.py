@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, func, or_, select, tuple_, update
+from sqlalchemy import Boolean, Row, and_, bindparam, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -75,6 +76,14 @@ class Ledger:
         self.engine = engine
         self._timeout = timeout
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._new_payment = self._insert(payments).on_conflict_do_nothing(
+            index_elements=["kind", "order_id"]
+        )
+        self._new_entries = (
+            self._insert(entries)
+            .on_conflict_do_nothing(index_elements=["kind", "order_id", "entry_key"])
+            .returning(entries.c.kind, entries.c.order_id)
+        )
         self._registrations = GroupCommit(self._register_all, timeout=timeout)
         self._recordings = GroupCommit(self._record_all, timeout=timeout)
 
@@ -162,89 +171,20 @@ class Ledger:
         return sum(added)
 
     async def _record_all(self, writes: Sequence[LedgerWrite]) -> list[int]:
+        """A batch of writes in one transaction and three statements, whatever its size: the
+        new payments' rows, every row's update, every entry (each run once per batch)."""
         now = datetime.now(UTC)
+        firsts = [_first_row(write) for write in writes if write.changes[0].version == 1]
+        rows = [row for write in writes for row in _entry_rows(write, now)]
+        added: Counter[tuple[str, str]] = Counter()
         async with self._transaction() as connection:
-            return [await self._write(connection, write, now) for write in writes]
-
-    async def _write(self, connection: AsyncConnection, write: LedgerWrite, now: datetime) -> int:
-        last = write.last
-        where = and_(payments.c.kind == write.kind, payments.c.order_id == write.order_id)
-        if write.changes[0].version == 1:  # later versions follow a committed first write
-            await connection.execute(
-                self._insert(payments)
-                .values(
-                    kind=write.kind,
-                    order_id=write.order_id,
-                    provider=write.provider,
-                    terms={},
-                    terms_digest="",
-                    registered_at=write.changes[0].at,
-                    needs_attention=False,
-                    closed=False,
-                    version=0,
-                )
-                .on_conflict_do_nothing(index_elements=["kind", "order_id"])
-            )
-        await connection.execute(
-            update(payments)
-            .where(where, payments.c.version <= last.version)
-            .values(
-                status=last.status,
-                needs_attention=last.needs_attention,
-                closed=payments.c.closed | any(change.closed for change in write.changes),
-                version=last.version,
-                view=write.view,
-                created_at=func.coalesce(payments.c.created_at, write.changes[0].at),
-                updated_at=last.at,
-            )
-        )
-        blank: dict[str, Any] = {
-            "amount": None,
-            "currency": None,
-            "direction": None,
-            "reference": None,
-        }
-        rows: list[dict[str, Any]] = [
-            {
-                **blank,
-                "entry_key": f"v{change.version}",
-                "type": change.change,
-                "version": change.version,
-                "at": change.at,
-                "status": change.status,
-                "needs_attention": change.needs_attention,
-            }
-            for change in write.changes
-            if change.change is not None
-        ]
-        for moved in movements(write.kind, write.view):
-            rows.append(
-                {
-                    "entry_key": f"money:{moved.key}",
-                    "type": moved.type,
-                    "version": last.version,
-                    "at": last.at,
-                    "status": last.status,
-                    "needs_attention": last.needs_attention,
-                    "amount": moved.amount,
-                    "currency": moved.currency,
-                    "direction": moved.direction,
-                    "reference": moved.reference,
-                }
-            )
-        if not rows:
-            return 0
-        result = await connection.execute(
-            self._insert(entries)
-            .values(
-                [
-                    {"kind": write.kind, "order_id": write.order_id, "recorded_at": now, **row}
-                    for row in rows
-                ]
-            )
-            .on_conflict_do_nothing(index_elements=["kind", "order_id", "entry_key"])
-        )
-        return int(result.rowcount)
+            if firsts:  # later versions follow a committed first write
+                await connection.execute(self._new_payment, firsts)
+            await connection.execute(_UPDATE_PAYMENT, [_payment_update(write) for write in writes])
+            if rows:
+                for row in await connection.execute(self._new_entries, rows):
+                    added[(row.kind, row.order_id)] += 1
+        return [added.pop((write.kind, write.order_id), 0) for write in writes]
 
     async def payment(self, kind: str, order_id: str) -> PaymentRecord | None:
         """The order's row, or None when it was never registered or recorded."""
@@ -326,6 +266,96 @@ class Ledger:
 
 
 _LISTED = [column for column in payments.c if column.name != "view"]
+_UPDATE_PAYMENT = (
+    update(payments)
+    .where(
+        payments.c.kind == bindparam("b_kind"),
+        payments.c.order_id == bindparam("b_order_id"),
+        payments.c.version <= bindparam("b_version"),
+    )
+    .values(
+        status=bindparam("b_status"),
+        needs_attention=bindparam("b_attention", type_=Boolean()),
+        closed=or_(payments.c.closed, bindparam("b_closed", type_=Boolean())),
+        version=bindparam("b_version"),
+        view=bindparam("b_view", type_=payments.c.view.type),
+        created_at=func.coalesce(
+            payments.c.created_at, bindparam("b_first_at", type_=payments.c.created_at.type)
+        ),
+        updated_at=bindparam("b_at", type_=payments.c.updated_at.type),
+    )
+)
+"""The newest version wins the payment's row (the same version again rewrites it)."""
+
+
+def _first_row(write: LedgerWrite) -> dict[str, Any]:
+    """The payment's row for a flow's first write, should no registration have made it."""
+    return {
+        "kind": write.kind,
+        "order_id": write.order_id,
+        "provider": write.provider,
+        "terms": {},
+        "terms_digest": "",
+        "registered_at": write.changes[0].at,
+        "needs_attention": False,
+        "closed": False,
+        "version": 0,
+    }
+
+
+def _payment_update(write: LedgerWrite) -> dict[str, Any]:
+    last = write.last
+    return {
+        "b_kind": write.kind,
+        "b_order_id": write.order_id,
+        "b_version": last.version,
+        "b_status": last.status,
+        "b_attention": last.needs_attention,
+        "b_closed": any(change.closed for change in write.changes),
+        "b_view": write.view,
+        "b_first_at": write.changes[0].at,
+        "b_at": last.at,
+    }
+
+
+def _entry_rows(write: LedgerWrite, now: datetime) -> list[dict[str, Any]]:
+    """One entry per change and one per amount that moved money."""
+    last = write.last
+    common = {"kind": write.kind, "order_id": write.order_id, "recorded_at": now}
+    rows: list[dict[str, Any]] = [
+        {
+            **common,
+            "entry_key": f"v{change.version}",
+            "type": change.change,
+            "version": change.version,
+            "at": change.at,
+            "status": change.status,
+            "needs_attention": change.needs_attention,
+            "amount": None,
+            "currency": None,
+            "direction": None,
+            "reference": None,
+        }
+        for change in write.changes
+        if change.change is not None
+    ]
+    for moved in movements(write.kind, write.view):
+        rows.append(
+            {
+                **common,
+                "entry_key": f"money:{moved.key}",
+                "type": moved.type,
+                "version": last.version,
+                "at": last.at,
+                "status": last.status,
+                "needs_attention": last.needs_attention,
+                "amount": moved.amount,
+                "currency": moved.currency,
+                "direction": moved.direction,
+                "reference": moved.reference,
+            }
+        )
+    return rows
 
 
 def _one(kind: str, order_id: str) -> Any:

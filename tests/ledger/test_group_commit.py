@@ -87,3 +87,15 @@ async def test_one_batch_registers_an_order_once_and_compares_the_rest(ledger: L
     assert written == [1] * 40
     again = await ledger.record([write(f"many-{n}", 1, "paid") for n in range(40)])
     assert again == 0
+
+
+async def test_one_batch_with_two_versions_of_a_flow_keeps_the_newest(ledger: Ledger) -> None:
+    added = await asyncio.gather(
+        ledger.record([write("twice", 1, "created")]),
+        ledger.record([write("twice", 2, "paid")]),
+        ledger.record([write("twice", 1, "created")]),  # a retry queued behind a newer version
+    )
+    assert sum(added) == 2
+    kept = await ledger.payment("invoice", "twice")
+    assert kept is not None and (kept.version, kept.status) == (2, "paid")
+    assert [e["entry_key"] for e in await ledger.entries_of("invoice", "twice")] == ["v1", "v2"]
