@@ -24,6 +24,7 @@ from activities.passimpay_withdrawals import PassimpayWithdrawalActivities
 from activities.paymentassist import PaymentAssistActivities
 from ledger.migrate import require_current
 from ledger.store import Ledger
+from payflow import event_loop
 from payflow.codec import codec_for
 from payflow.documents import DocumentStore
 from payflow.http_server import RunningServer
@@ -257,7 +258,7 @@ def main() -> None:
     """Entry point for `python worker.py` and `payflow worker`."""
     configure_logging()
     install_tracing_from_environment()
-    asyncio.run(serve_forever())
+    event_loop.run(serve_forever())
     shutdown_tracing()
     os._exit(0)  # sdk-python#300: avoid an abort at interpreter exit after Temporal work
 

@@ -17,7 +17,7 @@ import typer
 from gateway.codec import CODEC_PATH
 from ledger.migrate import current_revision, upgrade
 from ledger.store import Ledger
-from payflow import cli_flows, cli_inbox, cli_sandbox
+from payflow import cli_flows, cli_inbox, cli_sandbox, event_loop
 from payflow.cli_events import events_app
 from payflow.cli_ledger import db_app, ledger_app
 from payflow.cli_reconcile import reconcile_command
@@ -75,7 +75,7 @@ def _dev_listeners(settings: PayflowSettings) -> list[Listener]:
 def _run(main: Coroutine[Any, Any, None]) -> None:
     """Run a command; a taken port is one line on stderr and exit status 1, no traceback."""
     try:
-        asyncio.run(main)
+        event_loop.run(main)
     except PortTaken as taken:
         typer.echo(f"payflow: {taken}", err=True)
         raise typer.Exit(1) from None
