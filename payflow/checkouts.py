@@ -17,6 +17,7 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from ledger.database import LedgerUnavailable
 from ledger.store import Ledger
 from payflow.documents import DocumentStore
 from payflow.payment_records import PaymentRecords, live_or_kept
@@ -354,7 +355,19 @@ class PaymentAssistCheckouts:
         return CheckoutStatus.AWAITING_CUSTOMER.value
 
     async def _ended_status(self, order_id: str, token: str) -> str:
-        """The final status of a checkout that has ended, if `token` is its application's."""
+        """The final status of a checkout that has ended, if `token` is its application's:
+        from the ledger, which has its final view before the workflow ends (from Temporal only
+        for a checkout the ledger never recorded)."""
+        if self._records is not None:
+            try:
+                kept = await self._records.ledger.payment("checkout", order_id)
+            except LedgerUnavailable:
+                kept = None
+            if kept is not None and kept.closed and kept.view is not None:
+                shown = str(kept.view.get("token") or "").encode()
+                if not hmac.compare_digest(shown, token.encode()):
+                    raise HintNotBound(order_id)
+                return str(kept.view.get("status", ""))
         return str((await self._bound(order_id, token)).get("status", ""))
 
     async def webhook_received(self, order_id: str, hint: WebhookHint) -> None:

@@ -431,3 +431,19 @@ async def test_the_return_page_says_what_the_checkout_confirmed_not_the_link(
     assert page.status_code == 200 and "We are confirming" in page.text  # ... not confirmed
     await wait_for_status(stack.checkouts, approved.order_id, "completed")
     assert "approved your finance" in (await browser_get(redirect)).text
+
+
+async def test_a_return_after_the_checkout_ended_is_answered_from_its_record(stack: Stack) -> None:
+    sim = stack.sandbox.paymentassist
+    ended, other = checkout_request(timing=NO_WATCH), checkout_request(timing=NO_WATCH)
+    started = await stack.checkouts.start(ended)
+    other_started = await stack.checkouts.start(other)
+    redirect = await sim.decide(started.token, "approve")
+    other_redirect = await sim.decide(other_started.token, "approve")
+    for request in (ended, other):
+        await stack.client.get_workflow_handle(checkout_workflow_id(request.order_id)).result()
+    page = await browser_get(redirect)
+    assert page.status_code == 200 and "approved your finance" in page.text
+    query = f"order_id={other.order_id}"
+    spliced = other_redirect.replace(query, f"order_id={ended.order_id}")
+    assert (await browser_get(spliced)).status_code == 400  # another order's token: not valid
