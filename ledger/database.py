@@ -13,6 +13,9 @@ LEDGER_FILE = "ledger.db"
 SQLITE_BUSY_MS = 10_000
 """How long a SQLite writer waits for another process's write (the worker and the gateway
 share the file)."""
+SQLITE_CONNECTIONS = 8
+"""Kept open, none beyond: opening a SQLite connection (a thread, WAL and pragmas) costs more
+than most reads, and writes take one at a time anyway (ledger.group_commit)."""
 CONNECT_TIMEOUT_SECONDS = 5.0
 
 
@@ -41,6 +44,8 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        options.setdefault("pool_size", SQLITE_CONNECTIONS)
+        options.setdefault("max_overflow", 0)
         engine = create_async_engine(
             url, connect_args={"timeout": SQLITE_BUSY_MS / 1000}, **options
         )
