@@ -35,7 +35,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,6 +70,7 @@ MIN_PROVIDER_CALLS = 2
 RATIO_FLOOR = 0.8
 CPU_CEILING = 1.3
 RSS_CEILING = 1.3
+P50_CEILING = 1.5
 IDLE_CEILING = 0.10
 METRICS_SETTLE = 2.0
 """Seconds for the dev server to report a round's last requests before they are read."""
@@ -85,6 +86,8 @@ class Round:
     cpu_per_flow: dict[str, float]
     not_completed: int
     provider_calls: int = 0
+    p50: float = 0.0
+    """Seconds from the batch's start until half of its flows had ended."""
     actions: dict[str, float] = field(default_factory=dict)
     """Temporal's own counts per flow (bench/server_metrics.py)."""
 
@@ -103,18 +106,22 @@ class Processes:
     """The processes whose CPU is counted, by name."""
 
     def __init__(
-        self, server: DevServer, payflow: int, bare: int, gateway: int | None = None
+        self, server: DevServer, payflow: int, bare: int, gateways: Sequence[int] = ()
     ) -> None:
         self.pids = {
             "dev server": server.process.pid,
             "payflow worker": payflow,
             "bare worker": bare,
         }
-        if gateway is not None:
-            self.pids["payflow gateway"] = gateway
+        self.gateways = list(gateways)
 
     def read(self) -> dict[str, Usage]:
         readings = {name: usage(pid) for name, pid in self.pids.items()}
+        if self.gateways:  # every replica together
+            each = [usage(pid) for pid in self.gateways]
+            readings["payflow gateway(s)"] = Usage(
+                sum(u.cpu for u in each), sum(u.rss for u in each)
+            )
         readings["bench (clients, sandbox)"] = own_usage()
         return readings
 
@@ -152,10 +159,14 @@ async def one_checkout(
     deployed: Deployment,
     sandbox: RunningSandbox,
     order_id: str,
+    return_to: str | None = None,
 ) -> str:
     """The merchant's backend starts it over HTTP with its token, the customer approves at
     the lender and comes back through the gateway's signed return (the lender's webhook reaches
-    the gateway too); then the workflow's end. Its final status."""
+    the gateway too); then the workflow's end. Its final status.
+
+    `return_to`: the URL of another gateway replica, which did not start the checkout, where
+    the customer's return lands."""
     body = checkout_request(order_id).model_dump(mode="json")
     started = await browsers.request(
         "POST", f"{deployed.gateway_url}/v1/checkouts", json=body, headers=deployed.merchant
@@ -163,6 +174,8 @@ async def one_checkout(
     if started.status_code != 201:
         return f"start answered {started.status_code}"
     redirect = await sandbox.paymentassist.decide(started.json()["token"], "approve")
+    if return_to is not None:
+        redirect = redirect.replace(deployed.gateway_url, return_to, 1)
     returned = await browsers.request("GET", redirect)
     if returned.status_code >= 400:
         return f"return answered {returned.status_code}"
@@ -197,18 +210,31 @@ async def one_bare(client: Client, sandbox: RunningSandbox, task_queue: str, ord
     return await handle.result()
 
 
-async def timed_batch(
-    count: int, one: Callable[[str], Awaitable[str]], prefix: str
-) -> tuple[float, Counter[str]]:
-    """Run `count` flows at once; completed per second and their final statuses."""
+@dataclass
+class Batch:
+    """N flows run at once: completed per second, final statuses, each flow's seconds."""
+
+    rate: float
+    statuses: Counter[str]
+    seconds: list[float]
+
+
+async def timed_batch(count: int, one: Callable[[str], Awaitable[str]], prefix: str) -> Batch:
+    """Run `count` flows at once."""
     began = time.monotonic()
+    seconds: list[float] = []
+
+    async def timed(order_id: str) -> str:
+        status = await asyncio.wait_for(one(order_id), BATCH_TIMEOUT)
+        seconds.append(time.monotonic() - began)
+        return status
+
     results = await asyncio.gather(
-        *(asyncio.wait_for(one(f"{prefix}-{i:05d}"), BATCH_TIMEOUT) for i in range(count)),
-        return_exceptions=True,
+        *(timed(f"{prefix}-{i:05d}") for i in range(count)), return_exceptions=True
     )
     elapsed = time.monotonic() - began
     statuses = Counter(r if isinstance(r, str) else f"error {type(r).__name__}" for r in results)
-    return statuses["completed"] / elapsed, statuses
+    return Batch(statuses["completed"] / elapsed, statuses, seconds)
 
 
 async def history_length(client: Client, workflow_id: str) -> int:
@@ -329,18 +355,26 @@ async def bench(args: argparse.Namespace) -> bool:
             client = await connect(server.address, codec=deployed.codec)
             env = worker_env(server, sandbox, settings.task_queue, database_url)
             worker = start_deployed_worker(deployed, logs / "payflow-worker.log")
-            gateway = await start_deployed_gateway(deployed, logs / "payflow-gateway.log")
+            gateways = [await start_deployed_gateway(deployed, logs / "payflow-gateway.log")]
+            replicas = [free_port() for _ in range(args.gateways - 1)]
+            for index, replica in enumerate(replicas, start=2):
+                log = logs / f"payflow-gateway-{index}.log"
+                gateways.append(await start_deployed_gateway(deployed, log, replica))
+            return_to = f"http://127.0.0.1:{replicas[0]}" if replicas else None
             bare_worker = start_bare_worker(
                 {**env, "PAYFLOW_TASK_QUEUE": bare_queue}, logs / "bare-worker.log"
             )
-            processes = Processes(server, worker.pid, bare_worker.pid, gateway.pid)
+            gateway_pids = [gateway.pid for gateway in gateways]
+            processes = Processes(server, worker.pid, bare_worker.pid, gateway_pids)
             bare_client = await Client.connect(server.address)
             try:
                 async with httpx.AsyncClient(limits=limits, timeout=BATCH_TIMEOUT) as http:
                     browsers = Browsers(http, args.connections)
 
                     async def payflow_one(order_id: str) -> str:
-                        return await one_checkout(client, browsers, deployed, sandbox, order_id)
+                        return await one_checkout(
+                            client, browsers, deployed, sandbox, order_id, return_to
+                        )
 
                     async def bare_one(order_id: str) -> str:
                         return await one_bare(bare_client, sandbox, bare_queue, order_id)
@@ -353,9 +387,8 @@ async def bench(args: argparse.Namespace) -> bool:
                         for name, one, tally in kinds if index % 2 == 0 else kinds[::-1]:
                             calls = sum(sandbox.paymentassist.calls.values())
                             before, counted = processes.read(), scrape(metrics_url)
-                            rate, statuses = await timed_batch(
-                                args.count, one, f"{name}-{run}-{index}"
-                            )
+                            batch = await timed_batch(args.count, one, f"{name}-{run}-{index}")
+                            rate, statuses = batch.rate, batch.statuses
                             after = processes.read()
                             await asyncio.sleep(METRICS_SETTLE)
                             actions = per_flow(counted, scrape(metrics_url), args.count)
@@ -367,6 +400,7 @@ async def bench(args: argparse.Namespace) -> bool:
                                     provider_calls=sum(sandbox.paymentassist.calls.values())
                                     - calls,
                                     actions=actions,
+                                    p50=statistics.median(batch.seconds or [BATCH_TIMEOUT]),
                                 )
                             )
                             print(f"round {index} {name:8} {rate:6.1f}/s  {dict(statuses)}")
@@ -383,7 +417,8 @@ async def bench(args: argparse.Namespace) -> bool:
                         server, sandbox, client, bare_client, settings, run, logs, deployed, ledger
                     )
                     if args.idle:
-                        stop_process(gateway)  # idle rounds open checkouts from this process
+                        for gateway in gateways:  # idle rounds open checkouts from here
+                            stop_process(gateway)
                     for index in range(args.idle_rounds if args.idle else 0):
                         last = index == args.idle_rounds - 1
                         cpu_window = (args.settle, args.window) if last else None
@@ -392,12 +427,17 @@ async def bench(args: argparse.Namespace) -> bool:
                         sys.stdout.flush()
             finally:
                 stop_process(worker)
-                stop_process(gateway)
+                for gateway in gateways:
+                    stop_process(gateway)
                 stop_process(bare_worker)
 
     rates = [p.rate / b.rate for p, b in zip(payflow.rounds, bare.rounds, strict=True)]
     worker_cpu = [
         p.cpu_per_flow["payflow worker"] / b.cpu_per_flow["bare worker"]
+        for p, b in zip(payflow.rounds, bare.rounds, strict=True)
+    ]
+    server_cpu = [
+        p.cpu_per_flow["dev server"] / b.cpu_per_flow["dev server"]
         for p, b in zip(payflow.rounds, bare.rounds, strict=True)
     ]
     call_ratios = [r.provider_calls / args.count / MIN_PROVIDER_CALLS for r in payflow.rounds]
@@ -414,6 +454,10 @@ async def bench(args: argparse.Namespace) -> bool:
         theirs = [1000 * r.cpu_per_flow[name] for r in bare.rounds]
         print(f"  {name:24} {spread(ours, 1)} | {spread(theirs, 1)}")
     print(f"worker CPU ratio    {spread(worker_cpu)}   (payflow worker / bare worker per flow)")
+    print(f"dev server CPU ratio {spread(server_cpu)}   (per flow, payflow round / bare round)")
+    p50s = [p.p50 / b.p50 for p, b in zip(payflow.rounds, bare.rounds, strict=True)]
+    print(f"completion p50 (s)  payflow {spread(payflow.series(lambda r: r.p50), 1)} | bare "
+          f"{spread(bare.series(lambda r: r.p50), 1)} | ratio {spread(p50s)}")  # fmt: skip
     print(
         f"provider calls      {spread(call_ratios)} per checkout ÷ minimum ({MIN_PROVIDER_CALLS})"
     )
@@ -426,6 +470,10 @@ async def bench(args: argparse.Namespace) -> bool:
         f"completed/s ÷ bare ≥ {RATIO_FLOOR} (median)": statistics.median(rates) >= RATIO_FLOOR,
         f"worker CPU per flow ÷ bare ≤ {CPU_CEILING} (median)": statistics.median(worker_cpu)
         <= CPU_CEILING,
+        f"dev server CPU per flow ÷ bare ≤ {CPU_CEILING} (median)": statistics.median(server_cpu)
+        <= CPU_CEILING,
+        f"completion p50 ÷ bare ≤ {P50_CEILING} (median)": statistics.median(p50s) <= P50_CEILING,
+        "provider calls: exactly the minimum": all(r == 1.0 for r in call_ratios),
         "every checkout completed": not_completed == 0,
     }
     if idle:
@@ -464,6 +512,12 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=180.0, help="idle CPU window, seconds")
     parser.add_argument("--hog", type=int, default=0, help="busy-loop processes during the run")
     parser.add_argument("--database", choices=DATABASES, default="sqlite", help="the ledger")
+    parser.add_argument(
+        "--gateways",
+        type=int,
+        default=1,
+        help="gateway processes; with 2 or more, each return lands on one that did not start it",
+    )
     parser.add_argument(
         "--connections", type=int, default=32, help="the merchant's HTTP connections at most"
     )

@@ -99,16 +99,21 @@ def start_deployed_worker(deployed: Deployment, log: Path) -> subprocess.Popen[b
     return start_process(["-m", "payflow.cli", "worker"], deployed.env, log)
 
 
-async def start_deployed_gateway(deployed: Deployment, log: Path) -> subprocess.Popen[bytes]:
-    """`payflow gateway`, once it answers `/healthz`."""
-    process = start_process(["-m", "payflow.cli", "gateway"], deployed.env, log)
+async def start_deployed_gateway(
+    deployed: Deployment, log: Path, port: int | None = None
+) -> subprocess.Popen[bytes]:
+    """`payflow gateway`, once it answers `/healthz`; `port` for a replica beside the first
+    (same public URL, so the lender's webhooks still reach the first)."""
+    env = deployed.env if port is None else {**deployed.env, "PAYFLOW_GATEWAY_PORT": str(port)}
+    url = deployed.gateway_url if port is None else f"http://127.0.0.1:{port}"
+    process = start_process(["-m", "payflow.cli", "gateway"], env, log)
     async with httpx.AsyncClient() as http:
         deadline = asyncio.get_running_loop().time() + READY_TIMEOUT
         while asyncio.get_running_loop().time() < deadline:
             if process.poll() is not None:
                 raise RuntimeError(f"the gateway exited: see {log}")
             try:
-                if (await http.get(f"{deployed.gateway_url}/healthz")).status_code == 200:
+                if (await http.get(f"{url}/healthz")).status_code == 200:
                     return process
             except httpx.TransportError:
                 pass
