@@ -139,10 +139,10 @@ def checkout_request(order_id: str) -> CheckoutRequest:
     )
 
 
-class Browsers:
-    """The merchant's backend and the customers' browsers: HTTP requests, at most `connections`
-    in flight (httpx's pool scans every queued request for every free connection, so a queue of
-    300 would make this process, not payflow, the bottleneck)."""
+class HttpSlots:
+    """HTTP requests of one party, at most `connections` in flight (httpx's pool scans every
+    queued request for every free connection, so a queue of 300 would make this process, not
+    payflow, the bottleneck)."""
 
     def __init__(self, http: httpx.AsyncClient, connections: int) -> None:
         self.http = http
@@ -153,9 +153,18 @@ class Browsers:
             return await self.http.request(method, url, **kwargs)
 
 
+@dataclass(frozen=True)
+class Parties:
+    """The merchant's backend (its own connection pool) and the customers' browsers (each its
+    own; bounded here only so the bench's HTTP client stays cheap)."""
+
+    merchant: HttpSlots
+    customers: HttpSlots
+
+
 async def one_checkout(
     client: Client,
-    browsers: Browsers,
+    parties: Parties,
     deployed: Deployment,
     sandbox: RunningSandbox,
     order_id: str,
@@ -168,7 +177,7 @@ async def one_checkout(
     `return_to`: the URL of another gateway replica, which did not start the checkout, where
     the customer's return lands."""
     body = checkout_request(order_id).model_dump(mode="json")
-    started = await browsers.request(
+    started = await parties.merchant.request(
         "POST", f"{deployed.gateway_url}/v1/checkouts", json=body, headers=deployed.merchant
     )
     if started.status_code != 201:
@@ -176,10 +185,13 @@ async def one_checkout(
     redirect = await sandbox.paymentassist.decide(started.json()["token"], "approve")
     if return_to is not None:
         redirect = redirect.replace(deployed.gateway_url, return_to, 1)
-    returned = await browsers.request("GET", redirect)
+    # the customer's page and the merchant's backend wait for the outcome independently
+    returned, view = await asyncio.gather(
+        parties.customers.request("GET", redirect),
+        client.get_workflow_handle(checkout_workflow_id(order_id)).result(),
+    )
     if returned.status_code >= 400:
         return f"return answered {returned.status_code}"
-    view = await client.get_workflow_handle(checkout_workflow_id(order_id)).result()
     return str(view["status"] if isinstance(view, dict) else view.status)
 
 
@@ -341,7 +353,7 @@ async def bench(args: argparse.Namespace) -> bool:
     payflow = Tally()
     bare = Tally()
     idle: list[IdleRound] = []
-    limits = httpx.Limits(max_connections=args.connections, max_keepalive_connections=64)
+    limits = httpx.Limits(max_connections=2 * args.connections, max_keepalive_connections=64)
     metrics_port = free_port()
     metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
     with cpu_hogs(args.hog):
@@ -369,11 +381,14 @@ async def bench(args: argparse.Namespace) -> bool:
             bare_client = await Client.connect(server.address)
             try:
                 async with httpx.AsyncClient(limits=limits, timeout=BATCH_TIMEOUT) as http:
-                    browsers = Browsers(http, args.connections)
+                    parties = Parties(
+                        merchant=HttpSlots(http, args.connections),
+                        customers=HttpSlots(http, args.connections),
+                    )
 
                     async def payflow_one(order_id: str) -> str:
                         return await one_checkout(
-                            client, browsers, deployed, sandbox, order_id, return_to
+                            client, parties, deployed, sandbox, order_id, return_to
                         )
 
                     async def bare_one(order_id: str) -> str:
@@ -519,7 +534,10 @@ def main() -> None:
         help="gateway processes; with 2 or more, each return lands on one that did not start it",
     )
     parser.add_argument(
-        "--connections", type=int, default=32, help="the merchant's HTTP connections at most"
+        "--connections",
+        type=int,
+        default=32,
+        help="the merchant's HTTP connections at most, and the customers' requests in flight",
     )
     args = parser.parse_args()
     ok = asyncio.run(bench(args))
