@@ -1,26 +1,26 @@
-"""Benchmark: Payment Assist checkouts against a bare-Temporal floor of the same shape.
+"""Benchmark: Payment Assist checkouts as deployed against a bare-Temporal floor of the same shape.
 
-    python bench/checkouts.py --count 300 --rounds 3 [--idle 1000] [--hog 2]
+    python bench/checkouts.py --count 300 --rounds 3 [--database sqlite|postgresql]
+        [--gateways 2] [--idle 1000] [--hog 2]
 
-Starts a Temporal dev server, the sandboxes and the gateway in this process, one payflow worker
-(`python worker.py`) and one bare worker (`bench/bare.py`), each on its own task queue. Each
-round runs N payflow checkouts and N `BareCheckout`s, in alternating order:
+Starts a Temporal dev server (serving /metrics) and the simulators in this process, `payflow
+worker` and `payflow gateway` in their own processes as production runs them (bench/deployed.py:
+own credentials, tokens, sealed payloads, the ledger on), and a bare worker (`bench/bare.py`),
+each kind on its own task queue. Each round runs N payflow checkouts and N `BareCheckout`s at
+once, in alternating order:
 
-- payflow: started at once through `PaymentAssistCheckouts.start`, the customer approves on the
-  simulator, whose signed webhook reaches the gateway; the workflow confirms with `/status` and
-  ends (no invoice watch);
-- bare (`bench/bare.py`): started at once with update-with-start, its `/begin` and `/status`
-  activities making the same signed requests to the simulator; the customer approves the same
-  way, and this process signals the workflow directly (no webhook, gateway or claim).
+- payflow: the merchant's backend starts it with `POST /v1/checkouts`; the customer approves on
+  the simulator, whose signed webhook reaches the gateway; the customer comes back through the
+  signed return (with `--gateways 2`, to a replica that did not start it) while the merchant's
+  backend waits for the workflow's result;
+- bare: update-with-start, its `/begin` and `/status` activities making the same signed requests
+  to the simulator; the customer approves the same way, and this process signals the workflow.
 
-Prints completed/s of each and their ratio (min / median / max over rounds), CPU seconds per
-flow of each worker, the dev server and this process, provider calls per checkout against the
-minimum (`/begin` + `/status`), and how many ended anywhere but completed. With `--idle K` it
-then runs `--idle-rounds` rounds (bench/idle.py), each opening K of each kind (paced, none
-approved) in fresh workers, and prints worker RSS per open workflow 10 s after the last was
-opened and once every checkout has made its first poll, then (last round) the workers' CPU
-while they wait (a window starting `--settle` seconds after the last was opened, once the first
-fast polls of the backoff are behind them). Exits 1 when an acceptance line fails.
+Prints completed/s of each and their ratio (min / median / max over rounds), CPU per flow of
+each process, completion p50, provider calls per checkout against the minimum, Temporal's own
+request counts per flow (bench/server_metrics.py) and how many did not complete. `--idle K`
+then measures worker RSS and idle CPU with K open flows of each kind (bench/idle.py). Exits 1
+when a line fails; docs/performance.md has the figures.
 """
 
 from __future__ import annotations
