@@ -43,10 +43,15 @@ from workflows.passimpay_invoice import PassimpayInvoice
 from workflows.passimpay_unmatched import PassimpayUnmatchedCallbacks
 from workflows.passimpay_withdraw_gate import PassimpayWithdrawGate
 from workflows.passimpay_withdrawal import PassimpayWithdrawal
-from workflows.paymentassist_checkout import PaymentAssistCheckout, PaymentAssistCheckoutV2
+from workflows.paymentassist_checkout import (
+    PaymentAssistCheckout,
+    PaymentAssistCheckoutV2,
+    PaymentAssistCheckoutV3,
+)
 from workflows.paymentassist_token_claim import PaymentAssistTokenClaim
 
 WORKFLOWS = [
+    PaymentAssistCheckoutV3,
     PaymentAssistCheckoutV2,
     PaymentAssistCheckout,
     PaymentAssistTokenClaim,

@@ -21,6 +21,7 @@ from providers.paymentassist.client import PaymentAssistClient
 from providers.paymentassist.errors import NotSent
 from providers.paymentassist.models import (
     ApplicationStatus,
+    AppStatus,
     BeginRequest,
     BeginResult,
     CaptureResult,
@@ -46,6 +47,15 @@ class BegunApplication(BeginResult):
     started the token's claim (older checkout types claim it themselves otherwise)."""
 
     claimed: bool = False
+
+
+class ClaimedStatus(BaseModel):
+    """`/status`'s answer and, when it says completed (`claim_read`), the token's claim: None
+    when no checkout claimed it."""
+
+    status: ApplicationStatus
+    claim_read: bool = False
+    claim: TokenClaim | None = None
 
 
 class TokenHolders(BaseModel):
@@ -169,6 +179,15 @@ class PaymentAssistActivities:
                 return None
             raise
         return None
+
+    @activity.defn(name="paymentassist.status_with_claim")
+    async def status_with_claim(self, token: str) -> ClaimedStatus:
+        """`/status`, and when it says completed, the token's claim too: the check that may
+        complete a checkout is one local activity, not two."""
+        status = await self.status(token)
+        if status.status != AppStatus.COMPLETED:
+            return ClaimedStatus(status=status)
+        return ClaimedStatus(status=status, claim_read=True, claim=await self.token_holder(token))
 
     @activity.defn(name="paymentassist.status")
     async def status(self, token: str) -> ApplicationStatus:

@@ -77,7 +77,7 @@ async def start_and_approve(
 async def settled_count(client: Client, task_queue: str) -> int:
     """Checkouts of this run whose status no longer moves without an operator."""
     statuses = " OR ".join(f'PaymentStatus="{status}"' for status in sorted(SETTLED))
-    types = 'WorkflowType IN ("PaymentAssistCheckout", "PaymentAssistCheckoutV2")'
+    types = 'WorkflowType IN ("PaymentAssistCheckout", "PaymentAssistCheckoutV2", "PaymentAssistCheckoutV3")'
     query = f'TaskQueue="{task_queue}" AND {types} AND ({statuses})'
     return (await client.count_workflows(query)).count
 

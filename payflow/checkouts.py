@@ -52,7 +52,7 @@ from workflows.paymentassist_checkout import (
     PROVIDER,
     RESOLUTION_REFUSED,
     PaymentAssistCheckout,
-    PaymentAssistCheckoutV2,
+    PaymentAssistCheckoutV3,
     checkout_workflow_id,
 )
 
@@ -177,14 +177,13 @@ class PaymentAssistCheckouts:
                 raise
 
     async def _start_or_join(self, request: CheckoutRequest, *, lean: bool) -> CheckoutStarted:
-        """Start a V2 checkout with the request as its input (and the flag that it writes to
-        the ledger of record, which needs no patch marker then) and no memo, its `begin`
-        sent the terms alone (`lean`), or join a running checkout with the whole request."""
+        """Start a V3 checkout with the request as its input and no memo, its `begin` sent the
+        terms alone (`lean`), or join a running checkout (of any type) with the whole request."""
         return await start_or_join(
             self._client,
-            run=PaymentAssistCheckoutV2.run,
-            start_args=[request, None, True],
-            update=PaymentAssistCheckoutV2.begin,
+            run=PaymentAssistCheckoutV3.run,
+            start_args=[request, None],
+            update=PaymentAssistCheckoutV3.begin,
             arg=request.terms() if lean else request,
             workflow_id=checkout_workflow_id(request.order_id),
             task_queue=self._task_queue,

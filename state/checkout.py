@@ -27,6 +27,14 @@ class CheckoutStatus(StrEnum):
 
 
 S = CheckoutStatus
+QUIET = frozenset({S.CREATED, S.PREAPPROVED, S.AWAITING_CUSTOMER})
+"""Statuses in which no money has moved and nothing has ended."""
+
+
+def quiet_change(status: CheckoutStatus, needs_attention: bool) -> bool:
+    """A change the ledger may learn together with the next one (within one wait): no money
+    moved, nothing ended, nobody has to be alerted."""
+    return status in QUIET and not needs_attention
 
 
 class CheckoutMachine(StateMachine):

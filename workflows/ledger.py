@@ -35,9 +35,14 @@ class LedgerRecorder:
         provider: str,
         view: Callable[[], BaseModel],
         started_on: bool = False,
+        hold_quiet: bool = False,
     ) -> None:
         """`started_on`: the run was started to write (its input says so), so no patch marker
-        is needed; the carried mark keeps that for the runs that continue it."""
+        is needed; the carried mark keeps that for the runs that continue it.
+
+        `hold_quiet`: a change queued with `at_once=False` waits for the next write, or until
+        the flow has waited once (`before_wait`), so a change the next moment supersedes costs
+        no write of its own."""
         self._mark = mark
         self._kind = kind
         self._provider = provider
@@ -49,6 +54,9 @@ class LedgerRecorder:
         self._order_id = ""
         self._last_view: dict[str, Any] | None = None
         self._sender: asyncio.Task[None] | None = None
+        self._hold_quiet = hold_quiet
+        self._held = False
+        """Queued changes have been held across one wait already."""
 
     def off(self) -> None:
         """Never write (a type that takes no patches, run from before the ledger)."""
@@ -65,8 +73,17 @@ class LedgerRecorder:
         if self._mark.pending and self._on():
             self._send()
 
-    def changed(self, order_id: str, status: str, needs_attention: bool, money: str = "") -> None:
-        """Queue a write when status, attention or the money moved (`money`) changed."""
+    def changed(
+        self,
+        order_id: str,
+        status: str,
+        needs_attention: bool,
+        money: str = "",
+        *,
+        at_once: bool = True,
+    ) -> None:
+        """Queue a write when status, attention or the money moved (`money`) changed; a quiet
+        change (`at_once=False`) may wait for the next one when the recorder holds them."""
         shown = (status, needs_attention, money)
         if shown == self._mark.shown or not self._on():
             return
@@ -80,6 +97,20 @@ class LedgerRecorder:
         else:
             change = None  # money moved: its entries come from the view
         self._queue(order_id, status, needs_attention, change, closed=False)
+        if at_once or not self._hold_quiet:
+            self._send()
+
+    def before_wait(self) -> None:
+        """The flow is about to wait for news: send what it has held across one wait already
+        (a quiet change reaches the ledger within one wait)."""
+        if not self._hold_quiet or not self._mark.pending:
+            return
+        if self._sender is not None and not self._sender.done():
+            return
+        if self._held:
+            self._send()
+        else:
+            self._held = True
 
     async def closed(self, order_id: str, status: str, needs_attention: bool) -> None:
         """Write the final view, marked closed: the workflow ends only once it is recorded,
@@ -89,6 +120,7 @@ class LedgerRecorder:
             return
         while True:
             self._queue(order_id, status, needs_attention, None, closed=True)
+            self._send()
             await self.drained()
             if self._written_view() == self._last_view:
                 return
@@ -113,9 +145,9 @@ class LedgerRecorder:
                 closed=closed,
             )
         )
-        self._send()
 
     def _send(self) -> None:
+        self._held = False
         if self._sender is None or self._sender.done():
             self._sender = asyncio.create_task(self._send_pending())
 

@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.paymentassist import (
         NOT_SENT,
         ApplicationUpdate,
+        ClaimedStatus,
         InvoiceUpload,
         PaymentAssistActivities,
         TokenHolders,
@@ -31,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
         AppStatus,
         PreapprovalRequest,
     )
-    from state.checkout import CheckoutStatus
+    from state.checkout import CheckoutStatus, quiet_change
     from state.checkout_health import never_sent, not_sent_delay
     from state.checkout_models import (
         FINAL_EVENTS,
@@ -190,6 +191,7 @@ class PaymentAssistCheckout:
     async def _sleep(self, seconds: float | None = None) -> None:
         """Until a hint or request makes a check due, `seconds` pass (default: the poll
         interval), or the history is long enough to continue as new."""
+        self._recorder.before_wait()
         if seconds is None:
             idle = (workflow.now() - self._s.last_activity_at).total_seconds()
             seconds = self._request.timing.interval(idle)
@@ -405,12 +407,7 @@ class PaymentAssistCheckout:
         assert self._s.token is not None
         started = workflow.now()
         try:
-            status = await read(
-                PaymentAssistActivities.status,
-                self._s.token,
-                retry_policy=STATUS_RETRY,
-                local=self._lean,
-            )
+            status = await self._read_status(self._s.token)
         except ActivityError as error:
             if failure_type(error) == REFUSED:
                 self._s.attention_reason = (
@@ -428,6 +425,18 @@ class PaymentAssistCheckout:
         self._apply(status)
         return True
 
+    async def _read_status(self, token: str) -> ApplicationStatus:
+        """One `/status` read (a local activity unless the run predates them)."""
+        return await read(
+            PaymentAssistActivities.status, token, retry_policy=STATUS_RETRY, local=self._lean
+        )
+
+    async def _claim_of(self, token: str) -> TokenClaim | None:
+        """Who claims the token, asked of Temporal (not the lender): retried until it answers."""
+        return await read(
+            PaymentAssistActivities.token_holder, token, retry_policy=UNTIL_DONE, local=True
+        )
+
     async def _claimed_elsewhere(self, status: ApplicationStatus) -> bool:
         """Before an unclaimed `/begin` token completes this order, make sure no operator
         attached it to another order (its claim): if one did, an operator decides instead."""
@@ -438,9 +447,7 @@ class PaymentAssistCheckout:
         if self._s.claimed_token == token:
             return False
         try:
-            holder = await read(  # asks Temporal, not the lender: retried until it answers
-                PaymentAssistActivities.token_holder, token, retry_policy=UNTIL_DONE, local=True
-            )
+            holder = await self._claim_of(token)
         except ActivityError as error:
             self._call_failed(workflow.now(), f"token claim check: {failure_message(error)}")
             return True  # not completed yet: the next check asks again
@@ -598,7 +605,12 @@ class PaymentAssistCheckout:
         """Mirror status and attention into search attributes when either changed."""
         flagged = self._needs_attention()
         self._notifier.changed(self._request.order_id, self._status.value, flagged)
-        self._recorder.changed(self._request.order_id, self._status.value, flagged)
+        self._recorder.changed(
+            self._request.order_id,
+            self._status.value,
+            flagged,
+            at_once=not quiet_change(self._status, flagged),
+        )
         self._show_details()
         if force or flagged != self._s.needs_attention:
             self._s.needs_attention = flagged
@@ -895,3 +907,42 @@ class PaymentAssistCheckoutV2(PaymentAssistCheckout):
     @begin.validator
     def _validate_begin(self, request: CheckoutRequest | CheckoutTerms) -> None:
         refuse_other_terms("a checkout", self._request, request)
+
+
+@workflow.defn(name="PaymentAssistCheckoutV3")
+class PaymentAssistCheckoutV3(PaymentAssistCheckoutV2):
+    """The type every checkout starts as now: always recorded in the ledger, a quiet change
+    (to `awaiting_customer`) written with the next write or after one wait, and the token's
+    claim read in the same local activity as the `/status` that completes the checkout."""
+
+    @workflow.init
+    def __init__(self, request: CheckoutRequest, carried: CheckoutState | None = None) -> None:
+        PaymentAssistCheckout.__init__(self, request, carried)
+        self._s.recorded.on = True
+        self._recorder = LedgerRecorder(
+            self._s.recorded, kind="checkout", provider=PROVIDER, view=self.state, hold_quiet=True
+        )
+        self._claimed: ClaimedStatus | None = None
+        """The last `/status` read, with the token's claim when it said completed."""
+
+    @workflow.run
+    async def run(  # type: ignore[override]  # V2's third argument is gone
+        self, request: CheckoutRequest, carried: CheckoutState | None = None
+    ) -> CheckoutView:
+        return await PaymentAssistCheckout.run(self, request, carried)
+
+    async def _read_status(self, token: str) -> ApplicationStatus:
+        self._claimed = await read(
+            PaymentAssistActivities.status_with_claim,
+            token,
+            retry_policy=STATUS_RETRY,
+            local=True,
+        )
+        return self._claimed.status
+
+    async def _claim_of(self, token: str) -> TokenClaim | None:
+        claimed = self._claimed
+        read_for = claimed.status.token.lower() if claimed is not None else None
+        if claimed is not None and claimed.claim_read and read_for == token.lower():
+            return claimed.claim
+        return await super()._claim_of(token)

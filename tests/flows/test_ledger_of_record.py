@@ -19,7 +19,13 @@ from temporalio.service import RPCError, RPCStatusCode
 from state.ledger_models import LedgerChange, LedgerWrite
 from state.passimpay_models import AddressRequest, InvoiceRequest
 from tests.conftest import Stack
-from tests.flows.helpers import browser_get, checkout_request, eventually, new_order_id
+from tests.flows.helpers import (
+    FAST_POLLING,
+    browser_get,
+    checkout_request,
+    eventually,
+    new_order_id,
+)
 from tests.flows.test_passimpay_invoice import FAST as INVOICE_FAST
 from tests.flows.test_passimpay_withdrawal import payout
 from tests.flows.test_paymentassist_checkout import NO_WATCH
@@ -227,7 +233,7 @@ async def test_a_payout_outlives_its_workflow(stack: Stack) -> None:
 
 
 async def test_payments_are_listed_from_the_ledger(stack: Stack) -> None:
-    request = checkout_request(timing=NO_WATCH)
+    request = checkout_request(timing=FAST_POLLING)  # its first poll writes the held change
     await stack.checkouts.start(request)
     listed = await eventually(
         lambda: call(stack, "GET", "/v1/payments?kind=checkout&limit=100"),
@@ -239,6 +245,25 @@ async def test_payments_are_listed_from_the_ledger(stack: Stack) -> None:
     unknown = await call(stack, "GET", "/v1/payments?starting_after=checkout:nobody-at-all")
     assert unknown.status_code == 400
     await stack.checkouts.cancel(request.order_id)
+
+
+async def test_a_quiet_change_waits_for_the_next_write_and_nothing_is_lost(stack: Stack) -> None:
+    request = checkout_request(timing=NO_WATCH)  # no poll for two minutes
+    started = await stack.checkouts.start(request)
+    kept = await stack.ledger.payment("checkout", request.order_id)
+    assert kept is not None and kept.status is None  # registered; `awaiting_customer` is held
+    await stack.sandbox.paymentassist.decide(started.token, "approve")
+    await stack.client.get_workflow_handle(checkout_workflow_id(request.order_id)).result()
+    entries = await stack.ledger.entries_of("checkout", request.order_id)
+    changes = [(e["version"], e["type"]) for e in entries if e["amount"] is None]
+    assert changes == [
+        (1, "checkout.created"),
+        (2, "checkout.awaiting_customer"),
+        (3, "checkout.completed"),
+    ]
+    assert entries[1]["at"] < entries[2]["at"]  # each change at the time it happened
+    kept = await stack.ledger.payment("checkout", request.order_id)
+    assert kept is not None and kept.closed and kept.status == "completed"
 
 
 async def test_payments_page_through_http_with_no_gap_or_repeat_while_written(

@@ -365,7 +365,7 @@ async def test_a_begun_checkout_writes_no_patch_marker_memo_or_claim(stack: Stac
     assert not [names for names in upserted if "TemporalChangeVersion" in names], upserted
     assert [names for names in upserted if {"PaymentStatus", PAYMENT_TOKEN_DIGEST.name} <= names]
     described = await handle.describe()
-    assert described.workflow_type == "PaymentAssistCheckoutV2"
+    assert described.workflow_type == "PaymentAssistCheckoutV3"
     digest = token_digest(started.token)
     assert described.typed_search_attributes.get(PAYMENT_TOKEN_DIGEST) == digest
     assert TOKEN_DIGEST not in await described.memo()  # the starter's summary alone

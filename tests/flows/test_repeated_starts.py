@@ -106,16 +106,15 @@ async def test_invoices_and_addresses_are_joined_only_on_the_same_terms(
 
 async def test_a_checkout_starts_with_its_request_once_and_no_memo(stack: Stack) -> None:
     """The SDK keeps a run's first activation for the run's whole life: a checkout's input is
-    its request (no carried state, and the flag that it writes to the ledger), its `begin`
-    update is sent the terms (not the customer), no memo; the Temporal UI's details still show
-    the terms."""
+    its request (and no carried state), its `begin` update is sent the terms (not the
+    customer), no memo; the Temporal UI's details still show the terms."""
     request = checkout_request()
     await stack.checkouts.start(request)
     handle = stack.client.get_workflow_handle(checkout_workflow_id(request.order_id))
     events = [event async for event in handle.fetch_history_events()]
     started = events[0].workflow_execution_started_event_attributes
-    request_sent, carried, ledger = await stack.client.data_converter.decode(started.input.payloads)
-    assert request_sent["order_id"] == request.order_id and (carried, ledger) == (None, True)
+    request_sent, carried = await stack.client.data_converter.decode(started.input.payloads)
+    assert request_sent["order_id"] == request.order_id and carried is None
     assert not started.memo.fields
     [accepted] = [
         event.workflow_execution_update_accepted_event_attributes.accepted_request

@@ -81,9 +81,9 @@ async def test_one_trace_links_request_workflow_and_provider_call(stack: Stack) 
     in_trace = [span for span in collected if span.context.trace_id == trace_id]
     names = {span.name for span in in_trace}
     assert {
-        "StartUpdateWithStartWorkflow:PaymentAssistCheckoutV2",
-        "RunWorkflow:PaymentAssistCheckoutV2",
-        "RunActivity:paymentassist.status",  # the return's confirmation, in the flow's trace
+        "StartUpdateWithStartWorkflow:PaymentAssistCheckoutV3",
+        "RunWorkflow:PaymentAssistCheckoutV3",
+        "RunActivity:paymentassist.status_with_claim",  # the return's confirmation, in the trace
         "paymentassist /status",
     } <= names, names
     run_begin = one_named(in_trace, "RunActivity:paymentassist.begin")

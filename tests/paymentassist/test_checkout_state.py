@@ -8,6 +8,7 @@ import pytest
 from temporalio import workflow
 
 from payflow.converter import PAYLOAD_CONVERTER
+from state.checkout import QUIET, CheckoutStatus, quiet_change
 from state.checkout_models import (
     COALESCE_SECONDS,
     CheckoutRequest,
@@ -154,3 +155,11 @@ def test_a_deferred_hint_is_checked_when_the_window_closes() -> None:
     assert state.check_at == NOW + timedelta(seconds=COALESCE_SECONDS - 1)
     assert not state.check_due and state.hints[-1].detail == "status=pending"
     assert state.coalesced("ignore", final=False, now=NOW) == "ignore"
+
+
+def test_only_a_change_that_moves_no_money_ends_nothing_and_alerts_nobody_is_quiet() -> None:
+    assert quiet_change(CheckoutStatus.AWAITING_CUSTOMER, needs_attention=False)
+    assert quiet_change(CheckoutStatus.CREATED, needs_attention=False)
+    assert not quiet_change(CheckoutStatus.AWAITING_CUSTOMER, needs_attention=True)
+    for status in set(CheckoutStatus) - QUIET:
+        assert not quiet_change(status, needs_attention=False), status

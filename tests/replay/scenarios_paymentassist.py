@@ -1,6 +1,6 @@
 """Payment Assist paths driven against the simulator, so their histories become replay goldens.
 
-Checkouts start as `PaymentAssistCheckoutV2`; the `PaymentAssistCheckout-*` goldens are that older
+Checkouts start as `PaymentAssistCheckoutV3`; the `PaymentAssistCheckout-*` and `V2-*` goldens are older
 type's histories, kept and never re-exported."""
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ async def completed_via_return(stack: Stack) -> Exported:
     started = await stack.checkouts.start(request)
     await browser_get(await sim.decide(started.token, "approve"))
     await wait_for_status(stack.checkouts, request.order_id, "completed")
-    return {"PaymentAssistCheckoutV2-completed-via-return": checkout_workflow_id(request.order_id)}
+    return {"PaymentAssistCheckoutV3-completed-via-return": checkout_workflow_id(request.order_id)}
 
 
 async def declined_preapproval(stack: Stack) -> Exported:
@@ -44,7 +44,7 @@ async def declined_preapproval(stack: Stack) -> Exported:
     )
     with contextlib.suppress(CheckoutNotStarted):  # the expected end of this path
         await stack.checkouts.start(request)
-    return {"PaymentAssistCheckoutV2-declined-preapproval": checkout_workflow_id(request.order_id)}
+    return {"PaymentAssistCheckoutV3-declined-preapproval": checkout_workflow_id(request.order_id)}
 
 
 async def lost_begin_resolved(stack: Stack) -> Exported:
@@ -59,7 +59,7 @@ async def lost_begin_resolved(stack: Stack) -> Exported:
     await sim.decide(application.token, "approve")
     await wait_for_status(stack.checkouts, request.order_id, "completed")
     return {  # a resolution's claim is a child that runs
-        "PaymentAssistCheckoutV2-needs-attention-resolved": checkout_workflow_id(request.order_id),
+        "PaymentAssistCheckoutV3-needs-attention-resolved": checkout_workflow_id(request.order_id),
         "PaymentAssistTokenClaim-held": claim_workflow_id(application.token),
     }
 
@@ -78,7 +78,7 @@ async def pending_capture_captured(stack: Stack) -> Exported:
     await wait_for_status(stack.checkouts, request.order_id, "pending_capture")
     await stack.checkouts.capture(request.order_id)
     return {
-        "PaymentAssistCheckoutV2-pending-capture-captured": checkout_workflow_id(request.order_id)
+        "PaymentAssistCheckoutV3-pending-capture-captured": checkout_workflow_id(request.order_id)
     }
 
 
@@ -87,7 +87,7 @@ async def cancelled(stack: Stack) -> Exported:
     request = checkout_request(order_id="replay-pa-cancel")
     await stack.checkouts.start(request)
     await stack.checkouts.cancel(request.order_id)
-    return {"PaymentAssistCheckoutV2-cancelled": checkout_workflow_id(request.order_id)}
+    return {"PaymentAssistCheckoutV3-cancelled": checkout_workflow_id(request.order_id)}
 
 
 SCENARIOS = [

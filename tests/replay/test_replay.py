@@ -62,9 +62,13 @@ def test_no_secret_in_any_history() -> None:
 
 
 def test_current_checkout_goldens_carry_no_patch() -> None:
-    """`PaymentAssistCheckoutV2` takes every patch by its type: no marker, no change version."""
-    current = [p for p in GOLDENS if workflow_type(p) == "PaymentAssistCheckoutV2"]
-    assert len(current) >= 2
+    """V2 and V3 take every patch by their type: no marker, no change version."""
+    current = [
+        p
+        for p in GOLDENS
+        if workflow_type(p) in ("PaymentAssistCheckoutV2", "PaymentAssistCheckoutV3")
+    ]
+    assert len(current) >= 4
     for path in current:
         text = decoded(path.read_text())
         assert "core_patch" not in text and "TemporalChangeVersion" not in text, path.name

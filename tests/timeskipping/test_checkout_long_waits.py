@@ -15,10 +15,11 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.paymentassist import ApplicationUpdate, InvoiceUpload
+from activities.paymentassist import ApplicationUpdate, ClaimedStatus, InvoiceUpload
 from payflow.checkouts import PaymentAssistCheckouts
 from providers.paymentassist.models import (
     ApplicationStatus,
+    AppStatus,
     BeginRequest,
     BeginResult,
     CaptureResult,
@@ -35,6 +36,7 @@ from worker import activity_methods
 from workflows.paymentassist_checkout import (
     PaymentAssistCheckout,
     PaymentAssistCheckoutV2,
+    PaymentAssistCheckoutV3,
     checkout_workflow_id,
 )
 from workflows.paymentassist_token_claim import PaymentAssistTokenClaim
@@ -69,6 +71,11 @@ class Lender(FreeTokens):
             {"token": token, "status": self.answer, "amount": 49_900}
         )
 
+    @activity.defn(name="paymentassist.status_with_claim")
+    async def status_with_claim(self, token: str) -> ClaimedStatus:
+        status = await self.status(token)  # no checkout claims a token here
+        return ClaimedStatus(status=status, claim_read=status.status == AppStatus.COMPLETED)
+
     @activity.defn(name="paymentassist.capture")
     async def capture(self, token: str) -> CaptureResult:
         self.captures += 1
@@ -95,7 +102,12 @@ async def lender(
     async with Worker(
         time_skipping.client,
         task_queue=task_queue,
-        workflows=[PaymentAssistCheckoutV2, PaymentAssistCheckout, PaymentAssistTokenClaim],
+        workflows=[
+            PaymentAssistCheckoutV3,
+            PaymentAssistCheckoutV2,
+            PaymentAssistCheckout,
+            PaymentAssistTokenClaim,
+        ],
         activities=with_ledger(activity_methods(doubles)),
     ):
         yield (

@@ -21,10 +21,11 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.paymentassist import MAYBE_SENT, ApplicationUpdate, InvoiceUpload
+from activities.paymentassist import MAYBE_SENT, ApplicationUpdate, ClaimedStatus, InvoiceUpload
 from payflow.checkouts import CheckoutNotStarted, PaymentAssistCheckouts
 from providers.paymentassist.models import (
     ApplicationStatus,
+    AppStatus,
     BeginRequest,
     BeginResult,
     CaptureResult,
@@ -43,6 +44,7 @@ from workflows.calls import HISTORY_LIMIT
 from workflows.paymentassist_checkout import (
     PaymentAssistCheckout,
     PaymentAssistCheckoutV2,
+    PaymentAssistCheckoutV3,
     checkout_workflow_id,
 )
 from workflows.paymentassist_token_claim import PaymentAssistTokenClaim
@@ -122,6 +124,11 @@ class Lender(FreeTokens):
             {"token": token, "status": self.answer, "amount": AMOUNT}
         )
 
+    @activity.defn(name="paymentassist.status_with_claim")
+    async def status_with_claim(self, token: str) -> ClaimedStatus:
+        status = await self.status(token)  # no checkout claims a token here
+        return ClaimedStatus(status=status, claim_read=status.status == AppStatus.COMPLETED)
+
     @activity.defn(name="paymentassist.capture")
     async def capture(self, token: str) -> CaptureResult:
         self.captures.append(token)
@@ -194,7 +201,12 @@ async def shop(time_skipping: WorkflowEnvironment) -> AsyncIterator[Shop]:
     async with Worker(
         time_skipping.client,
         task_queue=task_queue,
-        workflows=[PaymentAssistCheckoutV2, PaymentAssistCheckout, PaymentAssistTokenClaim],
+        workflows=[
+            PaymentAssistCheckoutV3,
+            PaymentAssistCheckoutV2,
+            PaymentAssistCheckout,
+            PaymentAssistTokenClaim,
+        ],
         activities=with_ledger(activity_methods(lender)),
     ):
         checkouts = PaymentAssistCheckouts(
