@@ -15,6 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.errors import provider_call
 from payflow.documents import DocumentMissing, DocumentStore
+from payflow.recent import Recent
 from payflow.search_attributes import PAYMENT_TOKEN_DIGEST
 from providers.errors import Transient
 from providers.paymentassist.client import PaymentAssistClient
@@ -38,6 +39,8 @@ MAYBE_SENT = "MaybeSent"
 DOCUMENT_MISSING = "DocumentMissing"
 MARK_TIMEOUT = timedelta(seconds=5)
 LOOKUP_TIMEOUT = timedelta(seconds=5)
+REMEMBERED_READS = 10_000
+"""`/status` reads kept per worker for a redone workflow task (a few hundred bytes each)."""
 HOLDERS_SHOWN = 5
 """Other checkouts named in a refusal: one is enough to refuse."""
 
@@ -113,6 +116,7 @@ class PaymentAssistActivities:
         self._client = client
         self._temporal = temporal
         self._documents = documents
+        self._reads: Recent[tuple[str, str], ClaimedStatus] = Recent(REMEMBERED_READS)
 
     async def _mark_sending(self) -> None:
         """Have Temporal record that this attempt is about to send, before it sends.
@@ -183,11 +187,26 @@ class PaymentAssistActivities:
     @activity.defn(name="paymentassist.status_with_claim")
     async def status_with_claim(self, token: str) -> ClaimedStatus:
         """`/status`, and when it says completed, the token's claim too: the check that may
-        complete a checkout is one local activity, not two."""
+        complete a checkout is one local activity, not two.
+
+        When Temporal rejects the workflow task that ran it (a hint came in as the checkout
+        completed), the worker redoes the task and runs this same local activity again: it
+        answers what it read the first time instead of asking the lender twice."""
+        info = activity.info()
+        run = info.workflow_run_id
+        redo = (run, info.activity_id) if info.is_local and run is not None else None
+        remembered = self._reads.get(redo) if redo is not None else None
+        if remembered is not None:
+            return remembered
         status = await self.status(token)
-        if status.status != AppStatus.COMPLETED:
-            return ClaimedStatus(status=status)
-        return ClaimedStatus(status=status, claim_read=True, claim=await self.token_holder(token))
+        read = ClaimedStatus(status=status)
+        if status.status == AppStatus.COMPLETED:
+            read = ClaimedStatus(
+                status=status, claim_read=True, claim=await self.token_holder(token)
+            )
+        if redo is not None:
+            self._reads.put(redo, read)
+        return read
 
     @activity.defn(name="paymentassist.status")
     async def status(self, token: str) -> ApplicationStatus:
