@@ -58,6 +58,9 @@ from workflows.paymentassist_checkout import (
 
 CONFIRM_SECONDS = 5.0
 """How long a customer's return waits for `/status` to confirm before the page says pending."""
+WEBHOOK_UPDATE_SECONDS = 2.0
+"""How long a webhook waits for its checkout to take it as an update before it is signalled
+(well inside the lender's own timeout)."""
 RETRY_AFTER_ABORT = 0.05
 """Before sending a return again whose workflow task failed under it (Temporal aborts it)."""
 KNOWN_DIGESTS = 10_000
@@ -370,11 +373,38 @@ class PaymentAssistCheckouts:
         return str((await self._bound(order_id, token)).get("status", ""))
 
     async def webhook_received(self, order_id: str, hint: WebhookHint) -> None:
-        """Forward a verified webhook to its own checkout only (HintNotBound otherwise).
+        """Forward a verified webhook to its own checkout only (HintNotBound otherwise;
+        PaymentConflict once it has ended).
 
-        A token digest seen before (from the start's answer or a `describe`) is trusted without
-        asking again: it is set once `/begin` answered and only an operator's resolution changes
-        it, which a mismatch re-reads. A webhook for a known checkout costs one signal."""
+        One update, which the checkout's validator refuses for another order's token: unlike a
+        signal, it never makes Temporal reject the task that completes the checkout (the
+        customer's return comes at the same moment). A checkout that cannot take it within
+        `WEBHOOK_UPDATE_SECONDS` (its worker busy or paused) gets it as a signal, which
+        Temporal keeps whether or not a worker runs."""
+        try:
+            async with asyncio.timeout(min(WEBHOOK_UPDATE_SECONDS, self._bounds.quick)):
+                await self._handle(order_id).execute_update(
+                    PaymentAssistCheckout.webhook_taken,
+                    hint,
+                    rpc_timeout=timedelta(seconds=WEBHOOK_UPDATE_SECONDS),
+                )
+                return
+        except WorkflowUpdateFailedError as error:
+            if _failure_type(error) == HINT_NOT_BOUND:
+                raise HintNotBound(order_id) from None
+            raise PaymentConflict(f"{checkout_workflow_id(order_id)} has ended") from None
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                if _has_ended(error):
+                    raise PaymentConflict(f"{checkout_workflow_id(order_id)} has ended") from None
+                raise HintNotBound(order_id) from None
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+            pass
+        await self._signal_webhook(order_id, hint)
+
+    async def _signal_webhook(self, order_id: str, hint: WebhookHint) -> None:
+        """The webhook as a signal, after its token is checked against the checkout's digest
+        (kept from the start's answer or read with a `describe`)."""
         async with within(self._bounds.signal, checkout_workflow_id(order_id)) as rpc:
             known = self._digests.get(order_id)
             if known is None or not _same_digest(known, hint.token):

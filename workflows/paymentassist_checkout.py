@@ -750,6 +750,20 @@ class PaymentAssistCheckout:
                 "the token is not this checkout's application", type=HINT_NOT_BOUND
             )
 
+    @async_update("A signed webhook arrived: check `/status` now")
+    async def webhook_taken(self, hint: WebhookHint) -> None:
+        """A signed webhook arrived: check `/status` now. As an update it never makes Temporal
+        reject the task that completes the checkout, as a signal arriving then would."""
+        self.webhook_received(hint)
+
+    @webhook_taken.validator
+    def _validate_webhook(self, hint: WebhookHint) -> None:
+        """Another order's token is refused before anything is recorded."""
+        if self._s.token is None or hint.token != self._s.token:
+            raise ApplicationError(
+                "the token is not this checkout's application", type=HINT_NOT_BOUND
+            )
+
     @workflow.signal(description="A signed webhook arrived")
     def webhook_received(self, hint: WebhookHint) -> None:
         """A signed webhook arrived: check `/status` now."""
