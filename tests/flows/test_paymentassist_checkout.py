@@ -447,3 +447,20 @@ async def test_a_return_after_the_checkout_ended_is_answered_from_its_record(sta
     query = f"order_id={other.order_id}"
     spliced = other_redirect.replace(query, f"order_id={ended.order_id}")
     assert (await browser_get(spliced)).status_code == 400  # another order's token: not valid
+
+
+async def test_webhooks_and_returns_arriving_together_ask_the_lender_once_each(
+    stack: Stack,
+) -> None:
+    sim = stack.sandbox.paymentassist
+    requests = [checkout_request(timing=NO_WATCH) for _ in range(20)]
+    started = await asyncio.gather(*(stack.checkouts.start(r) for r in requests))
+    before = sim.calls["status"]
+    # each approval sends the lender's webhook at once, and the customer comes straight back
+    redirects = await asyncio.gather(*(sim.decide(s.token, "approve") for s in started))
+    pages = await asyncio.gather(*(browser_get(redirect) for redirect in redirects))
+    assert [page.status_code for page in pages] == [200] * len(requests)
+    for request in requests:
+        await stack.client.get_workflow_handle(checkout_workflow_id(request.order_id)).result()
+        assert (await stack.checkouts.get(request.order_id)).status == "completed"
+    assert sim.calls["status"] == before + len(requests)  # one `/status` per checkout
