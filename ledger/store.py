@@ -79,6 +79,7 @@ class Ledger:
         self._new_payment = self._insert(payments).on_conflict_do_nothing(
             index_elements=["kind", "order_id"]
         )
+        self._new_registrations = self._new_payment.returning(payments.c.kind, payments.c.order_id)
         self._new_entries = (
             self._insert(entries)
             .on_conflict_do_nothing(index_elements=["kind", "order_id", "entry_key"])
@@ -126,25 +127,21 @@ class Ledger:
         firsts = {(o.kind, o.order_id): o for o in reversed(orders)}
         async with self._transaction() as connection:
             inserted = await connection.execute(
-                self._insert(payments)
-                .values(
-                    [
-                        {
-                            "kind": order.kind,
-                            "order_id": order.order_id,
-                            "provider": order.provider,
-                            "terms": order.terms,
-                            "terms_digest": terms_digest(order.terms),
-                            "registered_at": now,
-                            "needs_attention": False,
-                            "closed": False,
-                            "version": 0,
-                        }
-                        for order in (firsts[key] for key in keys)
-                    ]
-                )
-                .on_conflict_do_nothing(index_elements=["kind", "order_id"])
-                .returning(payments.c.kind, payments.c.order_id)
+                self._new_registrations,
+                [
+                    {
+                        "kind": order.kind,
+                        "order_id": order.order_id,
+                        "provider": order.provider,
+                        "terms": order.terms,
+                        "terms_digest": terms_digest(order.terms),
+                        "registered_at": now,
+                        "needs_attention": False,
+                        "closed": False,
+                        "version": 0,
+                    }
+                    for order in (firsts[key] for key in keys)
+                ],
             )
             created = {(row.kind, row.order_id) for row in inserted}
             rows = (
