@@ -8,16 +8,10 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from temporalio.client import (
-    Client,
-    WorkflowHandle,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
-)
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from ledger.database import LedgerUnavailable
 from ledger.store import Ledger
 from payflow.documents import DocumentStore
 from payflow.payment_records import PaymentRecords, live_or_kept
@@ -28,6 +22,7 @@ from payflow.workflow_calls import (
     CallBounds,
     PaymentConflict,
     PaymentNotFound,
+    PaymentUnavailable,
     same_terms,
     start_or_join,
     with_notify_url,
@@ -310,37 +305,56 @@ class PaymentAssistCheckouts:
         (HintNotBound) and answers once a check that started after the return has ended. A
         checkout that cannot answer within `confirm_seconds` (its worker busy or paused) gets
         the return as a signal too, and the page says pending; an ended one answers its final
-        status (a `describe`)."""
-        wait = min(confirm_seconds, self._bounds.quick)
-        deadline = asyncio.get_running_loop().time() + wait
+        status."""
+        seconds = min(confirm_seconds, self._bounds.quick)
         try:
-            async with asyncio.timeout(wait):
-                while True:
-                    try:
-                        return await self._handle(order_id).execute_update(
-                            PaymentAssistCheckout.return_confirmed,
-                            hint,
-                            rpc_timeout=timedelta(seconds=wait),
-                        )
-                    except RPCError as error:
-                        # the task that carried it failed (a signal came in meanwhile): again
-                        if error.status != RPCStatusCode.FAILED_PRECONDITION:
+            taken, status = await self._hint_by_update(
+                order_id, PaymentAssistCheckout.return_confirmed, hint, seconds, retry_aborted=True
+            )
+        except PaymentConflict:  # it has ended: its final state is the answer
+            return await self._ended_status(order_id, hint.token)
+        return str(status) if taken else await self._signal_return(order_id, hint)
+
+    async def _hint_by_update(
+        self,
+        order_id: str,
+        update: Any,
+        hint: CustomerReturn | WebhookHint,
+        seconds: float,
+        *,
+        retry_aborted: bool,
+    ) -> tuple[bool, Any]:
+        """Hand a verified hint to its checkout as an update; (True, its answer) once taken,
+        (False, None) when the checkout cannot take it within `seconds` (the caller signals
+        it). HintNotBound for another order's token or an unknown order, PaymentConflict once
+        it has ended. `retry_aborted`: send it again when Temporal aborted it because the task
+        that carried it failed (a signal came in meanwhile)."""
+        clock = asyncio.get_running_loop().time
+        deadline = clock() + seconds
+        try:
+            async with asyncio.timeout(seconds):
+                with workflow_errors(checkout_workflow_id(order_id)):
+                    while True:
+                        try:
+                            answer = await self._handle(order_id).execute_update(
+                                update, hint, rpc_timeout=timedelta(seconds=seconds)
+                            )
+                            return True, answer
+                        except WorkflowUpdateFailedError as error:
+                            if _failure_type(error) == HINT_NOT_BOUND:
+                                raise HintNotBound(order_id) from None
                             raise
-                        if asyncio.get_running_loop().time() + RETRY_AFTER_ABORT > deadline:
-                            break
-                        await asyncio.sleep(RETRY_AFTER_ABORT)
-        except WorkflowUpdateFailedError as error:
-            if _failure_type(error) == HINT_NOT_BOUND:
-                raise HintNotBound(order_id) from None
-            return await self._ended_status(order_id, hint.token)  # it ended meanwhile
-        except RPCError as error:
-            if error.status == RPCStatusCode.NOT_FOUND:
-                if not _has_ended(error):
-                    raise HintNotBound(order_id) from None
-                return await self._ended_status(order_id, hint.token)
-        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
-            pass
-        return await self._signal_return(order_id, hint)
+                        except RPCError as error:
+                            aborted = error.status == RPCStatusCode.FAILED_PRECONDITION
+                            if not (retry_aborted and aborted):
+                                raise
+                            if clock() + RETRY_AFTER_ABORT > deadline:
+                                return False, None
+                            await asyncio.sleep(RETRY_AFTER_ABORT)
+        except PaymentNotFound:
+            raise HintNotBound(order_id) from None
+        except (TimeoutError, PaymentUnavailable):
+            return False, None
 
     async def _signal_return(self, order_id: str, hint: CustomerReturn) -> str:
         """The return as a signal, which Temporal keeps whether or not a worker runs (the
@@ -360,17 +374,12 @@ class PaymentAssistCheckouts:
         """The final status of a checkout that has ended, if `token` is its application's:
         from the ledger, which has its final view before the workflow ends (from Temporal only
         for a checkout the ledger never recorded)."""
-        if self._records is not None:
-            try:
-                kept = await self._records.ledger.payment("checkout", order_id)
-            except LedgerUnavailable:
-                kept = None
-            if kept is not None and kept.closed and kept.view is not None:
-                shown = str(kept.view.get("token") or "").encode()
-                if not hmac.compare_digest(shown, token.encode()):
-                    raise HintNotBound(order_id)
-                return str(kept.view.get("status", ""))
-        return str((await self._bound(order_id, token)).get("status", ""))
+        kept = await self._records.closed_view("checkout", order_id) if self._records else None
+        if kept is None:
+            return str((await self._bound(order_id, token)).get("status", ""))
+        if not hmac.compare_digest(str(kept.get("token") or "").encode(), token.encode()):
+            raise HintNotBound(order_id)
+        return str(kept.get("status", ""))
 
     async def webhook_received(self, order_id: str, hint: WebhookHint) -> None:
         """Forward a verified webhook to its own checkout only (HintNotBound otherwise;
@@ -381,26 +390,12 @@ class PaymentAssistCheckouts:
         customer's return comes at the same moment). A checkout that cannot take it within
         `WEBHOOK_UPDATE_SECONDS` (its worker busy or paused) gets it as a signal, which
         Temporal keeps whether or not a worker runs."""
-        try:
-            async with asyncio.timeout(min(WEBHOOK_UPDATE_SECONDS, self._bounds.quick)):
-                await self._handle(order_id).execute_update(
-                    PaymentAssistCheckout.webhook_taken,
-                    hint,
-                    rpc_timeout=timedelta(seconds=WEBHOOK_UPDATE_SECONDS),
-                )
-                return
-        except WorkflowUpdateFailedError as error:
-            if _failure_type(error) == HINT_NOT_BOUND:
-                raise HintNotBound(order_id) from None
-            raise PaymentConflict(f"{checkout_workflow_id(order_id)} has ended") from None
-        except RPCError as error:
-            if error.status == RPCStatusCode.NOT_FOUND:
-                if _has_ended(error):
-                    raise PaymentConflict(f"{checkout_workflow_id(order_id)} has ended") from None
-                raise HintNotBound(order_id) from None
-        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
-            pass
-        await self._signal_webhook(order_id, hint)
+        seconds = min(WEBHOOK_UPDATE_SECONDS, self._bounds.quick)
+        taken, _ = await self._hint_by_update(
+            order_id, PaymentAssistCheckout.webhook_taken, hint, seconds, retry_aborted=False
+        )
+        if not taken:
+            await self._signal_webhook(order_id, hint)
 
     async def _signal_webhook(self, order_id: str, hint: WebhookHint) -> None:
         """The webhook as a signal, after its token is checked against the checkout's digest
@@ -436,11 +431,6 @@ def _failure_type(error: WorkflowUpdateFailedError) -> str | None:
 def _request_terms(request: Any) -> dict[str, object]:
     """The terms a checkout was started with, from its input (V2 keeps no memo)."""
     return CheckoutRequest.model_validate(request).summary()
-
-
-def _has_ended(error: RPCError) -> bool:
-    """Whether Temporal refused a call because the workflow has ended (or is ending)."""
-    return any(word in error.message for word in ("completed", "closed", "closing"))
 
 
 def _same_digest(digest: str, token: str) -> bool:

@@ -71,6 +71,17 @@ class PaymentRecords:
             return False
         return True
 
+    async def closed_view(self, kind: Kind, order_id: str) -> dict[str, Any] | None:
+        """The final view of a flow the ledger recorded as closed (written before its workflow
+        ended); None when it has none or cannot answer now."""
+        try:
+            record = await self.ledger.payment(kind, order_id)
+        except LedgerUnavailable:
+            return None
+        if record is None or not record.closed:
+            return None
+        return record.view
+
     async def kept_view(self, kind: Kind, order_id: str, workflow_id: str) -> dict[str, Any]:
         """The view the ledger kept of a flow whose workflow is gone; PaymentNotFound if none."""
         try:

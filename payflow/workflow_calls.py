@@ -51,6 +51,12 @@ class PaymentUnavailable(RuntimeError):
     nothing was decided; ask again later."""
 
 
+def has_ended(error: RPCError) -> bool:
+    """Whether Temporal refused a call because the workflow has ended (or is ending: an update
+    it had not taken is aborted as it closes)."""
+    return any(word in error.message for word in ("completed", "closed", "closing"))
+
+
 @contextlib.contextmanager
 def workflow_errors(workflow_id: str) -> Iterator[None]:
     """Map a missing workflow to PaymentNotFound and a refused update to PaymentConflict."""
@@ -58,7 +64,7 @@ def workflow_errors(workflow_id: str) -> Iterator[None]:
         yield
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
-            if "completed" in error.message or "closed" in error.message:
+            if has_ended(error):
                 raise PaymentConflict(f"{workflow_id} has already ended") from None
             raise PaymentNotFound(f"no payment {workflow_id}") from None
         raise PaymentUnavailable(f"{workflow_id}: {error.message}") from error

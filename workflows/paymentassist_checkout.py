@@ -744,8 +744,12 @@ class PaymentAssistCheckout:
 
     @return_confirmed.validator
     def _validate_return(self, hint: CustomerReturn) -> None:
-        """Another order's token (a spliced link) is refused before anything is recorded."""
-        if self._s.token is None or hint.token != self._s.token:
+        self._refuse_other_token(hint.token)
+
+    def _refuse_other_token(self, token: str) -> None:
+        """Another order's token (a spliced link, a misrouted webhook) is refused before
+        anything is recorded."""
+        if self._s.token is None or token != self._s.token:
             raise ApplicationError(
                 "the token is not this checkout's application", type=HINT_NOT_BOUND
             )
@@ -758,11 +762,7 @@ class PaymentAssistCheckout:
 
     @webhook_taken.validator
     def _validate_webhook(self, hint: WebhookHint) -> None:
-        """Another order's token is refused before anything is recorded."""
-        if self._s.token is None or hint.token != self._s.token:
-            raise ApplicationError(
-                "the token is not this checkout's application", type=HINT_NOT_BOUND
-            )
+        self._refuse_other_token(hint.token)
 
     @workflow.signal(description="A signed webhook arrived")
     def webhook_received(self, hint: WebhookHint) -> None:
@@ -932,9 +932,13 @@ class PaymentAssistCheckoutV3(PaymentAssistCheckoutV2):
     @workflow.init
     def __init__(self, request: CheckoutRequest, carried: CheckoutState | None = None) -> None:
         PaymentAssistCheckout.__init__(self, request, carried)
-        self._s.recorded.on = True
         self._recorder = LedgerRecorder(
-            self._s.recorded, kind="checkout", provider=PROVIDER, view=self.state, hold_quiet=True
+            self._s.recorded,
+            kind="checkout",
+            provider=PROVIDER,
+            view=self.state,
+            started_on=True,
+            hold_quiet=True,
         )
         self._claimed: ClaimedStatus | None = None
         """The last `/status` read, with the token's claim when it said completed."""
