@@ -100,13 +100,57 @@ def partial_settled(
 def late_money_grew(
     before: tuple[Decimal | None, str | None], now: tuple[Decimal | None, str | None]
 ) -> bool | None:
-    """Whether the provider's received amount grew since the invoice ended; None when the two
-    readings are in different (or unknown) units and cannot be compared."""
+    """Whether the provider's received amount grew between two readings (since the invoice
+    ended, or since the previous poll); None when the two readings are in different (or unknown)
+    units and cannot be compared."""
     (paid_before, unit_before), (paid_now, unit_now) = before, now
     if paid_now is None or unit_now is None:
         return None
-    if paid_before is None:
+    if not paid_before:  # nothing received before: any unit compares with zero
         return paid_now > 0
     if unit_before is None or unit_before.strip().upper() != unit_now.strip().upper():
         return None
     return paid_now > paid_before
+
+
+EXPIRY_NOTICE_SECONDS = 15 * 60.0
+"""How long after an expiry a callback repeating the earlier deposits' sum can be the provider's
+expiry notice (sent at expiry, retried twice): later, the same shape is new money."""
+
+
+class LateVerdict(StrEnum):
+    """What a deposit callback that arrived after the invoice ended turns out to be."""
+
+    PAYING = "paying"
+    EXPIRY_NOTICE = "expiry_notice"
+    LATE = "late"
+
+
+def judge_late_deposit(
+    *,
+    grew: bool | None,
+    callbacks_owed: int,
+    expired: bool,
+    repeats_earlier: bool,
+    seconds_after_end: float,
+    notice_taken: bool,
+) -> LateVerdict:
+    """The paying deposit is recognised whichever of status and callback comes first.
+
+    A callback is the paying deposit when the provider's total has not moved since the end and a
+    rise it reported before the end is still unexplained by a callback (`callbacks_owed`). Only
+    an expired invoice has an expiry notice: one, soon after the end, repeating the earlier
+    deposits' sum. Anything else is money the provider had not counted at the end: late, for an
+    operator, never dropped.
+    """
+    if grew is False and callbacks_owed > 0:
+        return LateVerdict.PAYING
+    if (
+        grew is False
+        and expired
+        and repeats_earlier
+        and not notice_taken
+        and seconds_after_end <= EXPIRY_NOTICE_SECONDS
+    ):
+        return LateVerdict.EXPIRY_NOTICE
+    return LateVerdict.LATE

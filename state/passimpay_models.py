@@ -238,6 +238,31 @@ class InvoiceState(PassimpayState):
     late_keys: list[str] = Field(
         default_factory=list, description="late deposits still to be judged"
     )
+    callbacks_unmatched: int = Field(
+        default=0, description="callbacks before the end that no rise of the provider's total used"
+    )
+    callbacks_owed: int = Field(
+        default=0,
+        description="rises of the provider's total before the end that no callback explained yet",
+    )
+    expiry_notice_taken: bool = Field(
+        default=False, description="a callback was taken as the provider's expiry notice"
+    )
+
+    def count_callback(self) -> None:
+        """A callback before the end explains a rise already read, or else the next one."""
+        if self.callbacks_owed:
+            self.callbacks_owed -= 1
+        else:
+            self.callbacks_unmatched += 1
+
+    def count_rise(self) -> None:
+        """A rise of the provider's total is explained by the callbacks no rise used yet (one
+        rise may carry several deposits); with none, its callback is owed."""
+        if self.callbacks_unmatched:
+            self.callbacks_unmatched = 0
+        else:
+            self.callbacks_owed += 1
 
     @classmethod
     def start(cls, request: InvoiceRequest, now: datetime) -> InvoiceState:

@@ -16,9 +16,11 @@ with workflow.unsafe.imports_passed_through():
     from activities.errors import REFUSED
     from activities.passimpay import PassimpayActivities
     from providers.passimpay.models import CreateOrderRequest
-    from state.deposit_ledger import DepositEvent, RecordOutcome
+    from state.deposit_ledger import DepositEvent, LedgerEntry, RecordOutcome
     from state.passimpay_invoice import (
         InvoiceStatus,
+        LateVerdict,
+        judge_late_deposit,
         late_money_grew,
         partial_settled,
         status_event,
@@ -44,6 +46,16 @@ WORKFLOW_ID_PREFIX = "passimpay-invoice:"
 NOT_OPEN = frozenset({InvoiceStatus.CREATED})
 INVOICE_CONFIRMATIONS = 1  # the provider decides when an invoice is paid; each callback counts once
 LOST_URL = "payment_url_lost"
+PAYING_LATE_PATCH = "invoice-paying-callback-after-status"
+"""Late callbacks judged by `judge_late_deposit`. Retire (`deprecate_patch`) once no invoice
+that ended before this deploy is still in its late-deposit window."""
+EXPIRED = frozenset({InvoiceStatus.EXPIRED_PARTIAL, InvoiceStatus.CREDITED_PARTIAL})
+
+
+def _grew(before: OrderReading | None, now: OrderReading) -> bool | None:
+    """Whether the provider's received amount rose between two readings (None: not comparable)."""
+    earlier = (before.amount_paid, before.currency) if before else (None, None)
+    return late_money_grew(earlier, (now.amount_paid, now.currency))
 
 
 def invoice_workflow_id(order_id: str) -> str:
@@ -169,9 +181,12 @@ class PassimpayInvoice(Tracked[InvoiceState]):
 
     async def _check_status(self) -> bool:
         """Ask the provider; True when it answered. Failing checks raise attention after a bound."""
+        before = self._s.provider
         reading = await self._ask_provider()
         if reading is None:
             return False
+        if _grew(before, reading):
+            self._s.count_rise()
         event, note = status_event(
             reading.status, reading.amount_paid, callbacks_seen=bool(self._s.ledger.entries)
         )
@@ -215,31 +230,64 @@ class PassimpayInvoice(Tracked[InvoiceState]):
             await self._continue_as_new_if_long()
 
     async def _judge_late_deposits(self) -> None:
+        if workflow.patched(PAYING_LATE_PATCH):
+            await self._judge_late_callbacks()
+            return
         reading = await self._ask_provider()
         keys, self._s.late_keys = self._s.late_keys, []
-        before = self._s.ended_with
-        grew = (
-            None
-            if reading is None
-            else late_money_grew(
-                (before.amount_paid, before.currency) if before else (None, None),
-                (reading.amount_paid, reading.currency),
-            )
-        )
+        grew = None if reading is None else _grew(self._s.ended_with, reading)
         for key in keys:
             entry = self._s.ledger.entries[key]
             if grew is False and self._s.ledger.repeats_earlier(key):
                 entry.lifecycle.offer("reject", workflow.now(), "repeats earlier deposits")
-                continue
-            reason = (
-                f"deposit {entry.amount} (paymentId {entry.payment_id}) after the invoice ended"
-            )
-            if grew is None:
-                reason += "; the provider's amountPaid could not be compared"
-            entry.flag = reason
-            self._flag(f"late:{key}", reason)
+            else:
+                self._flag_late(entry, unknown=grew is None)
         if reading is not None:
             self._s.ended_with = reading
+
+    async def _judge_late_callbacks(self) -> None:
+        """Judge the callbacks that came after the end against a fresh reading; one that lands
+        while the read is in flight waits for the next read."""
+        keys = list(self._s.late_keys)
+        reading = await self._ask_provider()
+        self._s.late_keys = [key for key in self._s.late_keys if key not in keys]
+        before = self._s.ended_with
+        grew = None if reading is None else _grew(before, reading)
+        ended_at = (self._s.late_until or workflow.now()) - timedelta(
+            seconds=self._request.late_deposit_window_seconds
+        )
+        for key in keys:
+            entry = self._s.ledger.entries[key]
+            verdict = judge_late_deposit(
+                grew=grew,
+                callbacks_owed=self._s.callbacks_owed,
+                expired=self._status in EXPIRED,
+                repeats_earlier=self._s.ledger.repeats_earlier(key),
+                seconds_after_end=(entry.first_seen_at - ended_at).total_seconds(),
+                notice_taken=self._s.expiry_notice_taken,
+            )
+            if verdict == LateVerdict.PAYING:
+                self._s.callbacks_owed -= 1
+                entry.late = False
+                entry.lifecycle.offer(
+                    "confirm", workflow.now(), "paying deposit, read before its callback"
+                )
+            elif verdict == LateVerdict.EXPIRY_NOTICE:
+                self._s.expiry_notice_taken = True
+                entry.lifecycle.offer(
+                    "reject", workflow.now(), "the provider's expiry notice: no new money"
+                )
+            else:
+                self._flag_late(entry, unknown=grew is None)
+        if reading is not None:
+            self._s.ended_with = reading
+
+    def _flag_late(self, entry: LedgerEntry, *, unknown: bool) -> None:
+        reason = f"deposit {entry.amount} (paymentId {entry.payment_id}) after the invoice ended"
+        if unknown:
+            reason += "; the provider's amountPaid could not be compared"
+        entry.flag = reason
+        self._flag(f"late:{entry.key}", reason)
 
     @property
     def _status(self) -> InvoiceStatus:
@@ -269,6 +317,7 @@ class PassimpayInvoice(Tracked[InvoiceState]):
         """A verified deposit callback: recorded once per (txhash, confirmations), then checked."""
         ledger = self._s.ledger
         late = self._s.lifecycle.is_final
+        new = ledger.entry_key(event) not in ledger.entries
         outcome = ledger.record(
             event, at=workflow.now(), required_confirmations=INVOICE_CONFIRMATIONS, late=late
         )
@@ -278,6 +327,8 @@ class PassimpayInvoice(Tracked[InvoiceState]):
         key = ledger.entry_key(event)
         if ledger.entries[key].late and key not in self._s.late_keys:
             self._s.late_keys.append(key)
+        elif new and not late:
+            self._s.count_callback()
         self._wakeup.hint()
 
     @workflow.signal(description="An operator's reconciliation: check with the provider now")

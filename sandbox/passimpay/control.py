@@ -32,6 +32,7 @@ FAULTS = frozenset(
         "currency_list",
         "utxo_callbacks",
         "partial_expiry_callback",
+        "late_amount_paid",
         "address_orderstatus",
     }
 )

@@ -124,7 +124,12 @@ def order_status(sim: PassimpaySandbox, call: Call, *, v3: bool = False) -> dict
         fields = address_status(sim, call.platform_id, order_id, v3=v3)
     else:
         invoice = sim.invoices.get(call.platform_id, order_id)
-        fields = invoice.status_fields(sim.status_time(), v3=v3, unit=sim.faults.paid_unit)
+        fields = invoice.status_fields(
+            sim.status_time(),
+            v3=v3,
+            unit=sim.faults.paid_unit,
+            late=sim.faults.late_paid == "counted",
+        )
     if fields is None:
         raise Refusal(ORDER_NOT_FOUND)
     return fields

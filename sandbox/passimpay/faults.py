@@ -16,6 +16,7 @@ AmountPaidUnit = Literal["fiat", "coin"]
 CurrencyListStyle = Literal["documented", "variant"]
 UtxoCallbacks = Literal["first_and_second", "single_higher", "lose_second"]
 ExpiryCallback = Literal["none", "new_txhash", "repeat"]
+LateAmountPaid = Literal["counted", "frozen"]
 AddressStatusMode = Literal["final", "seen", "fiat", "none"]
 
 
@@ -156,6 +157,7 @@ class PassimpayFaults:
         self.utxo_mode: UtxoCallbacks = "first_and_second"
         self.utxo_single_confirmations = 3
         self.expiry_callback: ExpiryCallback = "none"
+        self.late_paid: LateAmountPaid = "counted"
         self.address_status: AddressStatusMode = "final"
 
     def amount_paid_unit(self, unit: AmountPaidUnit) -> None:
@@ -180,6 +182,11 @@ class PassimpayFaults:
         """When a partially paid invoice expires: no callback, a callback with the amount received
         under a new txhash, or a repeat of the partial payment's txhash and confirmations."""
         self.expiry_callback = _choice(mode, ExpiryCallback)
+
+    def late_amount_paid(self, mode: LateAmountPaid) -> None:
+        """After an invoice ended, orderstatus `amountPaid` counts coins that arrived late
+        (`counted`) or stops moving (`frozen`)."""
+        self.late_paid = _choice(mode, LateAmountPaid)
 
     def address_orderstatus(self, mode: AddressStatusMode) -> None:
         """Orderstatus by an H2H address's orderId: `amountPaid` in the coin counting deposits once

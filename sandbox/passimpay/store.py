@@ -78,9 +78,25 @@ class SimInvoice:
     expires_at: float
     payments: list[InvoicePayment] = field(default_factory=list)
 
-    def paid(self, at: float) -> Decimal:
-        """Fiat received up to `at`, late payments included."""
-        return sum((p.fiat for p in self.payments if p.deposit.at <= at), Decimal("0.00"))
+    def ended_at(self) -> float:
+        """When the invoice ended: its paying payment, else its expiry."""
+        total = Decimal(0)
+        for payment in self.payments:
+            if payment.late:
+                break
+            total += payment.fiat
+            if total >= self.amount:
+                return payment.deposit.at
+        return self.expires_at
+
+    def arrived(self, at: float, *, late: bool = True) -> list[InvoicePayment]:
+        """Payments received up to `at`; those after the end only when `late`."""
+        end = at if late else min(at, self.ended_at())
+        return [p for p in self.payments if p.deposit.at <= end]
+
+    def paid(self, at: float, *, late: bool = True) -> Decimal:
+        """Fiat received up to `at`, late payments included when `late`."""
+        return sum((p.fiat for p in self.arrived(at, late=late)), Decimal("0.00"))
 
     def status(self, at: float) -> Literal["paid", "wait", "error"]:
         """`paid` once the amount arrived before expiry, else `error` after expiry, else `wait`."""
@@ -93,16 +109,19 @@ class SimInvoice:
                 return "paid"
         return "error" if at >= self.expires_at else "wait"
 
-    def status_fields(self, at: float, *, v3: bool, unit: str = "fiat") -> dict[str, Any] | None:
+    def status_fields(
+        self, at: float, *, v3: bool, unit: str = "fiat", late: bool = True
+    ) -> dict[str, Any] | None:
         """The `/v2` or `/v3/orderstatus` reply as of `at`; None if it did not exist yet.
 
         `unit` answers the open question of `amountPaid`'s unit: `fiat` (the invoice's symbol)
-        or `coin` (the coin of the latest payment, summing only that coin's payments).
+        or `coin` (the coin of the latest payment, summing only that coin's payments); `late`
+        whether coins that came after the end still count.
         """
         if at < self.created_at:
             return None
-        paid, currency, quantum = self.paid(at), self.symbol, CENT
-        arrived = [p.deposit for p in self.payments if p.deposit.at <= at]
+        paid, currency, quantum = self.paid(at, late=late), self.symbol, CENT
+        arrived = [p.deposit for p in self.arrived(at, late=late)]
         if unit == "coin" and arrived:
             coin = arrived[-1].address.currency
             paid = sum((d.amount for d in arrived if d.address.currency == coin), Decimal(0))

@@ -86,8 +86,61 @@ async def test_partial_then_topped_up(stack: Stack, unit: AmountPaidUnit) -> Non
     view = await wait_for_invoice(stack.crypto, request.order_id, "partially_paid")
     assert view.provider.amount_paid == Decimal("40.00")
     await sim.pay(request.order_id)
+    view = await eventually(  # its callback may come before or after the read that saw paid
+        lambda: stack.crypto.get_invoice(request.order_id),
+        lambda v: v.status == "paid" and len(v.deposits) == 2 and not v.deposits[-1].late,
+    )
+    assert view.provider.amount_paid == Decimal("100.00") and not view.needs_attention
+
+
+@pytest.mark.parametrize("unit", ["fiat", "coin"])
+async def test_paying_callback_after_the_read_that_saw_paid_is_the_payment(
+    stack: Stack, unit: AmountPaidUnit
+) -> None:
+    """The last part equals the earlier one and its callback comes after the status read saw
+    `paid`: it is the paying deposit, neither late, nor flagged, nor rejected."""
+    sim = stack.sandbox.passimpay
+    sim.faults.amount_paid_unit(unit)
+    request = invoice_request(timing=FAST)
+    await stack.crypto.create_invoice(request)
+    await sim.pay(request.order_id, amount=Decimal("50.00"))
+    await wait_for_invoice(stack.crypto, request.order_id, "partially_paid")
+    sim.faults.reorder_callbacks(True)  # held until released
+    await sim.pay(request.order_id, amount=Decimal("50.00"))
     view = await wait_for_invoice(stack.crypto, request.order_id, "paid")
-    assert view.provider.amount_paid == Decimal("100.00") and len(view.deposits) == 2
+    assert len(view.deposits) == 1  # the status read came first
+    sim.faults.reorder_callbacks(False)
+    view = await eventually(
+        lambda: stack.crypto.get_invoice(request.order_id),
+        lambda v: len(v.deposits) == 2 and not v.deposits[-1].late,
+    )
+    paying = view.deposits[-1]
+    assert paying.flag is None and paying.lifecycle.state != "rejected"
+    assert "paying deposit" in (paying.lifecycle.journal[-1].note or "")
+    assert view.needs_attention is False and view.attention.reasons == {}
+
+
+async def test_late_payment_equal_to_the_earlier_ones_is_flagged_when_the_total_stops(
+    stack: Stack,
+) -> None:
+    """After `paid`, a payment of the same amount as the earlier parts is new money even when
+    the provider's `amountPaid` no longer moves: flagged for an operator, never dropped."""
+    sim = stack.sandbox.passimpay
+    sim.faults.late_amount_paid("frozen")
+    request = invoice_request(timing=FAST)
+    await stack.crypto.create_invoice(request)
+    await sim.pay(request.order_id)
+    await eventually(
+        lambda: stack.crypto.get_invoice(request.order_id),
+        lambda v: v.status == "paid" and len(v.deposits) == 1,
+    )
+    await sim.deposit(request.order_id, Decimal("100"), payment_id=USDT_TRC20)
+    view = await eventually(
+        lambda: stack.crypto.get_invoice(request.order_id), lambda v: v.needs_attention
+    )
+    late = view.deposits[-1]
+    assert late.late and late.flag and late.lifecycle.state != "rejected"
+    assert view.status == "paid" and view.provider.amount_paid == Decimal("100.00")
 
 
 async def test_partial_then_expired_credits_what_arrived(stack: Stack) -> None:

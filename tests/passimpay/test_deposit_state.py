@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from state.attention import Attention, FailingChecks
 from state.deposit_ledger import SETTLED_KEPT, DepositEvent, DepositLedger, RecordOutcome
-from state.passimpay_invoice import late_money_grew, status_event, top_up_reached
+from state.passimpay_invoice import (
+    EXPIRY_NOTICE_SECONDS,
+    LateVerdict,
+    judge_late_deposit,
+    late_money_grew,
+    status_event,
+    top_up_reached,
+)
+from state.passimpay_models import InvoiceRequest, InvoiceState
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 D = Decimal
@@ -45,6 +54,7 @@ def test_late_money_is_judged_only_within_one_unit() -> None:
     assert late_money_grew((D("10"), "USD"), (D("10.00"), "USD")) is False
     assert late_money_grew((D("10"), "USD"), (D("10"), "USDT")) is None
     assert late_money_grew((None, None), (D("0"), "USD")) is False
+    assert late_money_grew((D("0"), "USD"), (D("50"), "USDT")) is True  # zero in any unit
     assert late_money_grew((D("10"), "USD"), (None, "USD")) is None
 
 
@@ -132,3 +142,37 @@ def test_settled_deposits_beyond_the_latest_are_archived_yet_still_deduplicated(
     assert carried.was_archived("70:tx0") and not carried.was_archived("70:tx149")
     assert carried.credited_amount() == D(total)
     assert carried.covered(70, D(total)) == []  # archived credits still use up the budget
+
+
+def test_a_late_callback_is_the_paying_deposit_only_while_a_rise_is_unexplained() -> None:
+    def judge(**changes: object) -> LateVerdict:
+        facts: dict[str, Any] = {
+            "grew": False,
+            "callbacks_owed": 1,
+            "expired": False,
+            "repeats_earlier": True,
+            "seconds_after_end": 5.0,
+            "notice_taken": False,
+        }
+        return judge_late_deposit(**(facts | changes))
+
+    assert judge() is LateVerdict.PAYING
+    assert judge(grew=True) is LateVerdict.LATE  # the provider counted new money since the end
+    assert judge(grew=None) is LateVerdict.LATE  # not comparable: an operator decides
+    assert judge(callbacks_owed=0) is LateVerdict.LATE  # a paid invoice has no expiry notice
+    assert judge(callbacks_owed=0, expired=True) is LateVerdict.EXPIRY_NOTICE
+    assert judge(callbacks_owed=0, expired=True, notice_taken=True) is LateVerdict.LATE
+    late_notice = EXPIRY_NOTICE_SECONDS + 1
+    assert judge(callbacks_owed=0, expired=True, seconds_after_end=late_notice) is LateVerdict.LATE
+
+
+def test_rises_and_callbacks_pair_up_in_either_order() -> None:
+    state = InvoiceState.start(InvoiceRequest(order_id="o-1", amount=D("100")), T0)
+    state.count_callback()
+    state.count_callback()  # two deposits before one read
+    state.count_rise()
+    assert (state.callbacks_unmatched, state.callbacks_owed) == (0, 0)
+    state.count_rise()  # the read saw the paying deposit before its callback
+    assert state.callbacks_owed == 1
+    state.count_callback()
+    assert (state.callbacks_unmatched, state.callbacks_owed) == (0, 0)
