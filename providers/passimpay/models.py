@@ -204,15 +204,17 @@ TxHash = Annotated[str, BeforeValidator(_text), AfterValidator(_txhash)]
 
 
 def _amount_text(value: Any) -> Any:
-    """A callback amount is a plain, positive decimal string (`"4.300000000000000000"`).
+    """A callback amount is a plain, positive decimal: a string as documented
+    (`"4.300000000000000000"`), or a JSON number, read exactly from the body's text (the parser
+    hands it over as a Decimal, never through a float).
 
-    A JSON number (read through float by most senders), an exponent (`1E+400`), `NaN`,
-    `Infinity`, zero, a negative value or more than `MAX_AMOUNT_DIGITS` digits on either side
-    of the point is no amount Passimpay sends.
+    An exponent in a string (`1E+400`), `NaN`, `Infinity`, zero, a negative value or more than
+    `MAX_AMOUNT_DIGITS` digits on either side of the point is no amount Passimpay sends.
     """
+    if isinstance(value, int | Decimal) and not isinstance(value, bool):
+        value = _number_text(Decimal(value))
     if not isinstance(value, str):
-        kind = "a JSON number" if isinstance(value, int | float | Decimal) else type(value).__name__
-        raise ValueError(f"amount must be a decimal string, not {kind}")
+        raise ValueError(f"amount must be a decimal string or number, not {type(value).__name__}")
     if not _PLAIN_DECIMAL.fullmatch(value):
         raise ValueError(f"amount {_shown(value)} is not a plain decimal number")
     whole, _, fraction = value.lstrip("-").partition(".")
@@ -221,6 +223,15 @@ def _amount_text(value: Any) -> Any:
     if Decimal(value) <= 0:
         raise ValueError(f"amount {value} is not positive")
     return value
+
+
+def _number_text(number: Decimal) -> str:
+    """A JSON number as plain decimal text; bounded before it is written out in full."""
+    if not number.is_finite():
+        raise ValueError(f"amount {number} is not a finite number")
+    if abs(number.adjusted()) > MAX_AMOUNT_DIGITS:
+        raise ValueError(f"amount {number} has more than {MAX_AMOUNT_DIGITS} digits")
+    return format(number, "f")
 
 
 def _shown(value: str) -> str:

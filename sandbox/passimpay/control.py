@@ -33,6 +33,7 @@ FAULTS = frozenset(
         "utxo_callbacks",
         "partial_expiry_callback",
         "late_amount_paid",
+        "callback_amounts",
         "address_orderstatus",
     }
 )

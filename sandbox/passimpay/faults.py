@@ -17,6 +17,7 @@ CurrencyListStyle = Literal["documented", "variant"]
 UtxoCallbacks = Literal["first_and_second", "single_higher", "lose_second"]
 ExpiryCallback = Literal["none", "new_txhash", "repeat"]
 LateAmountPaid = Literal["counted", "frozen"]
+CallbackNumbers = Literal["strings", "numbers"]
 AddressStatusMode = Literal["final", "seen", "fiat", "none"]
 
 
@@ -158,6 +159,7 @@ class PassimpayFaults:
         self.utxo_single_confirmations = 3
         self.expiry_callback: ExpiryCallback = "none"
         self.late_paid: LateAmountPaid = "counted"
+        self.callback_numbers: CallbackNumbers = "strings"
         self.address_status: AddressStatusMode = "final"
 
     def amount_paid_unit(self, unit: AmountPaidUnit) -> None:
@@ -187,6 +189,10 @@ class PassimpayFaults:
         """After an invoice ended, orderstatus `amountPaid` counts coins that arrived late
         (`counted`) or stops moving (`frozen`)."""
         self.late_paid = _choice(mode, LateAmountPaid)
+
+    def callback_amounts(self, style: CallbackNumbers) -> None:
+        """Deposit callbacks carry `amount` as a decimal string (documented) or a JSON number."""
+        self.callback_numbers = _choice(style, CallbackNumbers)
 
     def address_orderstatus(self, mode: AddressStatusMode) -> None:
         """Orderstatus by an H2H address's orderId: `amountPaid` in the coin counting deposits once

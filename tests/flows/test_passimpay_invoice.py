@@ -76,6 +76,21 @@ async def test_invoice_paid_in_full(stack: Stack, unit: AmountPaidUnit) -> None:
     assert len(view.deposits) == 1 and view.deposits[0].payment_id == USDT_TRC20
 
 
+async def test_callbacks_with_numeric_amounts_are_taken_exactly(stack: Stack) -> None:
+    sim = stack.sandbox.passimpay
+    sim.faults.callback_amounts("numbers")
+    request = invoice_request()
+    await stack.crypto.create_invoice(request)
+    await sim.deposit(request.order_id, Decimal("100.000001"), payment_id=USDT_TRC20)
+    view = await eventually(
+        lambda: stack.crypto.get_invoice(request.order_id),
+        lambda v: v.status == "paid" and len(v.deposits) == 1,
+    )
+    assert view.deposits[0].amount == Decimal("100.000001") and not view.needs_attention
+    sent = [d for d in sim.callback_log if request.order_id.encode() in d.body]
+    assert sent and all(d.ok and b'"amount":100.000001' in d.body for d in sent)
+
+
 @pytest.mark.parametrize("unit", ["fiat", "coin"])
 async def test_partial_then_topped_up(stack: Stack, unit: AmountPaidUnit) -> None:
     sim = stack.sandbox.passimpay

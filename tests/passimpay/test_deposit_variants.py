@@ -18,8 +18,10 @@ from providers.passimpay import (
     NotFound,
     OrderStatus,
     PassimpayClient,
+    UnusableCallback,
+    parse_callback,
 )
-from providers.passimpay.signing import encode_body
+from providers.passimpay.signing import encode_body, signature
 from sandbox.passimpay import PassimpaySandbox
 from sandbox.passimpay.faults import CurrencyListStyle
 
@@ -119,6 +121,35 @@ async def test_utxo_callback_variants(
     await sandbox.deposit(f"utxo-{mode}", Decimal("0.01"))
     await sandbox.wait_idle()
     assert [c.confirmations for c in deposits(receiver.received)] == expected
+
+
+# --- number format in callbacks ----------------------------------------------------------
+
+
+async def test_callback_amounts_as_json_numbers_are_read_exactly(
+    sandbox: PassimpaySandbox, client: PassimpayClient, receiver: CallbackReceiver
+) -> None:
+    sandbox.faults.callback_amounts("numbers")
+    await client.address(ETH, "num-1")
+    await sandbox.deposit("num-1", Decimal("0.100000000000000001"))  # no float holds this
+    await sandbox.wait_idle()
+    [received] = receiver.received
+    assert b'"amount":0.100000000000000001,' in received.body
+    [callback] = deposits(receiver.received)
+    assert callback.amount == Decimal("0.100000000000000001")
+
+
+@pytest.mark.parametrize(
+    ("number", "why"),
+    [("1E+400", "digits"), ("1E-99999999", "digits"), ("NaN", "decimal string or number")],
+)
+def test_numbers_no_deposit_can_have_are_refused_unexpanded(number: str, why: str) -> None:
+    body = encode_body({"platformId": PLATFORM_ID, "paymentId": ETH, "orderId": "n"})
+    body = body[:-1] + f',"amount":{number},"txhash":"0xab","confirmations":1}}'.encode()
+    with pytest.raises(UnusableCallback, match=why):
+        parse_callback(
+            body, signature(PLATFORM_ID, body, SECRET), platform_id=PLATFORM_ID, secret=SECRET
+        )
 
 
 # --- orderstatus by an H2H address's orderId ----------------------------------------------
