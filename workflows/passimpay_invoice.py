@@ -49,6 +49,11 @@ LOST_URL = "payment_url_lost"
 PAYING_LATE_PATCH = "invoice-paying-callback-after-status"
 """Late callbacks judged by `judge_late_deposit`. Retire (`deprecate_patch`) once no invoice
 that ended before this deploy is still in its late-deposit window."""
+REPEAT_WAKES_PATCH = "invoice-repeated-callback-checks"
+"""A repeated callback asks for a status check. Retire once no invoice open before this deploy
+is still running."""
+REPEAT_CHECK_GAP_SECONDS = 2.0
+"""A repeated callback asks the provider at most this often (a replayed body cannot flood it)."""
 EXPIRED = frozenset({InvoiceStatus.EXPIRED_PARTIAL, InvoiceStatus.CREDITED_PARTIAL})
 
 
@@ -323,6 +328,8 @@ class PassimpayInvoice(Tracked[InvoiceState]):
         )
         if outcome == RecordOutcome.DUPLICATE:
             self._s.callbacks_repeated += 1
+            if not late and self._repeat_may_check() and workflow.patched(REPEAT_WAKES_PATCH):
+                self._wakeup.nudge()  # the expiry notice may repeat a partial payment's callback
             return
         key = ledger.entry_key(event)
         if ledger.entries[key].late and key not in self._s.late_keys:
@@ -330,6 +337,10 @@ class PassimpayInvoice(Tracked[InvoiceState]):
         elif new and not late:
             self._s.count_callback()
         self._wakeup.hint()
+
+    def _repeat_may_check(self) -> bool:
+        last = self._s.last_checked_at
+        return last is None or (workflow.now() - last).total_seconds() >= REPEAT_CHECK_GAP_SECONDS
 
     @workflow.signal(description="An operator's reconciliation: check with the provider now")
     def check_now(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -15,7 +16,7 @@ from sandbox.passimpay.faults import AmountPaidUnit, ExpiryCallback
 from state.passimpay_models import InvoiceRequest, InvoiceTiming, InvoiceView
 from tests.conftest import Stack
 from tests.flows.helpers import browser_get, decoded_history, eventually, new_order_id
-from workflows.passimpay_invoice import invoice_workflow_id
+from workflows.passimpay_invoice import REPEAT_CHECK_GAP_SECONDS, invoice_workflow_id
 
 USDT_TRC20 = 70
 BTC = 10
@@ -388,6 +389,29 @@ async def test_expiry_notice_of_a_partial_payment_adds_no_money(
     )
     assert view.provider.amount_paid == Decimal("25.00") and view.needs_attention is False
     assert view.attention.reasons == {}
+
+
+async def test_an_expiry_notice_repeating_the_partial_payment_wakes_the_invoice(
+    stack: Stack,
+) -> None:
+    """Polls are two minutes apart; the repeated callback makes the expiry seen at once."""
+    sim = stack.sandbox.passimpay
+    sim.faults.partial_expiry_callback("repeat")
+    request = invoice_request(partial_policy="credit")
+    await stack.crypto.create_invoice(request)
+    await sim.pay(request.order_id, amount=Decimal("25.00"))
+    await wait_for_invoice(stack.crypto, request.order_id, "partially_paid")
+    await eventually(
+        lambda: stack.crypto.get_invoice(request.order_id),
+        lambda v: (
+            v.last_checked_at is not None
+            and (datetime.now(UTC) - v.last_checked_at).total_seconds() > REPEAT_CHECK_GAP_SECONDS
+        ),
+        timeout=REPEAT_CHECK_GAP_SECONDS + 10,
+    )
+    sim.expire_invoice(request.order_id)
+    view = await wait_for_invoice(stack.crypto, request.order_id, "credited_partial", timeout=10)
+    assert view.callbacks_repeated == 1 and view.needs_attention is False
 
 
 # --- failing status checks are visible ----------------------------------------------------
