@@ -49,6 +49,9 @@ LOST_URL = "payment_url_lost"
 PAYING_LATE_PATCH = "invoice-paying-callback-after-status"
 """Late callbacks judged by `judge_late_deposit`. Retire (`deprecate_patch`) once no invoice
 that ended before this deploy is still in its late-deposit window."""
+UNCOUNTED_PATCH = "invoice-uncounted-callbacks-at-expiry"
+"""Callbacks an expiry does not count are flagged. Retire once no invoice open before this
+deploy is still running."""
 REPEAT_WAKES_PATCH = "invoice-repeated-callback-checks"
 """A repeated callback asks for a status check. Retire once no invoice open before this deploy
 is still running."""
@@ -195,11 +198,26 @@ class PassimpayInvoice(Tracked[InvoiceState]):
         event, note = status_event(
             reading.status, reading.amount_paid, callbacks_seen=bool(self._s.ledger.entries)
         )
+        if event == "expire" and self._s.lifecycle.can(event):
+            self._flag_uncounted()
         if event is not None and self._s.lifecycle.can(event):  # a repeated reading is no event
             self._move(event, f"{note} {reading.currency or ''}".strip())
             if self._status == InvoiceStatus.EXPIRED_PARTIAL and self._s.expired_partial_at is None:
                 self._s.expired_partial_at = workflow.now()
         return True
+
+    def _flag_uncounted(self) -> None:
+        """Signed callbacks that the provider's expiry does not count contradict it: the invoice
+        ends `expired` as the provider says, and each such deposit waits for an operator."""
+        if not workflow.patched(UNCOUNTED_PATCH):
+            return
+        for entry in self._s.ledger.entries.values():
+            if not entry.late and not entry.final:
+                entry.flag = (
+                    f"deposit {entry.amount} (paymentId {entry.payment_id}): a signed callback,"
+                    " but the provider reports nothing paid at expiry"
+                )
+                self._flag(f"uncounted:{entry.key}", entry.flag)
 
     async def _ask_provider(self) -> OrderReading | None:
         try:

@@ -46,6 +46,7 @@ class DepositIn(BaseModel):
     payment_id: int | None = None
     txhash: str | None = None
     with_tag: bool = True
+    counted: bool = True
 
 
 class PayIn(BaseModel):
@@ -102,6 +103,7 @@ def router(sim: PassimpaySandbox) -> APIRouter:
                 payment_id=body.payment_id,
                 txhash=body.txhash,
                 with_tag=body.with_tag,
+                counted=body.counted,
             )
         except ValueError as exc:
             raise HTTPException(400, str(exc)) from None

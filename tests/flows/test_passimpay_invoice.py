@@ -262,6 +262,23 @@ async def test_deposit_after_expiry_is_flagged(stack: Stack) -> None:
     assert [d.late for d in view.deposits] == [True]
 
 
+async def test_callbacks_the_provider_does_not_count_at_expiry_are_flagged(stack: Stack) -> None:
+    sim = stack.sandbox.passimpay
+    request = invoice_request(timing=FAST)
+    await stack.crypto.create_invoice(request)
+    await sim.deposit(request.order_id, Decimal("30"), payment_id=USDT_TRC20, counted=False)
+    await eventually(
+        lambda: stack.crypto.get_invoice(request.order_id), lambda v: len(v.deposits) == 1
+    )
+    sim.expire_invoice(request.order_id)
+    view = await eventually(
+        lambda: stack.crypto.get_invoice(request.order_id), lambda v: v.needs_attention
+    )
+    assert view.status == "expired" and view.provider.amount_paid == 0
+    [deposit] = view.deposits
+    assert deposit.flag and "nothing paid at expiry" in deposit.flag and not deposit.late
+
+
 async def test_same_invoice_requested_twice_is_one_order(stack: Stack) -> None:
     sim = stack.sandbox.passimpay
     request = invoice_request()
