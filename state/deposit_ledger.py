@@ -1,7 +1,8 @@
 """Every crypto deposit an order received, deduplicated on (txhash, confirmations), credited once.
 
-Callbacks only record and raise confirmations; a deposit is credited when the provider's status
-API confirms it (or an operator does), never from a callback body alone.
+Callbacks record deposits and raise confirmations. An invoice is settled by the provider's status;
+an address credits a deposit on the provider's word (its verified callback naming the address,
+cross-checked by a count where the provider reports one) or an operator's.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class LedgerEntry(BaseModel):
     late: bool = Field(default=False, description="arrived after the payment ended")
     address_from: str | None = Field(default=None, description="the sending address")
     address_to: str | None = Field(default=None, description="the receiving address")
+    destination_tag: str | None = Field(default=None, description="the tag or memo sent with it")
     flag: str | None = Field(default=None, description="why an operator must look at it")
     held: bool = Field(
         default=False, description="never credited from the provider's total: an operator decides"
@@ -101,6 +103,9 @@ class DepositLedger(BaseModel):
     archived_credited: dict[int, Decimal] = Field(
         default_factory=dict, description="credited amounts of archived deposits, by paymentId"
     )
+    archived_rejected: dict[int, Decimal] = Field(
+        default_factory=dict, description="rejected amounts of archived deposits, by paymentId"
+    )
     _archived_set: set[str] | None = PrivateAttr(default=None)
 
     @staticmethod
@@ -126,6 +131,7 @@ class DepositLedger(BaseModel):
                 late=late,
                 address_from=event.address_from,
                 address_to=event.address_to,
+                destination_tag=event.destination_tag,
             )
         elif event.confirmations == entry.confirmations:
             return RecordOutcome.DUPLICATE
@@ -170,17 +176,26 @@ class DepositLedger(BaseModel):
         settled = [key for key, entry in self.entries.items() if entry.final]
         for key in settled[: max(0, len(settled) - SETTLED_KEPT)]:
             entry = self.entries.pop(key)
-            if entry.credited:
-                total = self.archived_credited.get(entry.payment_id, Decimal(0))
-                self.archived_credited[entry.payment_id] = total + entry.amount
+            kept = self.archived_credited if entry.credited else self.archived_rejected
+            kept[entry.payment_id] = kept.get(entry.payment_id, Decimal(0)) + entry.amount
             self.archived.append(_digest(key))
             if self._archived_set is not None:
                 self._archived_set.add(self.archived[-1])
 
-    def covered(self, payment_id: int, provider_total: Decimal) -> list[str]:
+    def covered(
+        self, payment_id: int, provider_total: Decimal, *, after_settled: bool = False
+    ) -> list[str]:
         """Deposits that reached their confirmations and fit in what the provider reports as
-        received in this currency, oldest first; never more than the provider's total."""
-        budget = provider_total - self.credited_amount(payment_id)
+        received in this currency, oldest first; never more than the provider's total.
+
+        With `after_settled`, the total must cover each one after every deposit the provider
+        counted that is not waiting: credited, rejected and held ones alike (a rejected
+        deposit's amount is no spare budget for a callback the provider never counted).
+        """
+        counted = (
+            self.settled_amount(payment_id) if after_settled else self.credited_amount(payment_id)
+        )
+        budget = provider_total - counted
         keys: list[str] = []
         waiting = [
             e
@@ -206,6 +221,20 @@ class DepositLedger(BaseModel):
             if e.key != key and e.payment_id == entry.payment_id and not e.late
         ]
         return bool(earlier) and sum(earlier, Decimal(0)) == entry.amount
+
+    def settled_amount(self, payment_id: int) -> Decimal:
+        """Credited, rejected and held deposits of one currency, archived ones included."""
+        archived = self.archived_credited.get(payment_id, Decimal(0)) + self.archived_rejected.get(
+            payment_id, Decimal(0)
+        )
+        return archived + sum(
+            (
+                e.amount
+                for e in self.entries.values()
+                if e.payment_id == payment_id and (e.final or e.held)
+            ),
+            Decimal(0),
+        )
 
     def unsettled(self) -> list[LedgerEntry]:
         """Deposits neither credited nor rejected yet."""

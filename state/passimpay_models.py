@@ -401,6 +401,19 @@ def foreign_address(assigned: AddressAssignment, event: DepositEvent) -> str | N
     return None
 
 
+def names_this_address(assigned: AddressAssignment, entry: LedgerEntry) -> bool:
+    """Whether a verified callback names this order's address, its tag (where it has one) and its
+    currency: then it is the provider's own statement of the deposit (sent only on success)."""
+    if assigned.address is None or not entry.address_to or entry.held:
+        return False
+    tag = (assigned.destination_tag or "").strip()
+    return (
+        entry.payment_id == assigned.payment_id
+        and _same_address(assigned.address, entry.address_to)
+        and (not tag or (entry.destination_tag or "").strip() == tag)
+    )
+
+
 class DepositResolution(OperatorDecision):
     """An operator's decision on a deposit the provider could not confirm."""
 

@@ -1,11 +1,12 @@
-"""One Passimpay H2H deposit address per order: each deposit confirmed with the provider, credited
-once; open until closed.
+"""One Passimpay H2H deposit address per order: each deposit credited once; open until closed.
 
-A callback records a deposit and its confirmations; it is credited only when the callbacks have
-reached the required confirmations *and* `/v3/orderstatus` for the address's orderId reports at
-least that much received, in the address's own coin. When the provider cannot confirm (unknown
-orderId, another unit), or a deposit stays unconfirmed past `confirm_deadline_seconds` (a lost
-second UTXO callback), the deposit is flagged for an operator, who credits or rejects it.
+Passimpay documents no status API for H2H deposits: a verified callback that names this order's
+address, tag and currency is the provider's statement of the deposit, credited once it reached
+its confirmations (UTXO coins at the second). Where the platform also answers `/v3/orderstatus`
+for the address's orderId in its own coin, that count cross-checks the credit: it must cover the
+deposit after every other deposit it counted (credited, rejected or held). A contradiction (not
+covered by `confirm_deadline_seconds`), or a callback that does not name the address, waits for
+an operator, who credits or rejects it.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         DepositResolution,
         OrderReading,
         foreign_address,
+        names_this_address,
     )
     from workflows.calls import (
         STATUS_RETRY,
@@ -48,6 +50,9 @@ WORKFLOW_ID_PREFIX = "passimpay-address:"
 FLAGGED_POLL_SECONDS = 300.0
 """Polling while every unsettled deposit already waits for an operator."""
 TAG = "destination_tag"
+CALLBACK_WORD_PATCH = "h2h-callback-is-the-providers-word"
+"""Matching callbacks are credited without a status answer, and the provider's count must cover
+a deposit after every settled one. Retire once no address opened before this deploy is open."""
 FOREIGN_ADDRESS_PATCH = "deposit-to-another-address-is-held"
 """A deposit whose addressTo is not ours is held for an operator (README: "Changing a running
 workflow safely"); deprecate it once no address run from before it is left."""
@@ -190,6 +195,7 @@ class PassimpayAddress(Tracked[AddressState]):
             message = failure_message(error)
             if failure_type(error) == REFUSED:
                 self._check_answered()
+                self._credit_named(f"/v3/orderstatus does not know the order ({message})")
                 self._flag_waiting(f"the provider cannot confirm it: {message}", all_reached=True)
                 return True
             self._check_failed(message, self._request.timing.attention_after_seconds)
@@ -200,11 +206,25 @@ class PassimpayAddress(Tracked[AddressState]):
         self._credit_covered(state.provider)
         return True
 
+    def _credit_named(self, why_unchecked: str) -> None:
+        """Credit the reached deposits whose verified callback names this address: the
+        provider's word, with no count to cross-check it (`why_unchecked`)."""
+        if not workflow.patched(CALLBACK_WORD_PATCH):
+            return
+        ledger, assigned = self._s.ledger, self.assignment()
+        note = f"the provider's signed callback names this address; {why_unchecked}"
+        for entry in self._unsettled():
+            named = entry.reached and not entry.late and names_this_address(assigned, entry)
+            if named and ledger.credit(entry.key, workflow.now(), note):
+                self._unflag(_deposit_key(entry.key))
+        ledger.compact()
+
     def _credit_covered(self, reading: OrderReading) -> None:
         ledger = self._s.ledger
         ticker = self._s.ticker or ""
         unit = (reading.currency or "").strip().upper()
         if unit != ticker.upper():
+            self._credit_named(f"/v3/orderstatus counts in {reading.currency!r}, not {ticker}")
             self._flag_waiting(
                 f"the provider reports amountPaid in {reading.currency!r}, not {ticker}: "
                 "the amounts cannot be compared",
@@ -212,7 +232,8 @@ class PassimpayAddress(Tracked[AddressState]):
             )
             return
         paid = reading.amount_paid or Decimal(0)
-        for key in ledger.covered(self._request.payment_id, paid):
+        strict = workflow.patched(CALLBACK_WORD_PATCH)
+        for key in ledger.covered(self._request.payment_id, paid, after_settled=strict):
             note = f"/v3/orderstatus amountPaid {paid} {reading.currency} covers it"
             if ledger.credit(key, workflow.now(), note):
                 self._unflag(_deposit_key(key))

@@ -103,7 +103,9 @@ def address_status(
     if not found:
         return None
     at = sim.status_time()
-    mine = [d for d in sim.deposits if d.address in found and d.credited and d.at <= at]
+    mine = [
+        d for d in sim.deposits if d.address in found and d.credited and d.counted and d.at <= at
+    ]
     address = mine[-1].address if mine else found[0]
     wait = sim.faults.address_status != "seen"
     counted = [

@@ -186,8 +186,8 @@ class PassimpaySandbox:
         counted: bool = True,
     ) -> str:
         """Funds arrive on chain for an H2H address or an invoice; returns the txhash. With
-        `counted=False` its callbacks are sent but an invoice's orderstatus never counts it (the
-        provider contradicting itself)."""
+        `counted=False` its callbacks are sent but orderstatus never counts it (the provider
+        contradicting itself)."""
         amount = Decimal(amount)
         invoice = self.invoices.by_order.get(order_id)
         if invoice is not None:
@@ -203,7 +203,9 @@ class PassimpaySandbox:
             reason = "under minDeposit"
         txhash = txhash or addresses.txhash(currency.family)
         sender = addresses.address(currency.family, f"from:{txhash}")
-        deposit = SimDeposit(self.now(), address, amount, txhash, sender, reason is None, reason)
+        deposit = SimDeposit(
+            self.now(), address, amount, txhash, sender, reason is None, reason, counted
+        )
         with self._db.atomic():  # the deposit, what it credits and the callbacks it owes
             self._deposit_rows.put(str(len(self.deposits)), deposit)
             self.deposits.append(deposit)

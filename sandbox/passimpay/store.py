@@ -54,6 +54,8 @@ class SimDeposit:
     address_from: str
     credited: bool
     reason: str | None = None
+    counted: bool = True
+    """Whether the provider's own orderstatus counts it (False: a callback it contradicts)."""
 
 
 @dataclass(frozen=True)

@@ -338,8 +338,26 @@ async def test_provider_counting_seen_deposits_does_not_skip_confirmations(stack
     assert [d.lifecycle.state for d in view.deposits] == ["confirming"]
 
 
+@pytest.mark.parametrize("mode", ["none", "fiat"])
+async def test_h2h_deposit_is_credited_on_its_callback_when_orderstatus_cannot_count_it(
+    stack: Stack, mode: AddressStatusMode
+) -> None:
+    """As documented, orderstatus does not know H2H orders (or counts in another unit): the
+    verified callback naming this address is the provider's word; UTXO coins at confirmation 2."""
+    sim = stack.sandbox.passimpay
+    sim.faults.address_orderstatus(mode)
+    order_id = new_order_id("adr")
+    await stack.crypto.open_address(AddressRequest(order_id=order_id, payment_id=BTC, timing=QUICK))
+    await sim.deposit(order_id, Decimal("0.01"))
+    view = await wait_for_address(stack.crypto, order_id, credited=1)
+    [deposit] = view.deposits
+    assert deposit.confirmations == 2 and view.credited_total == Decimal("0.01")
+    assert "signed callback names this address" in (deposit.lifecycle.journal[-1].note or "")
+    assert view.needs_attention is False and view.attention.reasons == {}
+
+
 @pytest.mark.parametrize(("mode", "why"), [("none", "cannot confirm"), ("fiat", "'USD'")])
-async def test_deposit_the_provider_cannot_confirm_waits_for_an_operator(
+async def test_callback_naming_no_address_waits_for_an_operator_when_nothing_confirms_it(
     stack: Stack, mode: AddressStatusMode, why: str
 ) -> None:
     sim = stack.sandbox.passimpay
@@ -348,17 +366,53 @@ async def test_deposit_the_provider_cannot_confirm_waits_for_an_operator(
     await stack.crypto.open_address(
         AddressRequest(order_id=order_id, payment_id=USDT_TRC20, timing=QUICK)
     )
-    txhash = await sim.deposit(order_id, Decimal("10"))
+    payload = {
+        "platformId": PLATFORM,
+        "paymentId": USDT_TRC20,
+        "orderId": order_id,
+        "amount": "10",
+        "txhash": "a1b2c3",
+        "confirmations": 1,
+    }
+    body, headers = signed(payload)
+    async with httpx.AsyncClient(base_url=stack.gateway.url, timeout=10) as http:
+        assert (await http.post("/webhooks/passimpay", content=body, headers=headers)).is_success
     view = await eventually(lambda: stack.crypto.get_address(order_id), lambda v: v.needs_attention)
     [deposit] = flagged(view)
     assert why in (deposit.flag or "") and view.credited_total == 0
     handle = stack.client.get_workflow_handle(address_workflow_id(order_id))
     assert (await handle.describe()).typed_search_attributes.get(NEEDS_ATTENTION) is True
 
-    resolution = DepositResolution(key=f"{USDT_TRC20}:{txhash}", credit=False, note="not ours")
+    resolution = DepositResolution(key=f"{USDT_TRC20}:a1b2c3", credit=False, note="not ours")
     view = await stack.crypto.resolve_deposit(order_id, resolution)
     assert [d.lifecycle.state for d in view.deposits] == ["rejected"]
     assert view.credited_total == 0 and view.needs_attention is False
+
+
+async def test_a_rejected_deposit_is_no_budget_for_one_the_provider_never_counted(
+    stack: Stack,
+) -> None:
+    """The operator rejects R (100, counted by the provider); a signed callback for D (100) that
+    the provider never counted must not be credited out of R's amount."""
+    sim = stack.sandbox.passimpay
+    order_id = new_order_id("adr")
+    timing = AddressTiming(confirm_poll_seconds=0.2, confirm_deadline_seconds=1)
+    await stack.crypto.open_address(
+        AddressRequest(order_id=order_id, payment_id=USDT_TRC20, timing=timing)
+    )
+    sim.faults.status_lag(3600)  # the provider's count does not show R yet
+    rejected = await sim.deposit(order_id, Decimal("100"))
+    await eventually(lambda: stack.crypto.get_address(order_id), lambda v: v.needs_attention)
+    resolution = DepositResolution(key=f"{USDT_TRC20}:{rejected}", credit=False, note="AML hold")
+    await stack.crypto.resolve_deposit(order_id, resolution)
+    sim.faults.status_lag(0)
+    never_counted = await sim.deposit(order_id, Decimal("100"), counted=False)
+    view = await eventually(
+        lambda: stack.crypto.get_address(order_id),
+        lambda v: any(d.txhash == never_counted and d.flag for d in v.deposits),
+    )
+    assert view.provider.amount_paid == Decimal("100") and view.credited_total == 0
+    assert {d.txhash: d.lifecycle.state for d in view.deposits}[rejected] == "rejected"
 
 
 async def test_callback_claiming_more_than_arrived_is_never_credited(stack: Stack) -> None:

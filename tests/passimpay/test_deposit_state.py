@@ -18,7 +18,12 @@ from state.passimpay_invoice import (
     status_event,
     top_up_reached,
 )
-from state.passimpay_models import InvoiceRequest, InvoiceState
+from state.passimpay_models import (
+    AddressAssignment,
+    InvoiceRequest,
+    InvoiceState,
+    names_this_address,
+)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 D = Decimal
@@ -76,6 +81,44 @@ def test_ledger_credits_only_what_the_provider_total_covers_oldest_first() -> No
     assert ledger.covered(70, D("12")) == []
     assert ledger.covered(70, D("16")) == ["70:b", "70:c"]
     assert ledger.covered(71, D("1000")) == []
+
+
+def test_rejected_and_held_deposits_use_up_the_providers_count() -> None:
+    ledger = DepositLedger()
+    for minute, txhash in enumerate(["rejected", "held", "new"]):
+        ledger.record(
+            _event(txhash, "100", 1), at=T0 + timedelta(minutes=minute), required_confirmations=1
+        )
+    assert ledger.reject("70:rejected", T0, "operator")
+    ledger.entries["70:held"].held = True
+    assert ledger.covered(70, D("200")) == ["70:new"]  # the old rule: only credits count
+    assert ledger.covered(70, D("200"), after_settled=True) == []
+    assert ledger.covered(70, D("300"), after_settled=True) == ["70:new"]
+    assert ledger.settled_amount(70) == D("200")
+
+
+def test_a_callback_is_the_providers_word_only_when_it_names_this_address() -> None:
+    assigned = AddressAssignment(payment_id=80, address="rXrpAddress", destination_tag="42")
+    ledger = DepositLedger()
+    for txhash, address_to, tag, payment_id in [
+        ("ok", "rXrpAddress", "42", 80),
+        ("no-tag", "rXrpAddress", None, 80),
+        ("other-tag", "rXrpAddress", "43", 80),
+        ("other-address", "rSomewhereElse", "42", 80),
+        ("no-address", None, "42", 80),
+        ("other-coin", "rXrpAddress", "42", 70),
+    ]:
+        event = DepositEvent(
+            txhash=txhash,
+            payment_id=payment_id,
+            amount=D("1"),
+            confirmations=1,
+            address_to=address_to,
+            destination_tag=tag,
+        )
+        ledger.record(event, at=T0, required_confirmations=1)
+    named = [e.txhash for e in ledger.entries.values() if names_this_address(assigned, e)]
+    assert named == ["ok"]
 
 
 def test_ledger_waits_for_confirmations_before_coverage_counts() -> None:
