@@ -32,13 +32,13 @@ async def start_checkout(
     return await found.checkouts.start(request)
 
 
-@router.get("/{order_id}", dependencies=[Depends(reader)], responses=NOT_FOUND)
+@router.get("/{order_id:path}", dependencies=[Depends(reader)], responses=NOT_FOUND)
 async def get_checkout(order_id: str, found: GatewayServices = Depends(services)) -> CheckoutView:
     """The checkout's whole state."""
     return await found.checkouts.get(order_id)
 
 
-@router.post("/{order_id}/capture", dependencies=[Depends(merchant)], responses=ORDER)
+@router.post("/{order_id:path}/capture", dependencies=[Depends(merchant)], responses=ORDER)
 async def capture_checkout(
     order_id: str, found: GatewayServices = Depends(services)
 ) -> CheckoutView:
@@ -47,7 +47,7 @@ async def capture_checkout(
 
 
 @router.post(
-    "/{order_id}/invoice", dependencies=[Depends(merchant)], responses={**ORDER, **UNREADABLE}
+    "/{order_id:path}/invoice", dependencies=[Depends(merchant)], responses={**ORDER, **UNREADABLE}
 )
 async def upload_invoice(
     order_id: str, document: InvoiceDocument, found: GatewayServices = Depends(services)
@@ -56,7 +56,7 @@ async def upload_invoice(
     return await found.checkouts.upload_invoice(order_id, document)
 
 
-@router.post("/{order_id}/cancel", dependencies=[Depends(merchant)], responses=ORDER)
+@router.post("/{order_id:path}/cancel", dependencies=[Depends(merchant)], responses=ORDER)
 async def cancel_checkout(
     order_id: str, found: GatewayServices = Depends(services)
 ) -> CheckoutView:
@@ -65,7 +65,7 @@ async def cancel_checkout(
 
 
 @router.post(
-    "/{order_id}/resolve",
+    "/{order_id:path}/resolve",
     responses={
         **ORDER,
         **UNREADABLE,

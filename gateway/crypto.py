@@ -36,7 +36,7 @@ async def create_invoice(
     return await found.crypto.create_invoice(request)
 
 
-@router.get("/invoices/{order_id}", dependencies=[Depends(reader)], responses=NOT_FOUND)
+@router.get("/invoices/{order_id:path}", dependencies=[Depends(reader)], responses=NOT_FOUND)
 async def get_invoice(order_id: str, found: GatewayServices = Depends(services)) -> InvoiceView:
     """The invoice's state and every deposit it received."""
     return await found.crypto.get_invoice(order_id)
@@ -55,19 +55,19 @@ async def open_address(
     return await found.crypto.open_address(request)
 
 
-@router.get("/addresses/{order_id}", dependencies=[Depends(reader)], responses=NOT_FOUND)
+@router.get("/addresses/{order_id:path}", dependencies=[Depends(reader)], responses=NOT_FOUND)
 async def get_address(order_id: str, found: GatewayServices = Depends(services)) -> AddressView:
     """The address's state and ledger."""
     return await found.crypto.get_address(order_id)
 
 
-@router.post("/addresses/{order_id}/close", dependencies=[Depends(operator)], responses=ORDER)
+@router.post("/addresses/{order_id:path}/close", dependencies=[Depends(operator)], responses=ORDER)
 async def close_address(order_id: str, found: GatewayServices = Depends(services)) -> AddressView:
     """Stop expecting deposits at this address."""
     return await found.crypto.close_address(order_id)
 
 
-@router.post("/addresses/{order_id}/deposits/resolve", responses={**ORDER, **UNREADABLE})
+@router.post("/addresses/{order_id:path}/deposits/resolve", responses={**ORDER, **UNREADABLE})
 async def resolve_deposit(
     order_id: str,
     resolution: DepositResolution,

@@ -17,6 +17,7 @@ from payflow.checkouts import CheckoutNotStarted, ResolutionRefused
 from payflow.crypto import CryptoNotOpened
 from payflow.withdrawals import WithdrawalRejected
 from payflow.workflow_calls import (
+    OrderIdTaken,
     PaymentConflict,
     PaymentNotFound,
     PaymentUnavailable,
@@ -109,6 +110,10 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem(
             422, "resolution_refused", str(error), instance=request.url.path, reason=error.reason
         )
+
+    @app.exception_handler(OrderIdTaken)
+    async def _taken(request: Request, error: OrderIdTaken) -> Response:
+        return problem(409, "order_id_in_use", str(error), instance=request.url.path)
 
     @app.exception_handler(TermsConflict)
     async def _terms(request: Request, error: TermsConflict) -> Response:

@@ -38,7 +38,7 @@ async def request_withdrawal(
     return await found.withdrawals.request(request)
 
 
-@router.get("/{order_id}", dependencies=[Depends(reader)], responses=NOT_FOUND)
+@router.get("/{order_id:path}", dependencies=[Depends(reader)], responses=NOT_FOUND)
 async def get_withdrawal(
     order_id: str, found: GatewayServices = Depends(services)
 ) -> WithdrawalView:
@@ -46,7 +46,7 @@ async def get_withdrawal(
     return await found.withdrawals.get(order_id)
 
 
-@router.post("/{order_id}/resolve", responses={**ORDER, **UNREADABLE})
+@router.post("/{order_id:path}/resolve", responses={**ORDER, **UNREADABLE})
 async def resolve_withdrawal(
     order_id: str,
     resolution: WithdrawalResolution,

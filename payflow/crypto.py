@@ -114,6 +114,7 @@ class PassimpayPayments:
                 request.summary(),
                 what="an invoice",
                 workflow_id=workflow_id,
+                exclusive_with="address",
             )
             if kept is not None:
                 return _invoice_opened(InvoiceView.model_validate(kept.view))
@@ -181,6 +182,7 @@ class PassimpayPayments:
                 request.summary(),
                 what="an address",
                 workflow_id=workflow_id,
+                exclusive_with="invoice",
             )
             if kept is not None:
                 return _address_opened(AddressView.model_validate(kept.view))

@@ -13,6 +13,7 @@ from ledger.database import LedgerUnavailable
 from ledger.store import Ledger
 from payflow.workflow_calls import (
     CallBounds,
+    OrderIdTaken,
     PaymentNotFound,
     PaymentUnavailable,
     TermsConflict,
@@ -41,12 +42,16 @@ class PaymentRecords:
         *,
         what: str,
         workflow_id: str,
+        exclusive_with: Kind | None = None,
     ) -> PaymentRecord | None:
         """Register the order before anything starts. TermsConflict when it was registered on
-        other terms; its record when its flow has ended or its workflow is gone (answer from it:
-        nothing is started or sent again); None when the caller may start or join."""
+        other terms; OrderIdTaken when `exclusive_with` (the kind that shares its callbacks)
+        has the order id; its record when its flow has ended or its workflow is gone (answer
+        from it: nothing is started or sent again); None when the caller may start or join."""
         try:
+            await self._refuse_taken(exclusive_with, order_id)
             registration = await self.ledger.register(kind, provider, order_id, terms)
+            await self._refuse_taken(exclusive_with, order_id)  # a start racing ours: both refused
         except LedgerUnavailable as error:
             raise PaymentUnavailable(f"{workflow_id}: the ledger is unavailable: {error}") from None
         record = registration.record
@@ -62,6 +67,12 @@ class PaymentRecords:
         if recorded and not await self._exists(workflow_id):
             return record  # deleted while open (terminated, then retention): never restart
         return None
+
+    async def _refuse_taken(self, other: Kind | None, order_id: str) -> None:
+        if other is not None and await self.ledger.payment(other, order_id) is not None:
+            raise OrderIdTaken(
+                f"order {order_id} is already an {other}: one kind of flow per order"
+            )
 
     async def _exists(self, workflow_id: str) -> bool:
         try:

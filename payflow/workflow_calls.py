@@ -46,6 +46,10 @@ class TermsConflict(PaymentConflict):
     """The order already has a payment on other terms: a repeated start never changes it."""
 
 
+class OrderIdTaken(PaymentConflict):
+    """The order id already belongs to another kind of flow: one order id, one kind of flow."""
+
+
 class PaymentUnavailable(RuntimeError):
     """Temporal could not answer now (unreachable, overloaded, or the workflow cannot run):
     nothing was decided; ask again later."""
