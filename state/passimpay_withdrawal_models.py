@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
+from state.chain_canonical import canonical_address, chain_family
 from state.decision import OperatorDecision
 from state.notifications import NotifyUrl
 from state.passimpay_models import PASSIMPAY_ORDER_ID, CurrencyFacts
@@ -132,12 +133,26 @@ class WithdrawalRequest(BaseModel):
     notify_url: NotifyUrl = None
 
     def differs_from(
-        self, payment_id: int | None, address_to: str | None, amount: Decimal | None
+        self,
+        payment_id: int | None,
+        address_to: str | None,
+        amount: Decimal | None,
+        *,
+        chain: str | None = None,
+        destination_tag: str | None = None,
+        canonical: bool = False,
     ) -> str | None:
-        """What differs between this payout and one the provider reports (None: the same)."""
+        """What differs between this payout and one the provider reports (None: the same).
+
+        `canonical` compares addresses in `chain`'s one spelling (the tag appended or apart,
+        EVM hex in any case) instead of as text, so another spelling is not another payout."""
         if payment_id is not None and payment_id != self.payment_id:
             return f"paymentId {payment_id} instead of {self.payment_id}"
-        if address_to is not None and address_to != self.address_to:
+        if canonical and address_to is not None:
+            theirs = canonical_address(chain, address_to, destination_tag)
+            if theirs != canonical_address(chain, self.address_to):
+                return f"addressTo {theirs!r} instead of {self.address_to!r} (on {chain})"
+        elif address_to is not None and address_to != self.address_to:
             return f"addressTo {address_to!r} instead of {self.address_to!r}"
         if amount is not None and amount != self.amount:
             return f"amount {amount} instead of {self.amount}"
@@ -246,6 +261,11 @@ class WithdrawalState(LifecycleState):
         """Whether the platform was known to refuse a reused orderId."""
         return self.policy.unique_order_id
 
+    @property
+    def chain(self) -> str | None:
+        """The network (else the ticker) whose address spelling applies, from `currency`."""
+        return currency_chain(self.currency)
+
     def evidence(self) -> str:
         """Why nobody can tell: what may have been sent and what the status API said."""
         return (
@@ -254,6 +274,19 @@ class WithdrawalState(LifecycleState):
             f"{self.order_id} within {self.request.timing.lookup_window_seconds:.0f} s "
             f"({self.status_checks} checks, {self.status_failures} failed)"
         )
+
+
+def currency_label(ticker: str, network: str) -> str:
+    """How a validated payout names its currency: `TICKER (NETWORK)`."""
+    return f"{ticker} ({network})"
+
+
+def currency_chain(label: str | None) -> str | None:
+    """The network of a `currency_label`, or its ticker when the network is no known chain."""
+    if not label or not label.endswith(")") or " (" not in label:
+        return None
+    ticker, _, network = label[:-1].partition(" (")
+    return network if chain_family(network) is not None else ticker
 
 
 WithdrawalView = WithdrawalState

@@ -170,13 +170,15 @@ class WithdrawResult(_Wire):
 
 
 class WithdrawStatus(_Wire):
-    """`/v2/withdrawstatus`: `approve` 0 pending, 1 success, 2 error."""
+    """`/v2/withdrawstatus`: `approve` 0 pending, 1 success, 2 error; the tag of a tag network
+    may come appended to `addressTo` (`address:tag`) or apart in `destinationTag`."""
 
     approve: Approve
     transaction_id: OptionalText = None
     order_id: OptionalText = None
     payment_id: int | None = None
     address_to: str | None = None
+    destination_tag: OptionalText = None
     amount: Decimal | None = None
     txhash: OptionalText = None
     confirmations: int | None = None

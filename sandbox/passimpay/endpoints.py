@@ -177,7 +177,7 @@ def withdraw_status(sim: PassimpaySandbox, call: Call) -> dict[str, Any]:
     fields = withdrawal.status_fields(sim.status_time())
     if fields is None:
         raise sim.withdrawals.refusal(WITHDRAWAL_NOT_FOUND)
-    return fields
+    return sim.withdrawals.spelled(withdrawal, fields)
 
 
 ENDPOINTS: dict[str, Handler] = {

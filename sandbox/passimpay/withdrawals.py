@@ -4,7 +4,9 @@ what the provider does with `orderId`, and settlement to success or failure.
 No provider page says whether `/v2/withdraw` deduplicates `orderId`, so the book answers each
 way (`order_ids`): `unique` refuses a reused orderId, `duplicate` pays it again, `ignore` pays
 and keeps no orderId (`/v2/withdrawstatus` by orderId then never finds it). Error wording is
-unpublished too: `opaque_errors` replaces every message with one that names nothing."""
+unpublished too: `opaque_errors` replaces every message with one that names nothing. Nor is the
+spelling of `addressTo` in `/v2/withdrawstatus` (`address_spelling`): as sent, the tag written
+apart in `destinationTag` instead of appended, or the address lower- or upper-cased."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from sandbox.passimpay import addresses
 from sandbox.passimpay.currencies import SimCurrency
@@ -23,6 +25,7 @@ BLOCKED = "Too many requests. Platform blocked"
 DUPLICATE_ORDER_ID = "Withdrawal with this orderId already exists"
 OPAQUE_ERROR = "Request failed"
 OrderIdMode = Literal["unique", "duplicate", "ignore"]
+AddressSpelling = Literal["as_sent", "tag_apart", "lower", "upper"]
 
 
 class WithdrawLimiter:
@@ -78,15 +81,39 @@ class WithdrawalBook:
         self.payouts: Counter[str] = Counter()
         self.order_ids: OrderIdMode = "unique"
         self.opaque_errors = False
+        self.address_spelling: AddressSpelling = "as_sent"
         self._rows = Table(db or StateDB.memory(), "withdrawal", _Row)
         for _, row in self._rows.load():
             self._index(row.withdrawal, by_order=row.by_order)
 
-    def behave(self, order_ids: OrderIdMode = "unique", *, opaque_errors: bool = False) -> None:
+    def behave(
+        self,
+        order_ids: OrderIdMode = "unique",
+        *,
+        opaque_errors: bool = False,
+        address_spelling: AddressSpelling = "as_sent",
+    ) -> None:
         """Choose an answer to the provider's open questions (defaults: our documented ones)."""
         if order_ids not in get_args(OrderIdMode):
             raise ValueError(f"order_ids {order_ids!r} is not one of {get_args(OrderIdMode)}")
+        if address_spelling not in get_args(AddressSpelling):
+            raise ValueError(
+                f"address_spelling {address_spelling!r} is not one of {get_args(AddressSpelling)}"
+            )
         self.order_ids, self.opaque_errors = order_ids, opaque_errors
+        self.address_spelling = address_spelling
+
+    def spelled(self, withdrawal: SimWithdrawal, fields: dict[str, Any]) -> dict[str, Any]:
+        """A `/v2/withdrawstatus` reply with `addressTo` written as `address_spelling` says."""
+        address_to = withdrawal.address_to
+        mode = self.address_spelling
+        if mode == "tag_apart" and withdrawal.currency.tag:
+            address, _, tag = address_to.rpartition(":")
+            return {**fields, "addressTo": address, "destinationTag": tag}
+        if mode in ("lower", "upper"):
+            spelled = address_to.lower() if mode == "lower" else address_to.upper()
+            return {**fields, "addressTo": spelled}
+        return fields
 
     def refusal(self, message: str) -> Refusal:
         """A refusal worded as configured."""

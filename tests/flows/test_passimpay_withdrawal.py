@@ -24,7 +24,7 @@ from payflow.stack import SANDBOX_PASSIMPAY_KEY, SANDBOX_PASSIMPAY_PLATFORM
 from payflow.withdrawals import PassimpayWithdrawals, WithdrawalRejected
 from payflow.workflow_calls import PaymentConflict
 from sandbox.passimpay import PassimpaySandbox
-from sandbox.passimpay.withdrawals import OrderIdMode
+from sandbox.passimpay.withdrawals import AddressSpelling, OrderIdMode
 from state.passimpay_withdrawal_models import (
     WithdrawalRequest,
     WithdrawalResolution,
@@ -392,6 +392,44 @@ async def test_tag_network_accepts_address_with_tag(stack: Stack, sim: Passimpay
     view = await stack.withdrawals.request(request)
     assert view.currency == "XRP (XRP)"
     assert (await ended(stack.withdrawals, request.order_id)).status == "paid"
+
+
+@pytest.mark.parametrize(
+    ("payment_id", "address_to", "amount", "spelling"),
+    [
+        (ETH_ID, ETH, "0.01", "lower"),
+        (ETH_ID, ETH, "0.01", "upper"),
+        (XRP_ID, f"{XRP}:12345", "3", "tag_apart"),
+    ],
+    ids=["evm-lower-case", "evm-upper-case", "xrp-tag-apart"],
+)
+async def test_the_providers_spelling_of_our_address_is_still_our_payout(
+    stack: Stack,
+    sim: PassimpaySandbox,
+    payment_id: int,
+    address_to: str,
+    amount: str,
+    spelling: AddressSpelling,
+) -> None:
+    # the provider writes addressTo its own way: case-insensitive hex, or the tag apart
+    sim.withdrawals.behave(address_spelling=spelling)
+    request = payout(payment_id=payment_id, address_to=address_to, amount=Decimal(amount))
+    await stack.withdrawals.request(request)
+    view = await ended(stack.withdrawals, request.order_id, *ENDED, "outcome_unknown")
+    assert view.status == "paid" and not view.needs_attention, view.attention_reason
+    assert view.send_attempts == 1 and sim.payouts[request.order_id] == 1
+
+
+async def test_a_base58_address_in_another_case_is_another_payout(
+    stack: Stack, sim: PassimpaySandbox
+) -> None:
+    sim.withdrawals.behave(address_spelling="lower")  # a Tron address in another case is not ours
+    request = payout()
+    await stack.withdrawals.request(request)
+    view = await ended(stack.withdrawals, request.order_id, *ENDED, "outcome_unknown")
+    assert view.status == "outcome_unknown" and view.needs_attention
+    assert "the orderId holds a different payout" in (view.attention_reason or "")
+    assert view.send_attempts == 1 and sim.payouts[request.order_id] == 1
 
 
 # --- the rate limit ---------------------------------------------------------------------------

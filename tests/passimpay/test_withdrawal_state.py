@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 
 from state.passimpay_withdrawal import WithdrawalLifecycle, WithdrawalStatus, approve_event
+from state.passimpay_withdrawal_models import WithdrawalRequest, currency_chain, currency_label
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -26,3 +28,18 @@ def test_paid_and_failed_are_sticky_and_a_retry_comes_only_from_an_unknown_outco
     assert not lifecycle.offer("fail", T0) and not lifecycle.offer("retry", T0)
     assert lifecycle.state == WithdrawalStatus.PAID and lifecycle.is_final
     assert [entry.target for entry in lifecycle.journal[-2:]] == [None, None]  # ignored, kept
+
+
+def test_the_providers_record_is_compared_in_the_chains_one_spelling() -> None:
+    eth = "0x52908400098527886E0F7030069857D2E4169EE7"
+    request = WithdrawalRequest(order_id="wd-1", payment_id=60, address_to=eth, amount=Decimal(1))
+    assert currency_chain(currency_label("ETH", "ETH")) == "ETH"
+    assert currency_chain(currency_label("USDT", "Unknown net")) == "USDT"
+    assert currency_chain(None) is None
+    lower = eth.lower()
+    assert request.differs_from(60, lower, Decimal(1)) is not None  # as text: another payout
+    assert request.differs_from(60, lower, Decimal(1), chain="ETH", canonical=True) is None
+    assert request.differs_from(60, lower, Decimal(2), chain="ETH", canonical=True)
+    tron = "TJRabPrwbZy45sbavfcjinPJC18kjpRTv8"
+    on_tron = request.model_copy(update={"address_to": tron})
+    assert on_tron.differs_from(60, tron.lower(), None, chain="TRC20", canonical=True)
