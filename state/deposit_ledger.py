@@ -8,6 +8,7 @@ cross-checked by a count where the provider reports one) or an operator's.
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -21,8 +22,23 @@ SETTLED_KEPT = 100
 amount in the credited totals, so a ledger of thousands stays small enough to carry."""
 
 
+_HEX_HASH = re.compile(r"(?:0[xX])?([0-9a-fA-F]+)")
+
+
 def _digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def transaction_identity(txhash: str) -> str:
+    """One spelling per transaction within a currency: a hex hash lower-case without `0x`
+    (chains write it either way); any other hash (Base58, base64) is case-sensitive, as is."""
+    text = txhash.strip()
+    found = _HEX_HASH.fullmatch(text)
+    return found.group(1).lower() if found else text
+
+
+def _identity_key(payment_id: int, txhash: str) -> str:
+    return f"{payment_id}:{transaction_identity(txhash)}"
 
 
 class DepositEvent(BaseModel):
@@ -108,9 +124,17 @@ class DepositLedger(BaseModel):
     )
     _archived_set: set[str] | None = PrivateAttr(default=None)
 
-    @staticmethod
-    def entry_key(event: DepositEvent) -> str:
-        return f"{event.payment_id}:{event.txhash}"
+    def entry_key(self, event: DepositEvent) -> str:
+        """The key of the entry this event belongs to: its own, or that of the same transaction
+        recorded under another spelling of its hash (case, `0x`)."""
+        key = f"{event.payment_id}:{event.txhash}"
+        if key in self.entries:
+            return key
+        same = transaction_identity(event.txhash)
+        for found, entry in self.entries.items():
+            if entry.payment_id == event.payment_id and transaction_identity(entry.txhash) == same:
+                return found
+        return key
 
     def record(
         self, event: DepositEvent, *, at: datetime, required_confirmations: int, late: bool = False
@@ -118,7 +142,7 @@ class DepositLedger(BaseModel):
         """Apply one callback: duplicates change nothing, confirmations only go up."""
         key = self.entry_key(event)
         entry = self.entries.get(key)
-        if entry is None and self.was_archived(key):
+        if entry is None and self.was_archived(event.payment_id, event.txhash):
             return RecordOutcome.DUPLICATE  # settled long ago: nothing left to do
         if entry is None:
             entry = self.entries[key] = LedgerEntry(
@@ -164,11 +188,12 @@ class DepositLedger(BaseModel):
         entry.flag = None
         return True
 
-    def was_archived(self, key: str) -> bool:
-        """Whether this deposit was settled and archived."""
+    def was_archived(self, payment_id: int, txhash: str) -> bool:
+        """Whether this deposit was settled and archived (under this or any spelling)."""
         if self._archived_set is None:
             self._archived_set = set(self.archived)
-        return _digest(key) in self._archived_set
+        keys = (f"{payment_id}:{txhash}", _identity_key(payment_id, txhash))
+        return any(_digest(key) in self._archived_set for key in keys)
 
     def compact(self) -> None:
         """Keep the newest `SETTLED_KEPT` settled deposits in full; archive the older ones
@@ -178,9 +203,10 @@ class DepositLedger(BaseModel):
             entry = self.entries.pop(key)
             kept = self.archived_credited if entry.credited else self.archived_rejected
             kept[entry.payment_id] = kept.get(entry.payment_id, Decimal(0)) + entry.amount
-            self.archived.append(_digest(key))
-            if self._archived_set is not None:
-                self._archived_set.add(self.archived[-1])
+            for archived in dict.fromkeys((key, _identity_key(entry.payment_id, entry.txhash))):
+                self.archived.append(_digest(archived))
+                if self._archived_set is not None:
+                    self._archived_set.add(self.archived[-1])
 
     def covered(
         self, payment_id: int, provider_total: Decimal, *, after_settled: bool = False

@@ -415,6 +415,36 @@ async def test_a_rejected_deposit_is_no_budget_for_one_the_provider_never_counte
     assert {d.txhash: d.lifecycle.state for d in view.deposits}[rejected] == "rejected"
 
 
+async def test_a_deposit_heard_again_under_another_spelling_is_credited_once(stack: Stack) -> None:
+    sim = stack.sandbox.passimpay
+    order_id = new_order_id("adr")
+    opened = await stack.crypto.open_address(
+        AddressRequest(order_id=order_id, payment_id=USDT_TRC20, timing=QUICK)
+    )
+    txhash = await sim.deposit(order_id, Decimal("10"))
+    await wait_for_address(stack.crypto, order_id, credited=1)
+    async with httpx.AsyncClient(base_url=stack.gateway.url, timeout=10) as http:
+        for spelling, confirmations in [(f"0x{txhash.upper()}", 1), (txhash.upper(), 5)]:
+            body, headers = signed(
+                {
+                    "platformId": PLATFORM,
+                    "paymentId": USDT_TRC20,
+                    "orderId": order_id,
+                    "amount": "10",
+                    "txhash": spelling,
+                    "addressTo": opened.address,
+                    "confirmations": confirmations,
+                }
+            )
+            reply = await http.post("/webhooks/passimpay", content=body, headers=headers)
+            assert reply.is_success, reply.text
+    view = await eventually(
+        lambda: stack.crypto.get_address(order_id), lambda v: v.deposits[0].confirmations == 5
+    )
+    assert len(view.deposits) == 1 and view.credited_total == Decimal("10")
+    assert view.callbacks_repeated == 1 and not view.needs_attention
+
+
 async def test_callback_claiming_more_than_arrived_is_never_credited(stack: Stack) -> None:
     """A verified callback is a hint: only what the provider reports as received is credited."""
     sim = stack.sandbox.passimpay

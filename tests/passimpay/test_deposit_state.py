@@ -182,7 +182,7 @@ def test_settled_deposits_beyond_the_latest_are_archived_yet_still_deduplicated(
     replayed = ledger.record(_event("tx0", "1", 2), at=T0, required_confirmations=1)
     assert replayed == RecordOutcome.DUPLICATE and "70:tx0" not in ledger.entries
     carried = DepositLedger.model_validate(ledger.model_dump(mode="json"))
-    assert carried.was_archived("70:tx0") and not carried.was_archived("70:tx149")
+    assert carried.was_archived(70, "tx0") and not carried.was_archived(70, "tx149")
     assert carried.credited_amount() == D(total)
     assert carried.covered(70, D(total)) == []  # archived credits still use up the budget
 
@@ -219,3 +219,30 @@ def test_rises_and_callbacks_pair_up_in_either_order() -> None:
     assert state.callbacks_owed == 1
     state.count_callback()
     assert (state.callbacks_unmatched, state.callbacks_owed) == (0, 0)
+
+
+def test_one_transaction_under_two_spellings_is_one_deposit() -> None:
+    ledger = DepositLedger()
+    hexhash = "ab" * 32
+    assert ledger.record(_event(hexhash, "5", 1), at=T0, required_confirmations=1) == (
+        RecordOutcome.REACHED
+    )
+    for spelling in (f"0x{hexhash.upper()}", f" 0X{hexhash} "):
+        assert ledger.record(_event(spelling.strip(), "5", 1), at=T0, required_confirmations=1) == (
+            RecordOutcome.DUPLICATE
+        )
+    assert list(ledger.entries) == [f"70:{hexhash}"]
+    base58 = "5VfydnLu4XwV2H2dLHPv22JxhLbYJruaM9YTaGY30TZjd4re"
+    ledger.record(_event(base58, "1", 1), at=T0, required_confirmations=1)
+    ledger.record(_event(base58.lower(), "1", 1), at=T0, required_confirmations=1)
+    assert len(ledger.entries) == 3  # Base58 is case-sensitive: two transactions
+    assert ledger.credit(f"70:{hexhash}", T0, "covered")
+    for _ in range(SETTLED_KEPT + 5):  # archive it, then hear it again under another spelling
+        ledger.entries[f"70:x{_}"] = ledger.entries[f"70:{hexhash}"].model_copy(
+            update={"txhash": f"x{_}"}
+        )
+    ledger.compact()
+    assert f"70:{hexhash}" not in ledger.entries
+    assert ledger.record(
+        _event(f"0x{hexhash.upper()}", "5", 2), at=T0, required_confirmations=1
+    ) == (RecordOutcome.DUPLICATE)
