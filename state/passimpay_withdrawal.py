@@ -16,6 +16,7 @@ created ─validate─▶ validated ─dispatch─▶ sending ─accept─▶ pe
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import Field
 from statemachine import State, StateMachine
@@ -75,3 +76,20 @@ APPROVE_EVENTS = {1: "settle", 2: "fail"}
 def approve_event(approve: int) -> str | None:
     """The lifecycle event one `/v2/withdrawstatus` reading calls for (None: keep waiting)."""
     return APPROVE_EVENTS.get(approve)
+
+
+StatusRead = Literal["found", "not_found", "unreadable"]
+"""What one `/v2/withdrawstatus` read learned of our orderId."""
+RetryVerdict = Literal["resend", "follow", "hold"]
+RETRY_VERDICTS: dict[StatusRead, RetryVerdict] = {
+    "found": "follow",
+    "not_found": "resend",
+    "unreadable": "hold",
+}
+
+
+def operator_retry(read: StatusRead) -> RetryVerdict:
+    """An operator's retry, decided by a status read made for it: resend only when the provider
+    answered that it has no payout under our orderId; follow one it has (pending, paid or
+    failed: never a second payout); hold, still with the operator, when nothing could be read."""
+    return RETRY_VERDICTS[read]

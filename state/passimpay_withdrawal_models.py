@@ -222,6 +222,11 @@ class WithdrawalState(LifecycleState):
     resolution: WithdrawalResolution | None = Field(
         default=None, description="the operator's decision, if one was needed"
     )
+    retry_requested: WithdrawalResolution | None = Field(
+        default=None,
+        description="an operator's retry waiting for the fresh `/v2/withdrawstatus` read that "
+        "decides it",
+    )
     attempt: int = Field(default=0, description="send attempts queued at the gate")
     send_attempts: int = Field(default=0, description="withdraw requests that may have left")
     not_sent: int = Field(default=0, description="turns given up before anything was written")

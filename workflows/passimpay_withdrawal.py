@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -18,7 +19,13 @@ with workflow.unsafe.imports_passed_through():
     )
     from providers.passimpay.models import WithdrawCallback, WithdrawRequest, WithdrawStatus
     from state.notifications import Outbox
-    from state.passimpay_withdrawal import WithdrawalLifecycle, WithdrawalStatus, approve_event
+    from state.passimpay_withdrawal import (
+        StatusRead,
+        WithdrawalLifecycle,
+        WithdrawalStatus,
+        approve_event,
+        operator_retry,
+    )
     from state.passimpay_withdrawal_models import (
         WithdrawalRequest,
         WithdrawalResolution,
@@ -29,7 +36,9 @@ with workflow.unsafe.imports_passed_through():
     from state.terms import TERMS_CONFLICT
     from state.withdraw_gate import TURN_SIGNAL, Fate, Ticket, Turn
     from workflows.calls import (
+        CALL_RETRY,
         ONE_TRY,
+        STATUS_RETRY,
         UNTIL_DONE,
         async_update,
         call,
@@ -61,6 +70,10 @@ CANONICAL_ADDRESS_PATCH = "withdrawal-address-in-canonical-spelling"
 """The provider's record is compared with the payout in the chain's one address spelling (tag
 appended or apart, EVM hex in any case), not as text. Taken only where the two comparisons
 disagree; retire it (`deprecate_patch`) once no payout run from before it is still open."""
+FRESH_LOOKUP_PATCH = "withdrawal-operator-retry-looks-up-first"
+"""An operator's retry reads `/v2/withdrawstatus` first and resends only when the provider does
+not know the payout (runs from before resent at once). Retire it (`deprecate_patch`) once no
+payout that was in outcome_unknown before this deploy is still open."""
 SENDABLE = frozenset({WithdrawalStatus.VALIDATED, WithdrawalStatus.SENDING})
 
 
@@ -310,6 +323,9 @@ class PassimpayWithdrawal(Published[WithdrawalState]):
             await self._wakeup.sleep(self._unknown_poll_interval())
             if self._status != S.OUTCOME_UNKNOWN:
                 return
+            if self._s.retry_requested is not None:
+                await self._decide_retry(self._s.retry_requested)
+                continue
             self._s.unknown_polls += 1
             try:
                 status = await self._check_status()
@@ -318,13 +334,47 @@ class PassimpayWithdrawal(Published[WithdrawalState]):
             if status is not None:
                 self._found(status)
 
+    async def _decide_retry(self, resolution: WithdrawalResolution) -> None:
+        """An operator's retry: read `/v2/withdrawstatus` now, in this decision, and resend only
+        if the provider answers that it has no payout under our orderId."""
+        note = f"operator {resolution.actor}: {resolution.note}"
+        status: WithdrawStatus | None = None
+        try:
+            status = await self._check_status(retry_policy=STATUS_RETRY)
+        except ActivityError as error:
+            read: StatusRead = "unreadable"
+            unreadable = failure_message(error)
+        else:
+            read = "not_found" if status is None else "found"
+        if self._s.retry_requested is resolution:
+            self._s.retry_requested = None
+        if self._status != S.OUTCOME_UNKNOWN or self._s.retry_requested is not None:
+            return  # decided otherwise meanwhile, or asked again: the newest request decides
+        verdict = operator_retry(read)
+        if verdict == "resend":
+            self._s.ambiguous_rounds = 0
+            self._move("retry", f"{note}; /v2/withdrawstatus does not know the payout")
+        elif verdict == "follow" and status is not None:
+            self._note("retry_declined", f"{note}; the provider has the payout: nothing resent")
+            mismatch = self._mismatch(status)
+            if mismatch is None:
+                self._found(status)
+            else:
+                self._s.doubt = f"the orderId holds a different payout: {mismatch}"
+                self._publish(force=True)
+        else:
+            why = f"/v2/withdrawstatus could not be read ({unreadable})"
+            self._note("retry_declined", f"{note}; {why}: nothing resent")
+            self._s.doubt = f"an operator's retry was not sent: {why}; {self._s.evidence()}"
+            self._publish(force=True)
+
     def _unknown_poll_interval(self) -> float:
         """From the idle interval, doubling every ten checks, up to the slow maximum."""
         timing = self._request.timing
         doubled = timing.idle_poll_seconds * 2.0 ** min(self._s.unknown_polls // 10, 20)
         return min(max(doubled, timing.idle_poll_seconds), timing.unknown_poll_max_seconds)
 
-    async def _check_status(self) -> WithdrawStatus | None:
+    async def _check_status(self, retry_policy: RetryPolicy = CALL_RETRY) -> WithdrawStatus | None:
         """The provider's truth (by transactionId when known); None while it does not know it."""
         lookup = WithdrawLookup(
             order_id=self._request.order_id, transaction_id=self._s.transaction_id
@@ -332,7 +382,9 @@ class PassimpayWithdrawal(Published[WithdrawalState]):
         self._s.status_checks += 1
         self._s.last_checked_at = workflow.now()
         try:
-            status = await call(PassimpayWithdrawalActivities.withdraw_lookup, lookup)
+            status = await call(
+                PassimpayWithdrawalActivities.withdraw_lookup, lookup, retry_policy=retry_policy
+            )
         except ActivityError:
             self._s.status_failures += 1
             self._note_trouble("/v2/withdrawstatus keeps failing")
@@ -485,12 +537,16 @@ class PassimpayWithdrawal(Published[WithdrawalState]):
     def resolve(self, resolution: WithdrawalResolution) -> WithdrawalState:
         """An operator's decision on an unknown outcome: paid, failed, or send again."""
         self._s.resolution = resolution
+        self._s.retry_requested = None
         note = f"operator {resolution.actor}: {resolution.note}"
         if resolution.decision == "paid":
             self._move("settle", note)
         elif resolution.decision == "failed":
             self._s.reason = note
             self._move("fail", note)
+        elif workflow.patched(FRESH_LOOKUP_PATCH):
+            self._s.retry_requested = resolution  # sent only if a fresh status read allows it
+            self._note("retry_requested", f"{note}; /v2/withdrawstatus is asked first")
         else:
             self._s.ambiguous_rounds = 0
             self._move("retry", note)

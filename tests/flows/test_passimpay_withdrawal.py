@@ -212,6 +212,66 @@ async def test_maybe_sent_then_not_found_waits_for_an_operator(
     assert again.status_code == 409  # nothing left to resolve
 
 
+SLOW_UNKNOWN = FAST.model_copy(update={"lookup_window_seconds": 1.5, "idle_poll_seconds": 600})
+"""Gives up looking after 1.5 s, then reads the status only every 10 minutes while unknown."""
+
+
+def provider_says(sim: PassimpaySandbox, order_id: str) -> int | None:
+    """The approve code `/v2/withdrawstatus` answers for the order now (None: not found)."""
+    withdrawal = sim.withdrawal(order_id)
+    fields = withdrawal.status_fields(sim.status_time()) if withdrawal else None
+    return None if fields is None else int(fields["approve"])
+
+
+async def test_an_operators_retry_reads_the_status_first_and_never_pays_twice(
+    stack: Stack, sim: PassimpaySandbox
+) -> None:
+    # committed, reply lost, the status API behind the lookup window: outcome unknown; by the
+    # time an operator retries, the provider knows the payout the last status read missed
+    sim.withdrawals.behave("duplicate")  # a resend would be paid again
+    sim.faults.status_lag(4.0)
+    request = payout(timing=SLOW_UNKNOWN)
+    sim.faults.fail_next(WITHDRAW, "lose_response")
+    await stack.withdrawals.request(request)
+    await ended(stack.withdrawals, request.order_id, "outcome_unknown", timeout=30)
+    await eventually(
+        lambda: asyncio.sleep(0, provider_says(sim, request.order_id)), lambda a: a == 1
+    )
+    retry = WithdrawalResolution(decision="retry", note="the dashboard shows nothing")
+    await stack.withdrawals.resolve(request.order_id, retry)
+    view = await ended(stack.withdrawals, request.order_id)
+    assert view.status == "paid" and view.send_attempts == 1
+    assert sim.payouts[request.order_id] == 1
+    assert "retry_declined" in [entry.event for entry in view.lifecycle.journal]
+
+
+async def test_an_operators_retry_is_not_sent_while_the_status_cannot_be_read(
+    stack: Stack, sim: PassimpaySandbox
+) -> None:
+    sim.withdrawals.behave("duplicate")
+    request = payout(timing=SLOW_UNKNOWN)
+    sim.faults.fail_next(WITHDRAW, "503")  # nothing committed, but nobody here can know that
+    await stack.withdrawals.request(request)
+    await ended(stack.withdrawals, request.order_id, "outcome_unknown", timeout=30)
+    sends_before = sim.calls[WITHDRAW]
+    sim.faults.fail_next("/v2/withdrawstatus", "503", times=1000)
+    retry = WithdrawalResolution(decision="retry", note="the dashboard shows nothing")
+    await stack.withdrawals.resolve(request.order_id, retry)
+    view = await eventually(
+        lambda: stack.withdrawals.get(request.order_id),
+        lambda view: view.status != "outcome_unknown" or view.retry_requested is None,
+        timeout=30,
+    )
+    assert view.status == "outcome_unknown" and view.needs_attention
+    assert "retry was not sent" in (view.attention_reason or "")
+    assert sim.calls[WITHDRAW] == sends_before  # nothing resent
+    sim.faults.clear()  # readable again, and it does not know the payout: the retry is sent
+    await stack.withdrawals.resolve(request.order_id, retry)
+    view = await ended(stack.withdrawals, request.order_id)
+    assert view.status == "paid" and view.send_attempts == 2
+    assert sim.payouts[request.order_id] == 1
+
+
 @pytest.mark.parametrize("order_ids", ["duplicate", "ignore"])
 async def test_lost_reply_from_a_provider_without_orderid_dedupe_pays_once(
     stack: Stack, sim: PassimpaySandbox, order_ids: OrderIdMode

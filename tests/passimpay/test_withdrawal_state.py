@@ -7,7 +7,12 @@ from decimal import Decimal
 
 import pytest
 
-from state.passimpay_withdrawal import WithdrawalLifecycle, WithdrawalStatus, approve_event
+from state.passimpay_withdrawal import (
+    WithdrawalLifecycle,
+    WithdrawalStatus,
+    approve_event,
+    operator_retry,
+)
 from state.passimpay_withdrawal_models import WithdrawalRequest, currency_chain, currency_label
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -43,3 +48,9 @@ def test_the_providers_record_is_compared_in_the_chains_one_spelling() -> None:
     tron = "TJRabPrwbZy45sbavfcjinPJC18kjpRTv8"
     on_tron = request.model_copy(update={"address_to": tron})
     assert on_tron.differs_from(60, tron.lower(), None, chain="TRC20", canonical=True)
+
+
+def test_an_operators_retry_is_sent_only_when_a_fresh_read_does_not_find_the_payout() -> None:
+    assert operator_retry("not_found") == "resend"
+    assert operator_retry("found") == "follow"  # pending or paid: never a second payout
+    assert operator_retry("unreadable") == "hold"  # stays with the operator
