@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from providers.paymentassist.signing import UNSIGNED, verify
+from sandbox.paymentassist.faults import REFUSING_MODES
 from sandbox.paymentassist.operations import ENDPOINTS, ApiError, Call, Endpoint
 
 if TYPE_CHECKING:
@@ -71,6 +72,8 @@ def _handler(
         fault = sandbox.faults.take_endpoint_fault(name)
         if fault is not None and fault.mode in ("500", "503"):
             return error(int(fault.mode), "simulated provider failure")
+        if fault is not None and fault.mode in REFUSING_MODES:
+            return error(int(fault.mode), f"simulated refusal (HTTP {fault.mode})")
         if fault is not None and fault.mode == "timeout":
             await asyncio.sleep(fault.delay)
             return PlainTextResponse("504 Gateway Time-out", status_code=504)
@@ -88,6 +91,8 @@ def _handler(
             response = error(refused.status_code, refused.msg, refused.data)
         if fault is not None and fault.mode == "lose_response":
             return PlainTextResponse("502 Bad Gateway", status_code=502)
+        if fault is not None and fault.mode == "late_response":
+            await asyncio.sleep(fault.delay)
         return response
 
     return handle

@@ -54,6 +54,10 @@ class InvoiceFlag(BaseModel):
     required: bool = True
 
 
+class AmountChange(BaseModel):
+    amount: int = Field(ge=1)
+
+
 class Decision(BaseModel):
     outcome: Literal["approve", "decline"]
     requires_invoice: bool = False
@@ -114,6 +118,13 @@ def create_router(sandbox: PaymentAssistSandbox) -> APIRouter:
     async def requires_invoice(token: str, body: InvoiceFlag) -> dict[str, Any]:
         try:
             return sandbox.set_requires_invoice(token, body.required).inspect()
+        except KeyError:
+            raise HTTPException(404, "application not found") from None
+
+    @router.post("/applications/{token}/amount")
+    async def change_amount(token: str, body: AmountChange) -> dict[str, Any]:
+        try:
+            return sandbox.set_amount(token, body.amount).inspect()
         except KeyError:
             raise HTTPException(404, "application not found") from None
 

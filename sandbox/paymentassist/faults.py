@@ -7,7 +7,10 @@ from typing import Any, Literal, get_args
 
 from sandbox.paymentassist.operations import ENDPOINTS
 
-FailMode = Literal["500", "503", "timeout", "lose_response"]
+FailMode = Literal["500", "503", "401", "403", "404", "timeout", "lose_response", "late_response"]
+REFUSING_MODES = frozenset({"401", "403", "404"})
+"""Refusals a call can meet without the lender having looked at it: a rotated key, a WAF, a
+route lost in a deploy."""
 
 
 @dataclass
@@ -56,8 +59,10 @@ class PaymentAssistFaults:
     def fail_next(self, endpoint: str, mode: FailMode, times: int = 1, delay: float = 5.0) -> None:
         """Make the next `times` calls to `endpoint` fail in `mode`.
 
-        "500"/"503" answer that status without acting; "timeout" waits `delay` seconds and
-        answers 504 without acting; "lose_response" acts, then answers 502 with a non-JSON body.
+        "500"/"503" answer that status without acting, and so do "401"/"403"/"404" (with the
+        error envelope); "timeout" waits `delay` seconds and answers 504 without acting;
+        "lose_response" acts, then answers 502 with a non-JSON body; "late_response" acts, then
+        answers as usual `delay` seconds later.
         """
         if endpoint not in ENDPOINTS:
             raise ValueError(f"unknown endpoint {endpoint!r}; expected one of {sorted(ENDPOINTS)}")

@@ -159,6 +159,16 @@ class PaymentAssistSandbox:
         self.store.save(application)
         return application
 
+    def set_amount(self, token: str, amount: int) -> Application:
+        """The lender changes the application's amount itself (an underwriter approving less
+        than was asked, an edit in the dealer dashboard); KeyError if none, ValueError below 1."""
+        if amount < 1:
+            raise ValueError("amount must be at least 1 penny")
+        application = self.application(token)
+        application.amount = amount
+        self.store.save(application)
+        return application
+
     async def decide(self, token: str, outcome: Outcome, *, requires_invoice: bool = False) -> str:
         """What the customer does on the page; returns where their browser is sent next."""
         target = self.settle(token, outcome, requires_invoice=requires_invoice)

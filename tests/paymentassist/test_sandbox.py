@@ -401,3 +401,31 @@ async def test_control_routes(
     assert shown["status"] == "completed" and shown["params"]["success_url"] == SUCCESS_URL
     assert calls == {"status": 1, "begin": 1}
     assert cleared["drop_webhooks"] is None and cleared["endpoints"] == {}
+
+
+async def test_lender_changes_the_amount_and_refusing_or_late_answers(
+    pa_sandbox: PaymentAssistSandbox, pa_client: PaymentAssistClient
+) -> None:
+    token = (await pa_client.begin(begin_request("ctl-amount", amount=50_000))).token
+    async with httpx.AsyncClient(base_url=f"{pa_sandbox.base_url}/_sandbox") as control:
+        lowered = await control.post(f"/applications/{token}/amount", json={"amount": 30_000})
+        assert lowered.status_code == 200 and lowered.json()["amount"] == 30_000
+        assert (
+            await control.post(f"/applications/{token}/amount", json={"amount": 0})
+        ).status_code == 422
+        assert (
+            await control.post("/applications/nope/amount", json={"amount": 1})
+        ).status_code == 404
+        await control.post(
+            "/faults/fail-next", json={"endpoint": "status", "mode": 403, "times": 2}
+        )
+    for _ in range(2):  # a WAF in front of the lender: refused without being looked at
+        with pytest.raises(Refused, match="403"):
+            await pa_client.status(token)
+    assert (await pa_client.status(token)).amount == 30_000
+
+    pa_sandbox.faults.fail_next("begin", "late_response", delay=0.3)
+    started = asyncio.get_running_loop().time()
+    late = await pa_client.begin(begin_request("ctl-late"))
+    assert asyncio.get_running_loop().time() - started >= 0.3
+    assert pa_sandbox.application(late.token).order_id == "ctl-late"
