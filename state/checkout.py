@@ -56,6 +56,8 @@ class CheckoutMachine(StateMachine):
     decline = created.to(declined)
     begin = created.to(awaiting_customer) | preapproved.to(awaiting_customer)
     attach = needs_attention.to(awaiting_customer)
+    recover = needs_attention.to(awaiting_customer)
+    """The lender answers `/status` again with nothing an operator must decide."""
     await_capture = awaiting_customer.to(pending_capture)
     complete = awaiting_customer.to(completed) | pending_capture.to(completed)
     upload_invoice = completed.to(invoiced)

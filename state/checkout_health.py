@@ -12,6 +12,7 @@ NOT_SENT = "NotSent"
 SENDING = "sending"
 NOT_SENT_FIRST_DELAY = 1.0
 NOT_SENT_MAX_DELAY = 30.0
+HINT_RETRY_FIRST_DELAY = 1.0
 
 
 class CallHealth(BaseModel):
@@ -61,3 +62,18 @@ def never_sent(failure_type: str | None, timed_out: bool, marks: Sequence[Any]) 
 def not_sent_delay(attempt: int) -> float:
     """Backoff before resending a request that never left: 1 s, 2 s, 4 s ... at most 30 s."""
     return min(NOT_SENT_FIRST_DELAY * 2 ** max(attempt - 1, 0), NOT_SENT_MAX_DELAY)
+
+
+def hint_retry_delay(failures: int, poll_seconds: float) -> float:
+    """After a hint's `/status` check failed `failures` times: 1 s, 2 s, 4 s ... growing into
+    the poll interval, so a customer just back from the lender is answered in seconds."""
+    return min(HINT_RETRY_FIRST_DELAY * 2 ** max(failures - 1, 0), poll_seconds)
+
+
+def attention_poll_delay(failures: int, first_seconds: float, max_seconds: float) -> float:
+    """How long a checkout that needs an operator waits before reading `/status` again:
+    doubling from `first_seconds` while the reads fail, never beyond `max_seconds`."""
+    ceiling = max(first_seconds, max_seconds)
+    if failures <= 0:
+        return ceiling
+    return min(first_seconds * 2 ** min(failures - 1, 32), ceiling)

@@ -351,6 +351,11 @@ class CheckoutView(BaseModel):
     pa_ref: str | None = Field(
         default=None, description="the lender's reference for the application"
     )
+    lender_amount: int | None = Field(
+        default=None,
+        description="the application's amount in pence as `/status` last reported it (None "
+        "until read, or when it could not be read)",
+    )
     requires_invoice: bool | None = Field(
         default=None,
         description="whether the lender needs the merchant's invoice before paying out",
@@ -444,6 +449,12 @@ class CheckoutState(CheckoutView):
     check_at: datetime | None = Field(
         default=None, description="a hint asked for a check once the coalescing window closes"
     )
+    hint_unconfirmed: bool = Field(
+        default=False, description="a hint asked for a `/status` check that has not answered yet"
+    )
+    hint_failures: int = Field(
+        default=0, description="failed `/status` checks since the hint that asked for them"
+    )
     status_in_memo: bool = Field(
         default=True,
         description="the memo repeats status and attention (runs from before search attributes "
@@ -495,6 +506,7 @@ class CheckoutState(CheckoutView):
         self.last_activity_at = hint.at
         assert self.last_checked_at is not None
         self.check_at = self.last_checked_at + timedelta(seconds=COALESCE_SECONDS)
+        self._wait_for_answer()
 
     def record_hint(self, hint: HintRecord) -> None:
         """Keep the hint for operators (the latest few) and make a status check due."""
@@ -502,6 +514,19 @@ class CheckoutState(CheckoutView):
         del self.hints[:-HINT_LIMIT]
         self.last_activity_at = hint.at
         self.check_due = True
+        self._wait_for_answer()
+
+    def _wait_for_answer(self) -> None:
+        """A new hint starts its own retries of the check it asks for."""
+        self.hint_unconfirmed, self.hint_failures = True, 0
+
+    def check_answered(self, answered: bool) -> None:
+        """A `/status` check ended: an answer settles the hints before it, a failure counts
+        against them (their retries back off)."""
+        if answered:
+            self.hint_unconfirmed, self.hint_failures = False, 0
+        elif self.hint_unconfirmed:
+            self.hint_failures += 1
 
     def invoice_outstanding(self) -> bool:
         """The lender requires an invoice that it neither has nor got from us."""
@@ -523,3 +548,25 @@ def provider_event(provider_status: str, *, cancel_sent: bool) -> str | None:
     """The lifecycle event a `/status` answer asks for (None while the customer is busy)."""
     event = PROVIDER_EVENTS.get(provider_status)
     return "cancel" if event == "expire" and cancel_sent else event
+
+
+BEFORE_COMPLETION = frozenset({"complete", "await_capture"})
+"""Lifecycle events that finalise the money: the lender's amount must be the order's first."""
+
+
+def amount_problem(event: str | None, reported: int | None, terms: int) -> str | None:
+    """Why a `/status` read must not complete or capture the order: the lender reports another
+    amount than the order's terms, or none that could be read (never complete on a guess)."""
+    if event not in BEFORE_COMPLETION:
+        return None
+    if reported is None:
+        return (
+            f"the lender's /status gave no readable amount; the order is for {terms} pence: "
+            "not completed on a guess"
+        )
+    if reported != terms:
+        return (
+            f"the lender's application is for {reported} pence, the order for {terms} pence: "
+            "not completed at either amount until an operator decides"
+        )
+    return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal, TypeVar
@@ -33,7 +34,12 @@ with workflow.unsafe.imports_passed_through():
         PreapprovalRequest,
     )
     from state.checkout import CheckoutStatus, quiet_change
-    from state.checkout_health import never_sent, not_sent_delay
+    from state.checkout_health import (
+        attention_poll_delay,
+        hint_retry_delay,
+        never_sent,
+        not_sent_delay,
+    )
     from state.checkout_models import (
         FINAL_EVENTS,
         FINAL_RETURNS,
@@ -50,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
         OperatorResolution,
         TokenClaim,
         WebhookHint,
+        amount_problem,
         provider_event,
         token_digest,
     )
@@ -86,6 +93,14 @@ ENDED = frozenset(
     }
 )
 NOT_STARTED = frozenset({CheckoutStatus.CREATED, CheckoutStatus.PREAPPROVED})
+UNFINISHED = frozenset(
+    {
+        CheckoutStatus.AWAITING_CUSTOMER,
+        CheckoutStatus.PENDING_CAPTURE,
+        CheckoutStatus.NEEDS_ATTENTION,
+    }
+)
+"""Where a `/status` read may still complete or capture the order."""
 RESOLUTION_REFUSED = "ResolutionRefused"
 HINT_NOT_BOUND = "HintNotBound"
 CAPTURE_NOT_SENT_ATTEMPTS = 8
@@ -95,6 +110,22 @@ LEAN_VISIBILITY = "lean-visibility"
 upsert of its own), the memo is written only when the token's digest changes (the status is in
 search attributes alone), and `/status` reads are local activities without a patch of their
 own: two events and two visibility updates fewer per checkout."""
+
+AMOUNT_CHECKED = "amount-checked-before-completion"
+"""Patch, taken when a `/status` read would complete or capture an application whose amount
+is not the order's (or unreadable): such a read now needs an operator instead. Retire once no
+checkout started before it can still be open (its expiry, invoice watch and retention past)."""
+KEEP_READING = "keep-reading-while-an-operator-is-needed"
+"""Patch, taken when a checkout that holds a token needs an operator: it keeps reading
+`/status` and resumes by itself once the lender answers with nothing to decide (runs from
+before only waited for the operator). Retire like AMOUNT_CHECKED."""
+HINT_RETRIES = "hint-checks-retried-with-backoff"
+"""Patch, taken when the `/status` check a return or webhook asked for failed: it is retried
+after 1 s, 2 s, 4 s ... instead of at the next poll. Retire like AMOUNT_CHECKED."""
+HELD_HINTS_LIMIT = 20
+"""Returns and webhooks held at most while `/begin` has not answered (an outsider cannot grow
+the history without bound)."""
+RECOVERED = "the lender answers /status again with nothing for an operator to decide"
 
 
 BEGIN_UPDATE = "Answer the starter with the token and continuation URL once `/begin` has run"
@@ -128,6 +159,10 @@ class PaymentAssistCheckout:
         self._checks_started = 0
         self._checks_ended = 0
         """`/status` checks of this run so far: a return waits for one that started after it."""
+        self._reading = False
+        """Reading `/status` while an operator is needed: a clean answer resumes the checkout."""
+        self._held_hints = 0
+        """Returns and webhooks waiting for `/begin`'s token."""
         self._lean = self.CURRENT
         self._memo_digest = token_digest(carried.token) if carried and carried.token else None
         """The digest the memo (search attributes, in the current type) shows; a fresh run
@@ -195,6 +230,9 @@ class PaymentAssistCheckout:
         if seconds is None:
             idle = (workflow.now() - self._s.last_activity_at).total_seconds()
             seconds = self._request.timing.interval(idle)
+            failures = self._s.hint_failures
+            if failures and self._s.hint_unconfirmed and workflow.patched(HINT_RETRIES):
+                seconds = hint_retry_delay(failures, seconds)
         until = workflow.now() + timedelta(seconds=seconds)
         while not (self._s.check_due or history_is_long()):
             deferred = self._s.check_at
@@ -323,15 +361,46 @@ class PaymentAssistCheckout:
         return None
 
     async def _await_operator(self) -> bool:
-        """In needs attention, wait for an operator to attach a confirmed token or close it."""
+        """In needs attention, wait for an operator to attach a confirmed token or close it;
+        with a token, keep reading `/status` meanwhile and resume once it answers cleanly."""
         if self._status != CheckoutStatus.NEEDS_ATTENTION:
             return False
-        while self._status == CheckoutStatus.NEEDS_ATTENTION:
-            await self._continue_as_new_if_long()
+        self._reading = self._s.token is not None and workflow.patched(KEEP_READING)
+        try:
+            while self._status == CheckoutStatus.NEEDS_ATTENTION:
+                await self._continue_as_new_if_long()
+                if not self._reading:
+                    await workflow.wait_condition(
+                        lambda: self._status != CheckoutStatus.NEEDS_ATTENTION or history_is_long()
+                    )
+                    continue
+                await self._attention_pause()
+                if self._status == CheckoutStatus.NEEDS_ATTENTION and not self._resolving:
+                    await self._check_status()
+        finally:
+            self._reading = False
+        return self._status not in ENDED  # attached or resumed (it may even have completed)
+
+    async def _attention_pause(self) -> None:
+        """Until the next `/status` read of a checkout that needs an operator: backing off
+        while reads fail (at most the idle poll), sooner on a hint, never past a resolution."""
+        self._recorder.before_wait()
+        timing = self._request.timing
+        delay = attention_poll_delay(
+            self._s.health.failures, timing.active_poll_seconds, timing.idle_poll_seconds
+        )
+        with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(
-                lambda: self._status != CheckoutStatus.NEEDS_ATTENTION or history_is_long()
+                lambda: (
+                    self._s.check_due
+                    or self._status != CheckoutStatus.NEEDS_ATTENTION
+                    or history_is_long()
+                ),
+                timeout=delay,
+                timeout_summary="next /status read while an operator is needed",
             )
-        return self._status not in ENDED  # attached (the application may even have completed)
+        self._s.check_due = False
+        self._s.check_at = None
 
     async def _confirm_token(self, token: str) -> ApplicationStatus:
         """The operator's token checked with `/status` and claimed, or ResolutionRefused."""
@@ -414,9 +483,11 @@ class PaymentAssistCheckout:
                     f"/status refused for our token: {failure_message(error)}"
                 )
                 self._move("flag", self._s.attention_reason)
+            self._s.check_answered(False)
             self._call_failed(started, f"/status: {failure_message(error)}")
             workflow.logger.warning("status check failed: %s", failure_message(error))
             return False
+        self._s.check_answered(True)
         self._call_succeeded()
         self._s.status_checks += 1
         self._s.last_checked_at = workflow.now()
@@ -461,11 +532,21 @@ class PaymentAssistCheckout:
         return True
 
     def _apply(self, status: ApplicationStatus) -> None:
-        """Keep what `/status` says and move the lifecycle to match."""
+        """Keep what `/status` says and move the lifecycle to match; an amount that is not the
+        order's holds the checkout for an operator, a clean answer ends a wait for one."""
         state = self._s
         state.provider_status, state.pa_ref = status.status.value, status.pa_ref
         state.requires_invoice, state.has_invoice = status.requires_invoice, status.has_invoice
+        state.lender_amount = status.amount
         event = provider_event(status.status.value, cancel_sent=state.cancel_sent)
+        problem = amount_problem(event, status.amount, self._request.amount)
+        if problem is not None and self._status in UNFINISHED and workflow.patched(AMOUNT_CHECKED):
+            state.attention_reason = problem
+            self._move("flag", problem)
+            return
+        if self._status == CheckoutStatus.NEEDS_ATTENTION and self._reading:
+            state.attention_reason = None
+            self._move("recover", RECOVERED)
         if event == "fail":
             state.failure_reason = state.failure_reason or "the lender declined the application"
         if event is not None:
@@ -731,6 +812,7 @@ class PaymentAssistCheckout:
     async def return_confirmed(self, hint: CustomerReturn) -> str:
         """The customer came back: check `/status` now and answer what a check that started
         after the return confirms (at once if the checkout no longer awaits the customer)."""
+        await self._token_known(hint.token)
         due = self._checks_started + 1
         self.customer_returned(hint)
         await workflow.wait_condition(
@@ -748,8 +830,36 @@ class PaymentAssistCheckout:
 
     def _refuse_other_token(self, token: str) -> None:
         """Another order's token (a spliced link, a misrouted webhook) is refused before
-        anything is recorded."""
+        anything is recorded; while `/begin` has not answered, a few are held instead."""
+        if self._s.token is None and self._begin_may_answer():
+            if self._held_hints >= HELD_HINTS_LIMIT:
+                raise ApplicationError(
+                    "too many hints are waiting for the application's token", type=HINT_NOT_BOUND
+                )
+            return
         if self._s.token is None or token != self._s.token:
+            raise ApplicationError(
+                "the token is not this checkout's application", type=HINT_NOT_BOUND
+            )
+
+    def _begin_may_answer(self) -> bool:
+        """`/begin` has not answered yet, and may still give this checkout its token."""
+        return self._status in NOT_STARTED
+
+    async def _token_known(self, token: str) -> None:
+        """Hold a hint that came before `/begin`'s token until the token is known; then
+        another order's is refused (HintNotBound), and one for a checkout that got no token
+        is kept for operators, as a signal's would be."""
+        if self._s.token is not None or not self._begin_may_answer():
+            return
+        self._held_hints += 1
+        try:
+            await workflow.wait_condition(
+                lambda: self._s.token is not None or self._status not in NOT_STARTED
+            )
+        finally:
+            self._held_hints -= 1
+        if self._s.token is not None and token != self._s.token:
             raise ApplicationError(
                 "the token is not this checkout's application", type=HINT_NOT_BOUND
             )
@@ -758,6 +868,7 @@ class PaymentAssistCheckout:
     async def webhook_taken(self, hint: WebhookHint) -> None:
         """A signed webhook arrived: check `/status` now. As an update it never makes Temporal
         reject the task that completes the checkout, as a signal arriving then would."""
+        await self._token_known(hint.token)
         self.webhook_received(hint)
 
     @webhook_taken.validator

@@ -464,3 +464,47 @@ async def test_webhooks_and_returns_arriving_together_ask_the_lender_once_each(
         await stack.client.get_workflow_handle(checkout_workflow_id(request.order_id)).result()
         assert (await stack.checkouts.get(request.order_id)).status == "completed"
     assert sim.calls["status"] == before + len(requests)  # one `/status` per checkout
+
+
+async def test_a_return_whose_status_check_fails_is_retried_within_seconds(stack: Stack) -> None:
+    """The lender's `/status` fails through the return's first check (three attempts) and
+    once more: the check is retried after a second, not at the next poll (two minutes away)."""
+    sim = stack.sandbox.paymentassist
+    sim.faults.drop_webhooks()
+    request = checkout_request(timing=NO_WATCH)
+    started = await stack.checkouts.start(request)
+    redirect = await sim.decide(started.token, "approve")
+    sim.faults.fail_next("status", "503", times=4)
+    page = await browser_get(redirect)
+    assert page.status_code == 200
+    view = await wait_for_status(stack.checkouts, request.order_id, "completed", timeout=20)
+    assert view.status_checks == 1 and sim.faults.snapshot()["endpoints"] == {}
+    assert "approved your finance" in (await browser_get(redirect)).text
+
+
+async def test_a_return_and_webhook_before_begins_reply_are_held_then_applied(
+    stack: Stack,
+) -> None:
+    """The customer finishes at the lender before `/begin`'s reply reaches the checkout: the
+    return and the webhook wait for the token instead of being refused as not this order's."""
+    sim = stack.sandbox.paymentassist
+    sim.faults.fail_next("begin", "late_response", delay=1.0)
+    request = checkout_request(timing=NO_WATCH)
+    start = asyncio.ensure_future(stack.checkouts.start(request))
+
+    async def applications() -> list[object]:
+        return list(sim.applications_for_order(request.order_id))
+
+    await eventually(applications, lambda found: len(found) == 1, interval=0.02)
+    (application,) = sim.applications_for_order(request.order_id)
+    redirect = await sim.decide(application.token, "approve")  # the webhook leaves at once
+    assert not start.done()  # `/begin` has not answered the checkout yet
+    page = await browser_get(redirect)
+    started = await start
+    assert started.token == application.token
+    assert page.status_code == 200 and "not valid" not in page.text
+    view = await wait_for_status(stack.checkouts, request.order_id, "completed")
+    assert sorted(hint.kind for hint in view.hints) in (["return", "webhook"], ["return"])
+    await sim.wait_idle()
+    sent = [d for d in sim.webhook_log if d.payload["event_data"]["token"] == application.token]
+    assert sent and sent[0].status_code == 200  # taken at the first attempt

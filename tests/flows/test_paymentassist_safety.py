@@ -199,6 +199,60 @@ async def test_failing_status_checks_raise_attention_then_clear(stack: Stack) ->
     assert await attributes(stack, request.order_id) == ("awaiting_customer", False)
 
 
+async def test_a_refused_status_keeps_reading_and_completes_once_the_lender_answers(
+    stack: Stack,
+) -> None:
+    """A WAF answers 403 to `/status` for a while; meanwhile the customer completes at the
+    lender (its webhook lost): the checkout keeps reading, then completes and clears attention."""
+    sim = stack.sandbox.paymentassist
+    sim.faults.drop_webhooks()
+    timing = CheckoutTiming(active_poll_seconds=0.3, idle_poll_seconds=1.0, invoice_watch_seconds=0)
+    request = checkout_request(timing=timing)
+    started = await stack.checkouts.start(request)
+    sim.faults.fail_next("status", "403", times=100_000)
+    view = await wait_for_status(stack.checkouts, request.order_id, "needs_attention")
+    assert view.needs_attention and view.attention_reason and "403" in view.attention_reason
+    await sim.decide(started.token, "approve")  # funded at the lender; nobody tells us
+    reads = sim.calls["status"]
+
+    async def status_reads() -> int:
+        return sim.calls["status"]
+
+    await eventually(status_reads, lambda seen: seen >= reads + 2)  # still reading, backing off
+    sim.faults.clear()  # the lender answers again
+    view = await wait_for_status(stack.checkouts, request.order_id, "completed", "failed")
+    assert view.status == "completed" and view.provider_status == "completed"
+    assert not view.needs_attention and view.attention_reason is None
+    events = [entry.event for entry in view.journal if entry.target is not None]
+    assert events[-3:] == ["flag", "recover", "complete"]
+    assert await attributes(stack, request.order_id) == ("completed", False)
+
+
+# --- provider truth: the lender's amount is the order's ------------------------------------------
+
+
+@pytest.mark.parametrize("auto_capture", [True, False])
+async def test_an_application_lowered_at_the_lender_does_not_complete_the_order(
+    stack: Stack, auto_capture: bool
+) -> None:
+    """The lender funds less than the order (an underwriter's change): the checkout records
+    the lender's amount and asks an operator; it neither completes nor captures."""
+    sim = stack.sandbox.paymentassist
+    request = checkout_request(auto_capture=auto_capture, capture="automatic")
+    started = await stack.checkouts.start(request)
+    captures = sim.calls["capture"]
+    sim.set_amount(started.token, SMALL)
+    await browser_get(await sim.decide(started.token, "approve"))
+    view = await wait_for_status(
+        stack.checkouts, request.order_id, "needs_attention", "completed", "pending_capture"
+    )
+    assert view.status == "needs_attention" and view.needs_attention
+    assert view.amount == request.amount and view.lender_amount == SMALL
+    assert view.attention_reason and f"{SMALL} pence" in view.attention_reason
+    assert sim.calls["capture"] == captures  # nothing captured at the lower amount
+    assert await attributes(stack, request.order_id) == ("needs_attention", True)
+
+
 # --- provider truth: one capture, requires_invoice re-read --------------------------------------
 
 

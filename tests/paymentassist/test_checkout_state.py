@@ -16,6 +16,7 @@ from state.checkout_models import (
     CheckoutTerms,
     CheckoutTiming,
     HintRecord,
+    amount_problem,
     provider_event,
 )
 from tests.flows.helpers import checkout_request
@@ -163,3 +164,29 @@ def test_only_a_change_that_moves_no_money_ends_nothing_and_alerts_nobody_is_qui
     assert not quiet_change(CheckoutStatus.AWAITING_CUSTOMER, needs_attention=True)
     for status in set(CheckoutStatus) - QUIET:
         assert not quiet_change(status, needs_attention=False), status
+
+
+def test_the_lenders_amount_must_be_the_orders_before_anything_completes() -> None:
+    assert amount_problem("complete", 49_900, 49_900) is None
+    assert amount_problem("await_capture", 49_900, 49_900) is None
+    lowered = amount_problem("complete", 30_000, 49_900)
+    assert lowered and "30000 pence" in lowered and "49900 pence" in lowered
+    assert amount_problem("await_capture", 30_000, 49_900)
+    unread = amount_problem("complete", None, 49_900)  # a format we could not read
+    assert unread and "no readable amount" in unread
+    assert amount_problem(None, None, 49_900) is None  # the customer is still busy
+    assert amount_problem("fail", 1, 49_900) is None
+
+
+def test_a_hint_waits_for_an_answer_and_counts_failed_checks() -> None:
+    state = state_with_token()
+    state.check_answered(False)
+    assert state.hint_failures == 0  # no hint waiting: the poll's own pace
+    state.record_hint(HintRecord(at=NOW, kind="return", detail="status=success"))
+    state.check_answered(False)
+    state.check_answered(False)
+    assert state.hint_unconfirmed and state.hint_failures == 2
+    state.record_hint(HintRecord(at=NOW, kind="webhook", detail="application.completed"))
+    assert state.hint_failures == 0  # a new hint starts its own retries
+    state.check_answered(True)
+    assert not state.hint_unconfirmed and state.hint_failures == 0
