@@ -52,9 +52,12 @@ from state.withdraw_gate import (
     Fate,
     GateState,
     Grant,
+    LeaseName,
+    LeaseRef,
     Release,
     Ticket,
     gate_workflow_id,
+    lease_ref,
 )
 
 CONNECT_TIMEOUT = 5.0
@@ -66,10 +69,15 @@ RETRY_PAUSE = 0.05
 
 
 class WithdrawAttempt(BaseModel):
-    """One send of a payout under gate lease `lease_id`."""
+    """One send of a payout under gate lease `lease_id` of gate run `epoch`."""
 
     request: WithdrawRequest
     lease_id: int
+    epoch: str = ""
+
+    @property
+    def lease(self) -> LeaseRef:
+        return LeaseRef(lease_id=self.lease_id, epoch=self.epoch)
 
 
 class WithdrawOutcome(BaseModel):
@@ -198,9 +206,10 @@ class PassimpayWithdrawalActivities:
         return ahead
 
     @activity.defn(name="passimpay.settle_withdraw_lease")
-    async def settle_withdraw_lease(self, lease_id: int) -> Fate:
+    async def settle_withdraw_lease(self, lease: LeaseName) -> Fate:
         """After a send activity failed: whether its lease may have sent anything."""
-        fate: Fate = await self._gate().execute_update(SETTLE_UPDATE, lease_id, result_type=Fate)
+        named = lease_ref(lease).message()
+        fate: Fate = await self._gate().execute_update(SETTLE_UPDATE, named, result_type=Fate)
         return fate
 
     @activity.defn(name="passimpay.withdraw_lookup")
@@ -224,15 +233,15 @@ class PassimpayWithdrawalActivities:
         try:
             prepared = await self._client.prepare_withdraw(attempt.request)
         except InvalidInput as error:
-            await self._release(attempt.lease_id, Fate.NOT_SENT)
+            await self._release(attempt.lease, Fate.NOT_SENT)
             raise ApplicationError(str(error), type="InvalidInput", non_retryable=True) from None
         except Transient as error:
-            await self._release(attempt.lease_id, Fate.NOT_SENT)
+            await self._release(attempt.lease, Fate.NOT_SENT)
             return WithdrawOutcome(kind="not_sent", reason=str(error))
         try:
-            grant = await self._confirm(attempt.lease_id)
+            grant = await self._confirm(attempt.lease)
         except BaseException:  # cancelled while waiting: give the turn back, nothing was sent
-            await asyncio.shield(self._release(attempt.lease_id, Fate.NOT_SENT))
+            await asyncio.shield(self._release(attempt.lease, Fate.NOT_SENT))
             raise
         if grant.answer != "granted":
             WITHDRAW_MISSED_SLOTS.labels("no_grant").inc()
@@ -246,7 +255,7 @@ class PassimpayWithdrawalActivities:
             connection = await prepared.connect(CONNECT_TIMEOUT, self._client.tls)
             await asyncio.sleep(max(0.0, ready_at - ARM_AHEAD - time.monotonic()))
             armed_at = time.monotonic()
-            armed = await self._confirm(attempt.lease_id)  # arm: from here a write may happen
+            armed = await self._confirm(attempt.lease)  # arm: from here a write may happen
             if armed.answer != "granted":
                 WITHDRAW_MISSED_SLOTS.labels("lease_lost").inc()
                 return WithdrawOutcome(kind="not_sent", reason=armed.reason or "lease lost")
@@ -269,7 +278,7 @@ class PassimpayWithdrawalActivities:
                 await connection.aclose()
             if fate is Fate.NO_REPLY and connection is not None and not connection.written:
                 fate = Fate.NOT_SENT
-            await asyncio.shield(self._release(attempt.lease_id, fate))
+            await asyncio.shield(self._release(attempt.lease, fate))
         return self._read_reply(status_code, content)
 
     def _read_reply(self, status_code: int, content: bytes) -> WithdrawOutcome:
@@ -281,17 +290,18 @@ class PassimpayWithdrawalActivities:
             return WithdrawOutcome(kind="maybe_sent", reason=str(error))
         return WithdrawOutcome(kind="sent", result=result)
 
-    async def _confirm(self, lease_id: int) -> Grant:
+    async def _confirm(self, lease: LeaseRef) -> Grant:
         """The gate's grant for this lease (asked again while the gate continues as new)."""
         while True:
             grant: Grant = await self._gate().execute_update(
-                CONFIRM_UPDATE, lease_id, result_type=Grant
+                CONFIRM_UPDATE, lease.message(), result_type=Grant
             )
             if grant.answer != "retry":
                 return grant
             await asyncio.sleep(RETRY_PAUSE)
 
-    async def _release(self, lease_id: int, fate: Fate) -> None:
+    async def _release(self, lease: LeaseRef, fate: Fate) -> None:
         """Report the lease's end; if this fails the gate's timer ends it (a slower, safe path)."""
+        release = Release(lease_id=lease.lease_id, epoch=lease.epoch, fate=fate)
         with contextlib.suppress(Exception):
-            await self._gate().signal(RELEASE_SIGNAL, Release(lease_id=lease_id, fate=fate))
+            await self._gate().signal(RELEASE_SIGNAL, release)

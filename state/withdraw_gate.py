@@ -13,6 +13,12 @@ A reply is produced after its request arrived, so the next request arrives more 
 `WAIT_AFTER_REPLY` after the previous one. Without a reply (a hang, a reset, a dead holder) the
 previous request's arrival time is unknown, so the next one waits `WAIT_AFTER_DOUBT`.
 `docs/withdrawals.md` has the whole argument and its assumptions.
+
+A lease is named by its number *and* the epoch of the gate run that issued it (`LeaseRef`):
+a gate that is terminated and started again, or reset, counts from 1 again, and a settle or
+release for an old lease must never be applied to a new lease with the same number. A lease
+the gate does not know is refused (confirm), ignored (release) or answered "maybe sent"
+(settle).
 """
 
 from __future__ import annotations
@@ -81,6 +87,32 @@ class Fate(StrEnum):
         return self is not Fate.NOT_SENT
 
 
+class LeaseRef(BaseModel):
+    """A lease as holders name it: its number and the epoch (gate run) that issued it."""
+
+    lease_id: int
+    epoch: str = Field(default="", description="empty for leases issued before epochs")
+
+    @property
+    def key(self) -> str:
+        """The lease's identity as text (a lease from before epochs: its number alone)."""
+        return f"{self.epoch}/{self.lease_id}" if self.epoch else str(self.lease_id)
+
+    def message(self) -> LeaseRef | int:
+        """How a holder names it to the gate: a lease from before epochs by its number alone,
+        as the gates of that time expect."""
+        return self if self.epoch else self.lease_id
+
+
+LeaseName = LeaseRef | int
+"""A lease in a message: a `LeaseRef`, or a bare number for a lease from before epochs."""
+
+
+def lease_ref(name: LeaseName) -> LeaseRef:
+    """The lease a message names; a bare number names a lease issued before epochs."""
+    return name if isinstance(name, LeaseRef) else LeaseRef(lease_id=name)
+
+
 class Ticket(BaseModel):
     """One send attempt of one payout, waiting for its turn."""
 
@@ -98,12 +130,18 @@ class Turn(BaseModel):
 
     attempt: int
     lease_id: int
+    epoch: str = ""
+
+    @property
+    def ref(self) -> LeaseRef:
+        return LeaseRef(lease_id=self.lease_id, epoch=self.epoch)
 
 
 class Lease(BaseModel):
     """A called ticket (waiting for its grant) or the active one (allowed to write)."""
 
     lease_id: int
+    epoch: str = Field(default="", description="the gate run that issued it")
     ticket: Ticket
     called_at: datetime
     confirming: bool = False
@@ -112,6 +150,14 @@ class Lease(BaseModel):
         default=False, description="the holder renewed its grant right before writing"
     )
     wait_seconds: float = WAIT_AFTER_DOUBT
+
+    @property
+    def ref(self) -> LeaseRef:
+        return LeaseRef(lease_id=self.lease_id, epoch=self.epoch)
+
+    def is_named(self, name: LeaseName) -> bool:
+        """Whether a message names this lease: its number and its epoch."""
+        return lease_ref(name).key == self.ref.key
 
     def expires_at(self) -> datetime:
         """When the gate ends this active lease on its own: an armed one may be writing, so
@@ -135,12 +181,18 @@ class Release(BaseModel):
 
     lease_id: int
     fate: Fate
+    epoch: str = ""
+
+    @property
+    def ref(self) -> LeaseRef:
+        return LeaseRef(lease_id=self.lease_id, epoch=self.epoch)
 
 
 class LeaseRecord(BaseModel):
     """One lease as operators see it."""
 
     lease_id: int
+    epoch: str = ""
     order_id: str
     attempt: int
     fate: Fate | None = None
@@ -150,6 +202,9 @@ class GateState(BaseModel):
     """Everything a platform's gate knows; continue-as-new carries it whole."""
 
     platform_id: int
+    epoch: str = Field(
+        default="", description="what this run's leases are named by besides their number"
+    )
     queue: list[Ticket] = Field(default_factory=list)
     called: Lease | None = None
     active: Lease | None = None
@@ -157,7 +212,9 @@ class GateState(BaseModel):
     wait_next: float = Field(
         default=WAIT_AFTER_DOUBT, description="what the next holder must wait after its grant"
     )
-    fates: dict[int, Fate] = Field(default_factory=dict)
+    fates: dict[str, Fate] = Field(
+        default_factory=dict, description="how leases ended, by `LeaseRef.key`, oldest first"
+    )
     recent: list[LeaseRecord] = Field(default_factory=list)
     leases_total: int = 0
     leases_per_run: int = Field(
@@ -179,43 +236,48 @@ class GateState(BaseModel):
         if self.called is not None or not self.queue:
             return None
         ticket = self.queue.pop(0)
-        lease = Lease(lease_id=self.next_lease_id, ticket=ticket, called_at=now)
+        lease = Lease(lease_id=self.next_lease_id, epoch=self.epoch, ticket=ticket, called_at=now)
         self.next_lease_id += 1
         self.leases_total += 1
         self.called = lease
         self.recent.append(
-            LeaseRecord(lease_id=lease.lease_id, order_id=ticket.order_id, attempt=ticket.attempt)
+            LeaseRecord(
+                lease_id=lease.lease_id,
+                epoch=lease.epoch,
+                order_id=ticket.order_id,
+                attempt=ticket.attempt,
+            )
         )
         del self.recent[:-RECENT_LIMIT]
         return lease
 
-    def renew(self, lease_id: int, now: datetime) -> Grant | None:
+    def renew(self, lease: LeaseName, now: datetime) -> Grant | None:
         """Arm the active lease: its holder is about to write (the expiry starts again).
 
         Until a lease is armed its holder cannot have written anything, so a silent holder's
         lease can be ended as not sent; None if the lease is not the active one.
         """
-        if self.active is None or self.active.lease_id != lease_id:
+        if self.active is None or not self.active.is_named(lease):
             return None
         self.active.confirmed_at = now
         self.active.armed = True
         return Grant(answer="granted", wait_seconds=self.active.wait_seconds)
 
-    def end_unarmed(self, lease_id: int) -> bool:
+    def end_unarmed(self, lease: LeaseName) -> bool:
         """End the active lease as not sent if its holder never armed it (it cannot write now)."""
         active = self.active
-        if active is None or active.lease_id != lease_id or active.armed:
+        if active is None or not active.is_named(lease) or active.armed:
             return False
         self._end(active, Fate.NOT_SENT)
         self.active = None
         return True
 
-    def can_promote(self, lease_id: int) -> bool:
+    def can_promote(self, lease: LeaseName) -> bool:
         """Whether the called lease may become active now: nobody else holds the platform."""
-        return self.active is None and self.is_called(lease_id)
+        return self.active is None and self.is_called(lease)
 
-    def is_called(self, lease_id: int) -> bool:
-        return self.called is not None and self.called.lease_id == lease_id
+    def is_called(self, lease: LeaseName) -> bool:
+        return self.called is not None and self.called.is_named(lease)
 
     def promote(self, now: datetime) -> Grant:
         """The called lease becomes the active one; its expiry runs from `now`."""
@@ -230,35 +292,34 @@ class GateState(BaseModel):
 
     def release(self, release: Release) -> bool:
         """The holder's report; True when it ended the active lease (or a called one unused)."""
-        if self.active is not None and self.active.lease_id == release.lease_id:
+        if self.active is not None and self.active.is_named(release.ref):
             self._end(self.active, release.fate)
             if release.fate is not Fate.NOT_SENT:
                 replied = release.fate is Fate.REPLIED
                 self.wait_next = WAIT_AFTER_REPLY if replied else WAIT_AFTER_DOUBT
             self.active = None
             return True
-        if self.is_called(release.lease_id) and release.fate is Fate.NOT_SENT:
-            return self.revoke(release.lease_id)
-        return False
+        if self.is_called(release.ref) and release.fate is Fate.NOT_SENT:
+            return self.revoke(release.ref)
+        return False  # ended already, or a lease this gate never issued: ignored
 
-    def revoke(self, lease_id: int) -> bool:
+    def revoke(self, lease: LeaseName) -> bool:
         """Take back a called lease that was never granted: it can no longer send anything."""
-        if not self.is_called(lease_id):
+        if not self.is_called(lease):
             return False
         assert self.called is not None
         self._end(self.called, Fate.NOT_SENT)
         self.called = None
         return True
 
-    def fate(self, lease_id: int) -> Fate:
-        """How a lease ended; one too old to remember may have sent (the safe answer)."""
-        return self.fates.get(lease_id, Fate.NO_REPLY)
+    def fate(self, lease: LeaseName) -> Fate:
+        """How a lease ended; one too old to remember, or that this gate never issued (another
+        gate run's), may have sent: the safe answer."""
+        return self.fates.get(lease_ref(lease).key, Fate.NO_REPLY)
 
-    def is_open(self, lease_id: int) -> bool:
+    def is_open(self, lease: LeaseName) -> bool:
         """Whether the lease is still called or active."""
-        return any(
-            lease is not None and lease.lease_id == lease_id for lease in (self.called, self.active)
-        )
+        return any(held is not None and held.is_named(lease) for held in (self.called, self.active))
 
     def next_deadline(self) -> datetime | None:
         """When the gate must next act on its own: an active lease's expiry or a turn's end."""
@@ -285,14 +346,14 @@ class GateState(BaseModel):
             and not called.confirming
             and now >= called.called_at + timedelta(seconds=TURN_TIMEOUT)
         ):
-            self.revoke(called.lease_id)
+            self.revoke(called.ref)
             done.append(f"turn {called.lease_id} ({called.ticket.key}) not taken")
         return done
 
     def _end(self, lease: Lease, fate: Fate) -> None:
-        self.fates[lease.lease_id] = fate
+        self.fates[lease.ref.key] = fate
         while len(self.fates) > FATES_KEPT:
-            del self.fates[min(self.fates)]
+            del self.fates[next(iter(self.fates))]
         for record in self.recent:
-            if record.lease_id == lease.lease_id:
+            if record.lease_id == lease.lease_id and record.epoch == lease.epoch:
                 record.fate = fate

@@ -27,15 +27,22 @@ with workflow.unsafe.imports_passed_through():
         GateState,
         Grant,
         Lease,
+        LeaseName,
         Release,
         Ticket,
         Turn,
         gate_workflow_id,
+        lease_ref,
     )
     from workflows.calls import async_update
     from workflows.visibility import publish_identity
 
 PROVIDER = "passimpay"
+LEASE_EPOCH_PATCH = "withdraw-gate-lease-epochs"
+"""Each run names its leases by its run id as well as by number, so a terminated, restarted or
+reset gate never takes a settle or release of an old lease for one of its own (runs from before
+name leases by number alone). Retire it (`deprecate_patch`) once no gate run from before it is
+left: a gate continues as new every `leases_per_run` leases."""
 
 
 @workflow.defn(name=GATE_WORKFLOW)
@@ -52,6 +59,8 @@ class PassimpayWithdrawGate:
     @workflow.run
     async def run(self, state: GateState) -> None:
         publish_identity(PROVIDER, gate_workflow_id(state.platform_id), "gate")
+        patched = workflow.patched(LEASE_EPOCH_PATCH)
+        self._state.epoch = workflow.info().run_id if patched else ""
         while not self._should_continue_as_new():
             called = self._state.call_next(workflow.now())
             if called is not None:
@@ -77,11 +86,12 @@ class PassimpayWithdrawGate:
         ticket = lease.ticket
         try:
             await workflow.get_external_workflow_handle(ticket.workflow_id).signal(
-                TURN_SIGNAL, Turn(attempt=ticket.attempt, lease_id=lease.lease_id)
+                TURN_SIGNAL,
+                Turn(attempt=ticket.attempt, lease_id=lease.lease_id, epoch=lease.epoch),
             )
         except FailureError as error:  # the payout workflow is gone: nothing will send
             workflow.logger.warning("withdraw gate: %s not reachable: %s", ticket.key, error)
-            self._state.revoke(lease.lease_id)
+            self._state.revoke(lease.ref)
 
     async def _wait_for_change(self) -> None:
         """Until a handler changed something, or the next lease or turn deadline passes."""
@@ -109,33 +119,30 @@ class PassimpayWithdrawGate:
         return len(self._state.queue)
 
     @async_update("The called holder asks for its grant", name=CONFIRM_UPDATE)
-    async def confirm(self, lease_id: int) -> Grant:
+    async def confirm(self, lease: LeaseName) -> Grant:
         """The called holder asks for its grant; answered once nobody else holds the platform."""
         if self._draining:
             return Grant(answer="retry")
-        renewed = self._state.renew(lease_id, workflow.now())
+        ref = lease_ref(lease)
+        renewed = self._state.renew(ref, workflow.now())
         if renewed is not None:
             self._changed()
             return renewed
         called = self._state.called
-        if called is None or called.lease_id != lease_id:
-            return Grant(answer="refused", reason=f"lease {lease_id} is no longer called")
+        if called is None or not called.is_named(ref):
+            return Grant(answer="refused", reason=f"lease {ref.key} is not called")
         called.confirming = True
         self._changed()
         await workflow.wait_condition(
-            lambda: (
-                self._draining
-                or not self._state.is_called(lease_id)
-                or self._state.can_promote(lease_id)
-            )
+            lambda: self._draining or not self._state.is_called(ref) or self._state.can_promote(ref)
         )
-        if self._state.can_promote(lease_id) and not self._draining:
+        if self._state.can_promote(ref) and not self._draining:
             grant = self._state.promote(workflow.now())
-        elif self._state.is_called(lease_id):
+        elif self._state.is_called(ref):
             called.confirming = False
             grant = Grant(answer="retry")
         else:
-            grant = Grant(answer="refused", reason=f"lease {lease_id} was taken back")
+            grant = Grant(answer="refused", reason=f"lease {ref.key} was taken back")
         self._changed()
         return grant
 
@@ -146,16 +153,18 @@ class PassimpayWithdrawGate:
             self._changed()
 
     @async_update("For a payout whose send activity failed", name=SETTLE_UPDATE)
-    async def settle(self, lease_id: int) -> Fate:
+    async def settle(self, lease: LeaseName) -> Fate:
         """For a payout whose send activity failed: take back an ungranted lease, or wait for the
-        granted one to end, and say whether anything may have been sent."""
-        if self._state.revoke(lease_id) or self._state.end_unarmed(lease_id):
+        granted one to end, and say whether anything may have been sent (a lease this gate run
+        never issued: maybe, never another lease's answer)."""
+        ref = lease_ref(lease)
+        if self._state.revoke(ref) or self._state.end_unarmed(ref):
             self._changed()
             return Fate.NOT_SENT
-        await workflow.wait_condition(lambda: self._draining or not self._state.is_open(lease_id))
-        if self._state.is_open(lease_id):
+        await workflow.wait_condition(lambda: self._draining or not self._state.is_open(ref))
+        if self._state.is_open(ref):
             raise ApplicationError("the gate is continuing as new; ask again", type="GateDraining")
-        return self._state.fate(lease_id)
+        return self._state.fate(ref)
 
     @workflow.query(
         description="The queue, the called and active leases, and the most recent outcomes"

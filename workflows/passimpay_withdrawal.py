@@ -230,7 +230,9 @@ class PassimpayWithdrawal(Published[WithdrawalState]):
         try:
             return await workflow.execute_activity_method(
                 PassimpayWithdrawalActivities.withdraw,
-                WithdrawAttempt(request=self._provider_request(), lease_id=turn.lease_id),
+                WithdrawAttempt(
+                    request=self._provider_request(), lease_id=turn.lease_id, epoch=turn.epoch
+                ),
                 start_to_close_timeout=SEND_TIMEOUT,
                 heartbeat_timeout=SEND_HEARTBEAT,
                 retry_policy=ONE_TRY,
@@ -246,7 +248,7 @@ class PassimpayWithdrawal(Published[WithdrawalState]):
                 return None
         fate = await call(
             PassimpayWithdrawalActivities.settle_withdraw_lease,
-            turn.lease_id,
+            turn.ref.message(),
             retry_policy=UNTIL_DONE,
         )
         if fate is Fate.NOT_SENT:

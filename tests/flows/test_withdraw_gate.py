@@ -1,5 +1,6 @@
 """The platform gate on the real dev server, driven as senders drive it: continue-as-new carries
-the active lease, the called ticket and the queue."""
+the active lease, the called ticket and the queue; a gate started again never takes an old
+lease for one of its own."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from state.withdraw_gate import (
     ENQUEUE_UPDATE,
     GATE_WORKFLOW,
     RELEASE_SIGNAL,
+    SETTLE_UPDATE,
     WAIT_AFTER_REPLY,
     Fate,
     GateState,
     Grant,
+    LeaseRef,
     Release,
     Ticket,
     gate_workflow_id,
@@ -26,9 +29,19 @@ from tests.conftest import Stack
 from tests.flows.helpers import eventually
 
 
-async def confirm(gate: WorkflowHandle[Any, Any], lease_id: int) -> Grant:
-    grant: Grant = await gate.execute_update(CONFIRM_UPDATE, lease_id, result_type=Grant)
+async def confirm(gate: WorkflowHandle[Any, Any], lease: LeaseRef) -> Grant:
+    grant: Grant = await gate.execute_update(CONFIRM_UPDATE, lease.message(), result_type=Grant)
     return grant
+
+
+async def called(gate: WorkflowHandle[Any, Any], order_id: str) -> LeaseRef:
+    """The lease the gate called for `order_id`, as its turn signal names it."""
+    state = await eventually(
+        lambda: gate.query("state", result_type=GateState),
+        lambda state: state.called is not None and state.called.ticket.order_id == order_id,
+    )
+    assert state.called is not None
+    return state.called.ref
 
 
 async def test_continue_as_new_carries_the_active_lease_and_the_queue(stack: Stack) -> None:
@@ -49,27 +62,71 @@ async def test_continue_as_new_carries_the_active_lease_and_the_queue(stack: Sta
         for order in ("a", "b", "c"):
             ticket = Ticket(order_id=order, workflow_id=holder.id, attempt=1)
             await gate.execute_update(ENQUEUE_UPDATE, ticket, result_type=int)
-        assert (await confirm(gate, 1)).answer == "granted"
-        assert (await confirm(gate, 1)).answer == "granted"  # armed: lease 1 may write now
+        first = await called(gate, "a")
+        assert (await confirm(gate, first)).answer == "granted"
+        assert (await confirm(gate, first)).answer == "granted"  # armed: lease 1 may write now
         # lease 2 is called: the run has handed out its two leases and continues as new
         described = await eventually(
             gate.describe, lambda info: info.run_id != first_run, timeout=20
         )
         assert described.run_id != first_run
-        pending = asyncio.create_task(confirm(gate, 2))  # the new run: lease 1 still active
+        second = await called(gate, "b")
+        assert second.epoch == first_run and second.lease_id == 2  # called by the first run
+        pending = asyncio.create_task(confirm(gate, second))  # the new run: lease 1 still active
         waiting = await eventually(
             lambda: gate.query("state", result_type=GateState),
             lambda state: state.called is not None and state.called.confirming,
         )
         assert waiting.active is not None and waiting.active.lease_id == 1
         assert not pending.done()
-        await gate.signal(RELEASE_SIGNAL, Release(lease_id=1, fate=Fate.REPLIED))
+        release = Release(lease_id=1, epoch=first.epoch, fate=Fate.REPLIED)
+        await gate.signal(RELEASE_SIGNAL, release)
         granted = await asyncio.wait_for(pending, 20)
         assert granted.answer == "granted" and granted.wait_seconds == WAIT_AFTER_REPLY
         state: GateState = await gate.query("state", result_type=GateState)
         assert state.active is not None and state.active.lease_id == 2
         assert state.called is not None and state.called.ticket.order_id == "c"
-        assert state.fate(1) is Fate.REPLIED and state.leases_total == 3
+        assert state.called.epoch == described.run_id  # the run that called it names it
+        assert state.fate(first) is Fate.REPLIED and state.leases_total == 3
+    finally:
+        for handle in (gate, holder):
+            await handle.terminate("test gate")
+
+
+async def test_a_gate_started_again_never_takes_an_old_lease_for_a_new_one(stack: Stack) -> None:
+    platform = 10_000 + secrets.randbelow(1_000_000)
+    queue = stack.settings.withdrawal_task_queue
+    holder = await stack.client.start_workflow(
+        GATE_WORKFLOW, GateState(platform_id=platform + 1), id=gate_workflow_id(platform + 1),
+        task_queue=queue,
+    )  # fmt: skip
+    gate_id = gate_workflow_id(platform)
+    gate = await stack.client.start_workflow(
+        GATE_WORKFLOW, GateState(platform_id=platform), id=gate_id, task_queue=queue
+    )
+    try:
+        ticket = Ticket(order_id="a", workflow_id=holder.id, attempt=1)
+        await gate.execute_update(ENQUEUE_UPDATE, ticket, result_type=int)
+        old = await called(gate, "a")
+        assert (await confirm(gate, old)).answer == "granted"
+        assert (await confirm(gate, old)).answer == "granted"  # armed: a may be writing now
+        await gate.terminate("an operator restarts the gate")
+        gate = await stack.client.start_workflow(
+            GATE_WORKFLOW, GateState(platform_id=platform), id=gate_id, task_queue=queue
+        )
+        ticket = Ticket(order_id="b", workflow_id=holder.id, attempt=1)
+        await gate.execute_update(ENQUEUE_UPDATE, ticket, result_type=int)
+        new = await called(gate, "b")
+        assert new.lease_id == old.lease_id and new.epoch != old.epoch  # counted from 1 again
+        # a's send activity failed: its settle must not be answered with b's lease
+        fate = await gate.execute_update(SETTLE_UPDATE, old.message(), result_type=Fate)
+        assert fate.maybe_sent  # so a's payout looks up instead of sending again
+        await gate.signal(RELEASE_SIGNAL, Release(lease_id=1, epoch=old.epoch, fate=Fate.NOT_SENT))
+        assert (await confirm(gate, old)).answer == "refused"
+        assert (await confirm(gate, new)).answer == "granted"  # b's turn was never taken
+        state = await gate.query("state", result_type=GateState)
+        assert state.active is not None and state.active.ref == new
+        assert state.fate(old) is Fate.NO_REPLY and [r.order_id for r in state.recent] == ["b"]
     finally:
         for handle in (gate, holder):
             await handle.terminate("test gate")

@@ -13,8 +13,10 @@ from state.withdraw_gate import (
     WAIT_AFTER_REPLY,
     Fate,
     GateState,
+    LeaseRef,
     Release,
     Ticket,
+    lease_ref,
 )
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -130,3 +132,38 @@ def test_a_granted_lease_never_armed_ends_as_not_sent() -> None:
 
 def test_an_outcome_too_old_to_remember_counts_as_maybe_sent() -> None:
     assert GateState(platform_id=1).fate(12345).maybe_sent
+
+
+def test_a_restarted_gate_never_takes_an_old_lease_for_one_of_its_own() -> None:
+    old = GateState(platform_id=1, epoch="run-a")
+    old.enqueue(ticket("a"))
+    a = old.call_next(at(0))
+    assert a is not None
+    old.promote(at(0))
+    assert old.renew(a.ref, at(1)) is not None  # armed: a's request may be on its way
+    # the gate is terminated (or reset) and started again: its numbers start at 1 again
+    new = GateState(platform_id=1, epoch="run-b")
+    new.enqueue(ticket("b"))
+    b = new.call_next(at(2))
+    assert b is not None and b.lease_id == a.lease_id and b.ref != a.ref
+    # a's holder settles and releases its lease: never taken for b's
+    assert not new.revoke(a.ref) and not new.end_unarmed(a.ref)
+    assert not new.release(Release(lease_id=a.lease_id, epoch=a.epoch, fate=Fate.NOT_SENT))
+    assert new.fate(a.ref).maybe_sent  # the settle's answer: a may have sent
+    assert new.renew(a.ref, at(3)) is None and not new.can_promote(a.ref)
+    assert not new.is_open(a.ref) and new.is_called(b.ref)
+    # b's lease goes on as if nothing happened
+    new.promote(at(3))
+    assert new.release(Release(lease_id=b.lease_id, epoch=b.epoch, fate=Fate.REPLIED))
+    assert new.fate(b.ref) is Fate.REPLIED and new.fate(a.ref) is Fate.NO_REPLY
+
+
+def test_a_lease_from_before_epochs_is_named_by_its_number_alone() -> None:
+    carried = GateState.model_validate(  # a gate's state as runs from before epochs carried it
+        {"platform_id": 1, "next_lease_id": 8, "fates": {"5": "replied"}}
+    )
+    assert carried.fate(5) is Fate.REPLIED and carried.fate(LeaseRef(lease_id=5)) is Fate.REPLIED
+    assert carried.fate(LeaseRef(lease_id=5, epoch="run-b")) is Fate.NO_REPLY
+    assert LeaseRef(lease_id=5).message() == 5  # what gates from before epochs expect
+    named = LeaseRef(lease_id=5, epoch="run-b")
+    assert named.message() == named and lease_ref(5) == LeaseRef(lease_id=5)

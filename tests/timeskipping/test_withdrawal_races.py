@@ -41,6 +41,8 @@ from state.withdraw_gate import (
     Fate,
     GateState,
     Grant,
+    LeaseName,
+    LeaseRef,
     Release,
     Ticket,
     Turn,
@@ -234,10 +236,10 @@ class GatedPlatform:
     def gate(self) -> WorkflowHandle[Any, Any]:
         return self.env.client.get_workflow_handle(self.gate_id)
 
-    async def confirm(self, lease_id: int) -> Grant:
+    async def confirm(self, lease: LeaseRef) -> Grant:
         while True:
             grant: Grant = await self.gate().execute_update(
-                CONFIRM_UPDATE, lease_id, result_type=Grant
+                CONFIRM_UPDATE, lease.message(), result_type=Grant
             )
             if grant.answer != "retry":
                 return grant
@@ -254,16 +256,17 @@ class GatedPlatform:
 
     @activity.defn(name="passimpay.withdraw")
     async def withdraw(self, attempt: WithdrawAttempt) -> WithdrawOutcome:
-        order, lease = attempt.request.order_id, attempt.lease_id
+        order, lease = attempt.request.order_id, attempt.lease
         grant = await self.confirm(lease)
         self.grants[order] = grant
-        self.log.append(f"granted {lease}")
+        self.log.append(f"granted {lease.lease_id}")
         if grant.answer != "granted":
             return WithdrawOutcome(kind="not_sent", reason=grant.reason)
         await self.confirm(lease)  # armed: from here a write may happen
         if order in self.crash:
             raise ApplicationError("worker lost mid-send", type="WorkerLost", non_retryable=True)
-        await self.gate().signal(RELEASE_SIGNAL, Release(lease_id=lease, fate=Fate.REPLIED))
+        release = Release(lease_id=lease.lease_id, epoch=lease.epoch, fate=Fate.REPLIED)
+        await self.gate().signal(RELEASE_SIGNAL, release)
         request = attempt.request
         result = WithdrawResult(
             payment_id=request.payment_id,
@@ -274,9 +277,9 @@ class GatedPlatform:
         return WithdrawOutcome(kind="sent", result=result)
 
     @activity.defn(name="passimpay.settle_withdraw_lease")
-    async def settle_withdraw_lease(self, lease_id: int) -> Fate:
+    async def settle_withdraw_lease(self, lease: LeaseName) -> Fate:
         update = await self.gate().start_update(
-            SETTLE_UPDATE, lease_id, wait_for_stage=WorkflowUpdateStage.ACCEPTED, result_type=Fate
+            SETTLE_UPDATE, lease, wait_for_stage=WorkflowUpdateStage.ACCEPTED, result_type=Fate
         )
         self.settle_waiting.set()
         try:
@@ -336,7 +339,8 @@ async def test_the_gate_continues_as_new_with_a_settle_waiting_and_answers_it(
             assert platform.settles == ["GateDraining"]  # answered at the drain: ask again
             assert "granted 2" not in platform.log  # lease 1 may still be writing
             platform.log.append("released 1")  # the lost holder's report arrives at last
-            await latest.signal(RELEASE_SIGNAL, Release(lease_id=1, fate=Fate.REPLIED))
+            release = Release(lease_id=1, epoch=first_run, fate=Fate.REPLIED)
+            await latest.signal(RELEASE_SIGNAL, release)
             await eventually(lambda: at(platform.settles), lambda settles: len(settles) >= 2)
             await eventually(
                 lambda: waiting.query(PassimpayWithdrawal.state),
