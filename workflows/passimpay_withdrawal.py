@@ -341,6 +341,7 @@ class PassimpayWithdrawal(Published[WithdrawalState]):
         if the provider answers that it has no payout under our orderId."""
         note = f"operator {resolution.actor}: {resolution.note}"
         status: WithdrawStatus | None = None
+        unreadable = ""
         try:
             status = await self._check_status(retry_policy=STATUS_RETRY)
         except ActivityError as error:
