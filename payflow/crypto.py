@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -263,37 +264,38 @@ class PassimpayPayments:
         """Signal the open invoice or address of this order; PaymentNotFound when neither is.
 
         A deposit to an address is first checked against the address the workflow was given:
-        sent elsewhere, it raises DepositRefused and the workflow never sees it. Every call
-        together has one deadline, then PaymentUnavailable (Passimpay sends it again).
+        sent elsewhere, it raises DepositRefused and the workflow never sees it. Each signal has
+        its deadline, then PaymentUnavailable (Passimpay sends it again).
         """
         targets: tuple[tuple[Literal["invoice", "address"], str, Any], ...] = (
             ("invoice", invoice_workflow_id(order_id), PassimpayInvoice.deposit),
             ("address", address_workflow_id(order_id), PassimpayAddress.deposit),
         )
-        async with within(self._bounds.signal, f"deposit for order {order_id}") as rpc:
-            for kind, workflow_id, signal in targets:
-                handle = self._client.get_workflow_handle(workflow_id)
-                try:
-                    if kind == "address":
-                        await self._check_address(order_id, event, rpc)
-                    with workflow_errors(workflow_id):
-                        await handle.signal(signal, event, rpc_timeout=rpc)
-                except (PaymentNotFound, PaymentConflict):
-                    continue
-                return kind
+        for kind, workflow_id, signal in targets:
+            if kind == "address":
+                await self._check_address(order_id, event, self._bounds.signal / 2)
+            try:
+                async with within(self._bounds.signal, f"deposit for order {order_id}") as rpc:
+                    handle = self._client.get_workflow_handle(workflow_id)
+                    await handle.signal(signal, event, rpc_timeout=rpc)
+            except (PaymentNotFound, PaymentConflict):
+                continue
+            return kind
         raise PaymentNotFound(f"no open invoice or address for order {order_id}")
 
-    async def _check_address(self, order_id: str, event: DepositEvent, rpc: timedelta) -> None:
-        """Refuse a deposit whose addressTo is not the order's address (the workflow checks
-        again; a workflow that cannot answer is left to do so)."""
+    async def _check_address(self, order_id: str, event: DepositEvent, seconds: float) -> None:
+        """Refuse a deposit whose addressTo is not the order's address. A query needs the
+        worker: when none answers in `seconds` the signal goes anyway, and the workflow holds a
+        foreign deposit itself (a callback is never lost to a worker being restarted)."""
         if not event.address_to:
             return
         try:
-            assigned = await self._address_handle(order_id).query(
-                PassimpayAddress.assignment, rpc_timeout=rpc
-            )
-        except (RPCError, WorkflowQueryFailedError):
-            return  # no such workflow (the signal says so) or one that cannot answer yet
+            async with asyncio.timeout(seconds):
+                assigned = await self._address_handle(order_id).query(
+                    PassimpayAddress.assignment, rpc_timeout=timedelta(seconds=seconds)
+                )
+        except (RPCError, WorkflowQueryFailedError, TimeoutError):
+            return  # no such workflow (the signal says so), or none can answer now
         why = foreign_address(assigned, event)
         if why is not None:
             raise DepositRefused(order_id, why)

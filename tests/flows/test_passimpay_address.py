@@ -26,6 +26,7 @@ XRP = 80
 USDT_TRC20 = 70
 PLATFORM = 50
 KEY = "sandbox-passimpay-key"
+TRON_ADDRESS = "TJRabPrwbZy45sbavfcjinPJC18kjpRTv8"
 
 
 @pytest_asyncio.fixture(autouse=True, loop_scope="session")
@@ -443,6 +444,37 @@ async def test_a_deposit_heard_again_under_another_spelling_is_credited_once(sta
     )
     assert len(view.deposits) == 1 and view.credited_total == Decimal("10")
     assert view.callbacks_repeated == 1 and not view.needs_attention
+
+
+async def test_a_callback_reaches_an_address_whose_worker_cannot_answer(stack: Stack) -> None:
+    """The gateway's address check is a query, which needs a worker: with none answering, the
+    callback is still signalled (the workflow checks it itself), never refused with 503."""
+    order_id = new_order_id("adr")
+    request = AddressRequest(order_id=order_id, payment_id=USDT_TRC20)
+    handle = await stack.client.start_workflow(
+        PassimpayAddress.run,
+        args=[request, None],
+        id=address_workflow_id(order_id),
+        task_queue=f"nobody-polls-{order_id}",
+    )
+    payload = {
+        "platformId": PLATFORM,
+        "paymentId": USDT_TRC20,
+        "orderId": order_id,
+        "amount": "3",
+        "txhash": "c0ffee",
+        "addressTo": TRON_ADDRESS,
+        "confirmations": 1,
+    }
+    body, headers = signed(payload)
+    try:
+        async with httpx.AsyncClient(base_url=stack.gateway.url, timeout=10) as http:
+            reply = await http.post("/webhooks/passimpay", content=body, headers=headers)
+        assert reply.status_code == 200 and reply.json()["target"] == "address", reply.text
+        events = [e async for e in handle.fetch_history_events()]
+        assert any(e.HasField("workflow_execution_signaled_event_attributes") for e in events)
+    finally:
+        await handle.terminate("test cleanup")
 
 
 async def test_callback_claiming_more_than_arrived_is_never_credited(stack: Stack) -> None:
