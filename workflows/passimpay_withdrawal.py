@@ -310,8 +310,8 @@ class PassimpayWithdrawal(Published[WithdrawalState]):
         while self._status == S.PENDING:
             self._continue_as_new_if_long()
             await self._wakeup.sleep()
-            try:
-                status = await self._check_status()
+            try:  # the poll repeats anyway: fail fast, so each failure is counted and shown
+                status = await self._check_status(retry_policy=STATUS_RETRY)
             except ActivityError as error:
                 workflow.logger.warning("withdraw status failed: %s", failure_message(error))
                 continue

@@ -34,6 +34,7 @@ FAULTS = frozenset(
         "partial_expiry_callback",
         "late_amount_paid",
         "callback_amounts",
+        "undocumented_status",
         "address_orderstatus",
     }
 )

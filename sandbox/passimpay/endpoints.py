@@ -132,7 +132,7 @@ def order_status(sim: PassimpaySandbox, call: Call, *, v3: bool = False) -> dict
         )
     if fields is None:
         raise Refusal(ORDER_NOT_FOUND)
-    return fields
+    return fields | {"status": "processing"} if sim.faults.undocumented else fields
 
 
 def order_status_v3(sim: PassimpaySandbox, call: Call) -> dict[str, Any]:
@@ -177,6 +177,8 @@ def withdraw_status(sim: PassimpaySandbox, call: Call) -> dict[str, Any]:
     fields = withdrawal.status_fields(sim.status_time())
     if fields is None:
         raise sim.withdrawals.refusal(WITHDRAWAL_NOT_FOUND)
+    if sim.faults.undocumented:
+        fields |= {"approve": 3}
     return sim.withdrawals.spelled(withdrawal, fields)
 
 

@@ -160,6 +160,7 @@ class PassimpayFaults:
         self.expiry_callback: ExpiryCallback = "none"
         self.late_paid: LateAmountPaid = "counted"
         self.callback_numbers: CallbackNumbers = "strings"
+        self.undocumented = False
         self.address_status: AddressStatusMode = "final"
 
     def amount_paid_unit(self, unit: AmountPaidUnit) -> None:
@@ -193,6 +194,11 @@ class PassimpayFaults:
     def callback_amounts(self, style: CallbackNumbers) -> None:
         """Deposit callbacks carry `amount` as a decimal string (documented) or a JSON number."""
         self.callback_numbers = _choice(style, CallbackNumbers)
+
+    def undocumented_status(self, enabled: bool = True) -> None:
+        """Status values the documentation does not list: orderstatus `status` "processing",
+        withdrawstatus `approve` 3."""
+        self.undocumented = enabled
 
     def address_orderstatus(self, mode: AddressStatusMode) -> None:
         """Orderstatus by an H2H address's orderId: `amountPaid` in the coin counting deposits once

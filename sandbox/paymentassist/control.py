@@ -48,6 +48,7 @@ class Variants(BaseModel):
     extra_fields: bool = False
     underscore_in_progress: bool = False
     numeric_strings: bool = False
+    undocumented_status: str | None = Field(default=None, max_length=40)
 
 
 class InvoiceFlag(BaseModel):

@@ -28,6 +28,8 @@ class StatusVariants:
     """Spell `in progress` as `in_progress`."""
     numeric_strings: bool = False
     """Send `amount` as a string and booleans as 0/1."""
+    undocumented_status: str | None = None
+    """Report this status word, which the documentation does not list, instead of the real one."""
 
     def date(self, timestamp: float | None) -> str | None:
         """A clock reading in the chosen format."""
@@ -52,6 +54,8 @@ class StatusVariants:
                 shaped[flag] = int(bool(shaped[flag]))
         if self.extra_fields:
             shaped.update(EXTRA_FIELDS)
+        if self.undocumented_status is not None:
+            shaped["status"] = self.undocumented_status
         return shaped
 
     def snapshot(self) -> dict[str, Any]:
