@@ -202,7 +202,8 @@ class DepositLedger(BaseModel):
         for key in settled[: max(0, len(settled) - SETTLED_KEPT)]:
             entry = self.entries.pop(key)
             kept = self.archived_credited if entry.credited else self.archived_rejected
-            kept[entry.payment_id] = kept.get(entry.payment_id, Decimal(0)) + entry.amount
+            if entry.credited or not entry.held:
+                kept[entry.payment_id] = kept.get(entry.payment_id, Decimal(0)) + entry.amount
             for archived in dict.fromkeys((key, _identity_key(entry.payment_id, entry.txhash))):
                 self.archived.append(_digest(archived))
                 if self._archived_set is not None:
@@ -215,8 +216,8 @@ class DepositLedger(BaseModel):
         received in this currency, oldest first; never more than the provider's total.
 
         With `after_settled`, the total must cover each one after every deposit the provider
-        counted that is not waiting: credited, rejected and held ones alike (a rejected
-        deposit's amount is no spare budget for a callback the provider never counted).
+        counted that is not waiting: credited and rejected ones alike (a rejected deposit's
+        amount is no spare budget for a callback the provider never counted).
         """
         counted = (
             self.settled_amount(payment_id) if after_settled else self.credited_amount(payment_id)
@@ -249,7 +250,8 @@ class DepositLedger(BaseModel):
         return bool(earlier) and sum(earlier, Decimal(0)) == entry.amount
 
     def settled_amount(self, payment_id: int) -> Decimal:
-        """Credited, rejected and held deposits of one currency, archived ones included."""
+        """Credited and rejected deposits of one currency, archived ones included: what the
+        provider counted (a held deposit went to another address, so it never did)."""
         archived = self.archived_credited.get(payment_id, Decimal(0)) + self.archived_rejected.get(
             payment_id, Decimal(0)
         )
@@ -257,7 +259,7 @@ class DepositLedger(BaseModel):
             (
                 e.amount
                 for e in self.entries.values()
-                if e.payment_id == payment_id and (e.final or e.held)
+                if e.payment_id == payment_id and e.final and not e.held
             ),
             Decimal(0),
         )

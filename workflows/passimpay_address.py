@@ -4,7 +4,7 @@ Passimpay documents no status API for H2H deposits: a verified callback that nam
 address, tag and currency is the provider's statement of the deposit, credited once it reached
 its confirmations (UTXO coins at the second). Where the platform also answers `/v3/orderstatus`
 for the address's orderId in its own coin, that count cross-checks the credit: it must cover the
-deposit after every other deposit it counted (credited, rejected or held). A contradiction (not
+deposit after every other deposit it counted (credited or rejected). A contradiction (not
 covered by `confirm_deadline_seconds`), or a callback that does not name the address, waits for
 an operator, who credits or rejects it.
 """

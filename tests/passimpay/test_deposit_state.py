@@ -83,7 +83,7 @@ def test_ledger_credits_only_what_the_provider_total_covers_oldest_first() -> No
     assert ledger.covered(71, D("1000")) == []
 
 
-def test_rejected_and_held_deposits_use_up_the_providers_count() -> None:
+def test_rejected_deposits_use_up_the_providers_count_held_ones_do_not() -> None:
     ledger = DepositLedger()
     for minute, txhash in enumerate(["rejected", "held", "new"]):
         ledger.record(
@@ -91,10 +91,10 @@ def test_rejected_and_held_deposits_use_up_the_providers_count() -> None:
         )
     assert ledger.reject("70:rejected", T0, "operator")
     ledger.entries["70:held"].held = True
-    assert ledger.covered(70, D("200")) == ["70:new"]  # the old rule: only credits count
-    assert ledger.covered(70, D("200"), after_settled=True) == []
-    assert ledger.covered(70, D("300"), after_settled=True) == ["70:new"]
-    assert ledger.settled_amount(70) == D("200")
+    assert ledger.covered(70, D("100")) == ["70:new"]  # the old rule: only credits count
+    assert ledger.covered(70, D("100"), after_settled=True) == []  # R's 100 is no budget
+    assert ledger.covered(70, D("200"), after_settled=True) == ["70:new"]
+    assert ledger.settled_amount(70) == D("100")  # held: sent elsewhere, never counted here
 
 
 def test_a_callback_is_the_providers_word_only_when_it_names_this_address() -> None:
