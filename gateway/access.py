@@ -30,11 +30,17 @@ class Caller:
 
 @dataclass(frozen=True)
 class AccessTokens:
-    """The tokens the gateway accepts; `insecure` opens the API (dev only, loudly)."""
+    """The tokens the gateway accepts; `insecure` opens the API only while no token is set at
+    all (dev only, said once at start-up): a configured token is always checked."""
 
     merchant: SecretStr | None = None
     operators: Mapping[str, SecretStr] = field(default_factory=dict)
     insecure: bool = False
+
+    @property
+    def open(self) -> bool:
+        """Whether requests are served without a token: never once any token is configured."""
+        return self.insecure and self.merchant is None and not self.operators
 
     def identify(self, presented: str) -> Caller | None:
         """The caller a token belongs to; every known token is compared, in constant time."""

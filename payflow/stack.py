@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -218,6 +219,13 @@ async def running_gateway(
         ),
         metrics=gateway_metrics(client, settings),
     )
+    if services.access.open:
+        logging.getLogger("payflow.gateway").warning(
+            "THE API IS OPEN: no token is set and PAYFLOW_INSECURE=true, so anyone who reaches"
+            " port %s can start, read and resolve payments (set PAYFLOW_API_TOKEN and"
+            " PAYFLOW_OPERATOR_TOKEN to close it)",
+            settings.gateway_port,
+        )
     try:
         app = create_gateway(services)
         async with serve(app, settings.gateway_host, settings.gateway_port) as srv:

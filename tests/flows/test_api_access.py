@@ -95,7 +95,7 @@ async def test_operator_actions_with_the_merchant_token_get_403_and_change_nothi
         assert inbox.status_code == 200
 
 
-async def test_an_insecure_gateway_is_open_and_says_so_on_every_request(
+async def test_an_open_gateway_exists_only_without_tokens_and_says_so_once(
     stack: Stack, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING)
@@ -103,10 +103,28 @@ async def test_an_insecure_gateway_is_open_and_says_so_on_every_request(
         another_gateway(stack, api_token=None, operator_tokens={}, insecure=True) as url,
         httpx.AsyncClient(base_url=url, timeout=10) as http,
     ):
-        for _ in range(2):
+        for _ in range(3):
             assert (await http.get("/v1/checkouts/no-such-order")).status_code == 404
-    warnings = [r for r in caplog.records if "insecure mode" in r.getMessage()]
-    assert len(warnings) == 2
+    warnings = [r for r in caplog.records if "API IS OPEN" in r.getMessage()]
+    assert len(warnings) == 1  # at start-up, not per request
+
+
+async def test_insecure_mode_never_switches_off_a_configured_token(stack: Stack) -> None:
+    """PAYFLOW_INSECURE=true for sandbox credentials must not open an API that has tokens."""
+    async with (
+        another_gateway(stack, insecure=True) as url,
+        httpx.AsyncClient(base_url=url, timeout=10) as http,
+    ):
+        anonymous = await http.get("/v1/checkouts/no-such-order")
+        started = await http.post(
+            "/v1/crypto/withdrawals", json={"order_id": "x", "payment_id": 70, "amount": "1"}
+        )
+        merchant = await http.get("/v1/checkouts/no-such-order", headers=stack.merchant)
+        resolve = await http.post(
+            "/v1/crypto/withdrawals/x/resolve", json={}, headers=stack.merchant
+        )
+    assert anonymous.status_code == 401 and started.status_code == 401
+    assert merchant.status_code == 404 and resolve.status_code == 403
 
 
 async def test_the_openapi_documents_the_bearer_scheme_and_its_refusals(stack: Stack) -> None:
