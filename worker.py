@@ -30,6 +30,7 @@ from payflow.documents import DocumentStore
 from payflow.http_server import RunningServer
 from payflow.logs import configure_logging, warn_about_sandbox_defaults
 from payflow.metrics import MetricsExposition, sdk_metrics_url, serving_metrics
+from payflow.notify_targets import NotifyPolicy
 from payflow.settings import PassimpaySettings, PayflowSettings, PaymentAssistSettings
 from payflow.stack import RunningSandbox, running_gateway
 from payflow.startup import check_ledger, check_start, codec_problems, provider_problems
@@ -145,7 +146,11 @@ async def running_worker(
     platform = PassimpaySettings()
     paymentassist = paymentassist or paymentassist_client()
     passimpay = passimpay or passimpay_client()
-    merchant = MerchantActivities(settings.notify_secret)
+    merchant = MerchantActivities(
+        settings.notify_secret,
+        policy=NotifyPolicy.of(settings.notify_private_hosts, settings.notify_allowed_hosts),
+        trusted_url=settings.notify_url,
+    )
     runner = workflow_runner(settings)
     worker = Worker(
         client,

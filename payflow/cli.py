@@ -94,6 +94,8 @@ async def _dev(reset: bool = False) -> None:
         settings = settings.model_copy(update={"insecure": True})
     if settings.worker_metrics_port is None:
         settings = settings.model_copy(update={"worker_metrics_port": DEV_WORKER_METRICS_PORT})
+    if "PAYFLOW_NOTIFY_PRIVATE_HOSTS" not in os.environ:  # a merchant's endpoint on this machine
+        settings = settings.model_copy(update={"notify_private_hosts": True})
     await _dev_ledger(settings)
     keys = settings.payload_keys or dev_key(settings.state_dir)
     codec = codec_for(keys, settings.payload_key_id)

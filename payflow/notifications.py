@@ -21,6 +21,7 @@ from collections.abc import Iterable
 import httpx
 from pydantic import ValidationError
 
+from payflow.notify_targets import Target
 from state.notifications import MerchantEvent
 
 SIGNATURE_HEADER = "Payflow-Signature"
@@ -50,8 +51,16 @@ def event_body(event: MerchantEvent) -> bytes:
     return event.model_dump_json().encode()
 
 
-async def post_event(http: httpx.AsyncClient, url: str, event: MerchantEvent, secret: str) -> int:
-    """POST one event, signed now; the merchant's HTTP status (httpx errors propagate)."""
+async def post_event(
+    http: httpx.AsyncClient,
+    url: str,
+    event: MerchantEvent,
+    secret: str,
+    *,
+    pinned: Target | None = None,
+) -> int:
+    """POST one event, signed now; the merchant's HTTP status (httpx errors propagate). With a
+    `pinned` target, connect to the address it vetted (Host and TLS still name the host)."""
     body = event_body(event)
     headers = {
         "Content-Type": "application/json",
@@ -59,7 +68,12 @@ async def post_event(http: httpx.AsyncClient, url: str, event: MerchantEvent, se
         EVENT_ID_HEADER: event.id,
         SIGNATURE_HEADER: signature_header(secret, body),
     }
-    response = await http.post(url, content=body, headers=headers)
+    extensions: dict[str, str] = {}
+    if pinned is not None and pinned.host_header is not None:
+        url = pinned.url
+        headers["Host"] = pinned.host_header
+        extensions["sni_hostname"] = pinned.host
+    response = await http.post(url, content=body, headers=headers, extensions=extensions)
     return response.status_code
 
 

@@ -159,6 +159,12 @@ class PayflowSettings(BaseSettings):
     """Where every flow's signed events go unless its request names its own `notify_url`."""
     notify_secret: SecretStr | None = None
     """The shared secret events are signed with (the worker signs; the merchant verifies)."""
+    notify_private_hosts: bool = False
+    """Development: a flow's own `notify_url` may be http and name loopback or private hosts
+    (`payflow dev` sets it); in production it must be https on a public address."""
+    notify_allowed_hosts: list[str] = Field(default_factory=list)
+    """When set, the only hosts a flow's own `notify_url` may name (PAYFLOW_NOTIFY_URL is the
+    operator's and always allowed)."""
     worker_metrics_port: int | None = Field(default=None, ge=0, le=65535)
     """Where a worker serves Prometheus `/metrics` (0 or unset: not served; `payflow dev`
     serves it on 9464 unless told otherwise)."""

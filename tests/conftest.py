@@ -68,6 +68,7 @@ async def settings(tmp_path_factory: pytest.TempPathFactory) -> PayflowSettings:
         # into provider retries (tests/flows/test_gateway_load.py checks the bounds)
         temporal_signal_timeout_seconds=5.0,
         notify_secret=SecretStr(NOTIFY_SECRET),
+        notify_private_hosts=True,  # the merchants' endpoints in tests listen on loopback
     )
 
 
