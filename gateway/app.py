@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -24,6 +26,8 @@ from gateway.shedding import InFlightLimit
 from gateway.tracing import FASTAPI_TELEMETRY_OFF, RequestSpans
 from payflow.tracing import tracing_enabled
 
+logger = logging.getLogger("payflow.gateway")
+
 DESCRIPTION = (
     "Durable payments on Temporal: Payment Assist checkouts and Passimpay invoices, deposit "
     "addresses and withdrawals. Send the merchant's or an operator's token as "
@@ -43,6 +47,11 @@ def create_gateway(found: GatewayServices) -> FastAPI:
         telemetry=FASTAPI_TELEMETRY_OFF,
     )
     app.state.services = found
+    if found.return_redirect_url and found.return_secret is None:
+        logger.warning(
+            "PAYFLOW_RETURN_REDIRECT_URL is set but PAYFLOW_NOTIFY_SECRET is not: customers see "
+            "the gateway's own page, since their redirect could not be signed"
+        )
     install_error_handlers(app)
     install_docs(app)
     install_openapi(app)

@@ -15,6 +15,7 @@ from gateway.pages import customer_page
 from gateway.problems import problem, refusal
 from gateway.services import GatewayServices, services
 from payflow.checkouts import HintNotBound
+from payflow.notifications import signed_return_query
 from payflow.workflow_calls import PaymentConflict
 from providers.paymentassist.client import PROVIDER
 from providers.paymentassist.signing import verify_return, verify_webhook
@@ -46,7 +47,10 @@ HTML: dict[str, dict[str, str]] = {"text/html": {}}
     response_model=None,
     responses={
         200: {"description": "a page saying what the checkout confirmed", "content": HTML},
-        303: {"description": "to PAYFLOW_RETURN_REDIRECT_URL with the confirmed outcome"},
+        303: {
+            "description": "to PAYFLOW_RETURN_REDIRECT_URL with the confirmed outcome, signed "
+            "(`order_id`, `outcome`, `t`, `signature`: `payflow.notifications.verify_return`)"
+        },
         400: {"description": "not valid: bad signature, or not this order's", "content": HTML},
         **INVALID,
         **UNAVAILABLE,
@@ -75,10 +79,11 @@ async def customer_return(
         logger.info("a signed return whose token is not the order's: nothing signalled")
         return customer_page(*NOT_VALID)
     outcome = confirmed_outcome(confirmed)
-    if found.return_redirect_url:
+    if found.return_redirect_url and found.return_secret:
         separator = "&" if "?" in found.return_redirect_url else "?"
-        query = urlencode({"order_id": order_id, "outcome": outcome})
-        return RedirectResponse(f"{found.return_redirect_url}{separator}{query}", status_code=303)
+        signed = signed_return_query(found.return_secret.get_secret_value(), order_id, outcome)
+        location = f"{found.return_redirect_url}{separator}{urlencode(signed)}"
+        return RedirectResponse(location, status_code=303)
     return customer_page(*OUTCOME_PAGES[outcome])
 
 

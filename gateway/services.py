@@ -52,6 +52,9 @@ class GatewayServices:
     ledger: Ledger
     """The ledger of record: payments listed and kept after Temporal deletes their workflows."""
     return_redirect_url: str | None = None
+    return_secret: SecretStr | None = None
+    """Signs the customer's redirect (the merchant's notification secret); without it the
+    customer sees the gateway's own page, never an unsigned redirect."""
     access: AccessTokens = field(default_factory=AccessTokens)
     codec: PayloadCodec | None = None
     ui_origins: tuple[str, ...] = ()

@@ -9,6 +9,10 @@ Every event is POSTed as JSON with two headers:
 
 A merchant's backend calls `verify_event(body, headers["Payflow-Signature"], secret)` with the
 raw bytes it received and gets the parsed `MerchantEvent`, or `InvalidSignature`.
+
+The customer's return redirect (`PAYFLOW_RETURN_REDIRECT_URL`) is signed with the same secret and
+scheme: `?order_id=...&outcome=...&t=<unix seconds>&signature=<hex>`, the hex HMAC-SHA256 over
+`<t>.return.<outcome>.<order_id>`; `verify_return(query, secret)` checks it.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
 
 import httpx
 from pydantic import ValidationError
@@ -28,6 +34,8 @@ SIGNATURE_HEADER = "Payflow-Signature"
 EVENT_ID_HEADER = "Payflow-Event-Id"
 TOLERANCE_SECONDS = 300
 """How far a signature's timestamp may be from the receiver's clock."""
+RETURN_OUTCOMES = frozenset({"success", "failed", "pending"})
+"""What a return redirect's `outcome` may say (what the checkout had confirmed)."""
 
 
 class InvalidSignature(ValueError):
@@ -98,6 +106,77 @@ def verify_event(
         return MerchantEvent.model_validate_json(body)
     except ValidationError as error:
         raise InvalidSignature(f"signed, but not an event: {error.error_count()} errors") from None
+
+
+@dataclass(frozen=True)
+class ReturnRedirect:
+    """A verified return redirect: the order and what its checkout had confirmed when the
+    customer came back. A hint for the page shown; confirm with `GET` or the signed event
+    before goods are released."""
+
+    order_id: str
+    outcome: str
+    timestamp: int
+
+
+def return_signature(secret: str, timestamp: int, order_id: str, outcome: str) -> str:
+    """The `signature` of one return redirect (the outcome has no dot, so the message parses
+    one way only; `return.` keeps it apart from an event's `<t>.{...}`)."""
+    signed = f"{timestamp}.return.{outcome}.{order_id}".encode()
+    return hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+
+
+def signed_return_query(
+    secret: str, order_id: str, outcome: str, *, now: float | None = None
+) -> dict[str, str]:
+    """The query parameters of the customer's redirect, stamped now."""
+    timestamp = int(time.time() if now is None else now)
+    return {
+        "order_id": order_id,
+        "outcome": outcome,
+        "t": str(timestamp),
+        "signature": return_signature(secret, timestamp, order_id, outcome),
+    }
+
+
+def verify_return(
+    query: str | Mapping[str, str],
+    secrets: str | Iterable[str],
+    *,
+    tolerance_seconds: float = TOLERANCE_SECONDS,
+    now: float | None = None,
+) -> ReturnRedirect:
+    """Check a return redirect: its query string (or the whole URL), or its parameters as a
+    mapping. InvalidSignature when it was not signed with the secret, was altered or is stale."""
+    params = _return_params(query)
+    order_id, outcome = params.get("order_id", ""), params.get("outcome", "")
+    stamp, candidate = params.get("t", ""), params.get("signature", "")
+    if not (order_id and outcome in RETURN_OUTCOMES and stamp.isdigit() and candidate):
+        raise InvalidSignature("the redirect needs order_id, outcome, t and signature")
+    timestamp = int(stamp)
+    clock = time.time() if now is None else now
+    if abs(clock - timestamp) > tolerance_seconds:
+        raise InvalidSignature("the signature's timestamp is outside the tolerance")
+    keys = [secrets] if isinstance(secrets, str) else list(secrets)
+    expected = [return_signature(key, timestamp, order_id, outcome) for key in keys]
+    if not any(hmac.compare_digest(e.encode(), candidate.encode()) for e in expected):
+        raise InvalidSignature("the signature does not match the redirect")
+    return ReturnRedirect(order_id=order_id, outcome=outcome, timestamp=timestamp)
+
+
+def _return_params(query: str | Mapping[str, str]) -> dict[str, str]:
+    """The redirect's parameters; one that appears twice is refused (readers differ on which
+    of two counts)."""
+    if not isinstance(query, str):
+        return {key: str(value) for key, value in query.items()}
+    text = query.split("#", 1)[0]
+    text = text.split("?", 1)[1] if "?" in text else text
+    params: dict[str, str] = {}
+    for key, value in parse_qsl(text, keep_blank_values=True):
+        if key in params:
+            raise InvalidSignature(f"the redirect has {key!r} twice")
+        params[key] = value
+    return params
 
 
 def _parse_header(header: str) -> tuple[int, list[str]]:

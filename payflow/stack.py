@@ -201,6 +201,7 @@ async def running_gateway(
         ),
         ledger=ledger,
         return_redirect_url=settings.return_redirect_url,
+        return_secret=settings.notify_secret,
         access=AccessTokens.from_settings(
             settings.api_token,
             settings.operator_token,

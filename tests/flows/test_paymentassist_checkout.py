@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
 import pytest
 
 from payflow.checkouts import CheckoutNotStarted
+from payflow.notifications import (
+    TOLERANCE_SECONDS,
+    InvalidSignature,
+    signed_return_query,
+    verify_return,
+)
 from payflow.search_attributes import PAYMENT_STATUS
 from payflow.workflow_calls import PaymentConflict
 from providers.paymentassist.signing import sign_webhook
 from state.checkout_models import InvoiceDocument, OperatorResolution
-from tests.conftest import Stack
+from tests.conftest import NOTIFY_SECRET, Stack
 from tests.flows.helpers import (
     FAST_POLLING,
     SLOW_POLLING,
@@ -376,9 +383,60 @@ async def test_return_redirects_to_the_merchant_when_configured(stack: Stack) ->
     async with another_gateway(stack, return_redirect_url="https://shop.example/ok?src=pa") as url:
         answer = await browser_get(redirect.replace(stack.settings.public_url, url))
     assert answer.status_code == 303
-    assert answer.headers["location"] == (
-        f"https://shop.example/ok?src=pa&order_id={request.order_id}&outcome=failed"
+    location = answer.headers["location"]
+    assert location.startswith(
+        f"https://shop.example/ok?src=pa&order_id={request.order_id}&outcome=failed&t="
     )
+    assert verify_return(location, NOTIFY_SECRET).outcome == "failed"
+
+
+def refused(redirect: str | dict[str, str]) -> bool:
+    """Whether the merchant's helper detects a forged or tampered redirect."""
+    try:
+        verify_return(redirect, NOTIFY_SECRET)
+    except InvalidSignature:
+        return True
+    return False
+
+
+async def test_the_return_redirect_is_signed_and_a_forged_one_is_detected(stack: Stack) -> None:
+    request = checkout_request()
+    started = await stack.checkouts.start(request)
+    redirect = await stack.sandbox.paymentassist.decide(started.token, "decline")
+    async with another_gateway(stack, return_redirect_url="https://shop.example/back") as url:
+        answer = await browser_get(redirect.replace(stack.settings.public_url, url))
+    assert answer.status_code == 303
+    location = answer.headers["location"]
+    real = verify_return(location, ["an-old-secret", NOTIFY_SECRET])  # a rotation: any matches
+    assert (real.order_id, real.outcome) == (request.order_id, "failed")
+    query = dict(parse_qsl(urlsplit(location).query))
+    assert set(query) == {"order_id", "outcome", "t", "signature"}
+    forgeries = {
+        "unsigned": {"order_id": request.order_id, "outcome": "success"},
+        "outcome changed": {**query, "outcome": "success"},
+        "order changed": {**query, "order_id": new_order_id()},
+        "timestamp changed": {**query, "t": str(int(query["t"]) + 1)},
+        "signature of another secret": signed_return_query(
+            "not-the-secret", request.order_id, "success"
+        ),
+    }
+    as_urls = {
+        f"{name}, as a URL": f"https://shop.example/back?{urlencode(params)}"
+        for name, params in forgeries.items()
+    }
+    detected = {name for name, forged in {**forgeries, **as_urls}.items() if refused(forged)}
+    assert detected == set(forgeries) | set(as_urls)
+    stale = int(query["t"]) + TOLERANCE_SECONDS + 1
+    with pytest.raises(InvalidSignature, match="timestamp"):
+        verify_return(location, NOTIFY_SECRET, now=stale)
+    with pytest.raises(InvalidSignature, match="twice"):
+        verify_return(f"{location}&outcome=success", NOTIFY_SECRET)
+    async with another_gateway(
+        stack, return_redirect_url="https://shop.example/back", notify_secret=None
+    ) as url:
+        unsigned = await browser_get(redirect.replace(stack.settings.public_url, url))
+    assert unsigned.status_code == 200 and "Finance not completed" in unsigned.text  # no secret:
+    # the gateway's own page, never a redirect the merchant could not verify
 
 
 async def test_a_return_replayed_for_another_order_signals_nothing_and_reveals_nothing(
