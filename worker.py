@@ -16,6 +16,7 @@ from temporalio.converter import PayloadCodec
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.decisions import DecisionActivities
 from activities.heartbeat import HeartbeatInterceptor
 from activities.ledger import LedgerActivities
 from activities.merchant import MerchantActivities
@@ -26,6 +27,7 @@ from ledger.migrate import require_current
 from ledger.store import Ledger
 from payflow import event_loop
 from payflow.codec import codec_for
+from payflow.decision_keys import client_decision_keys, decision_key_problems
 from payflow.documents import DocumentStore
 from payflow.http_server import RunningServer
 from payflow.logs import configure_logging, warn_about_sandbox_defaults
@@ -151,6 +153,8 @@ async def running_worker(
         policy=NotifyPolicy.of(settings.notify_private_hosts, settings.notify_allowed_hosts),
         trusted_url=settings.notify_url,
     )
+    proofs = client_decision_keys(client, settings)
+    decisions = DecisionActivities(proofs)
     runner = workflow_runner(settings)
     worker = Worker(
         client,
@@ -165,11 +169,13 @@ async def running_worker(
             *activity_methods(PassimpayActivities(passimpay)),
             *activity_methods(merchant),
             *activity_methods(LedgerActivities(ledger)),
+            *activity_methods(decisions),
             *activity_methods(
                 PassimpayWithdrawalActivities(
                     passimpay,
                     client,
                     gate_task_queue=settings.withdrawal_task_queue,
+                    proofs=proofs,
                     policy=withdraw_policy
                     or WithdrawPolicy(unique_order_id=platform.unique_order_id),
                     limits=withdraw_limits or platform.withdraw_limits(),
@@ -192,6 +198,7 @@ async def running_worker(
             client,
             task_queue=settings.withdrawal_task_queue,
             workflows=[PassimpayWithdrawGate],
+            activities=activity_methods(decisions),  # the proof of each release
             workflow_runner=runner,
             sticky_queue_schedule_to_start_timeout=GATE_STICKY_TIMEOUT,
         )
@@ -253,7 +260,8 @@ async def serve_forever() -> None:
     settings = PayflowSettings()
     codec = codec_for(settings.payload_keys, settings.payload_key_id)
     problems = provider_problems(PaymentAssistSettings(), PassimpaySettings())
-    check_start(problems + codec_problems(codec), settings, logger)
+    problems += codec_problems(codec) + decision_key_problems(settings)
+    check_start(problems, settings, logger)
     await check_ledger(settings)
     client = await connect(codec=codec, metrics=True)
     stop = asyncio.Event()

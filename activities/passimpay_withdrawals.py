@@ -20,6 +20,7 @@ from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 
+from activities.decisions import DecisionKeys
 from activities.errors import provider_call
 from activities.withdraw_metrics import WITHDRAW_GAP_SECONDS, WITHDRAW_MISSED_SLOTS
 from providers.errors import InvalidInput, Refused, Transient
@@ -161,10 +162,13 @@ class PassimpayWithdrawalActivities:
         temporal: Client,
         *,
         gate_task_queue: str,
+        proofs: DecisionKeys,
         policy: WithdrawPolicy | None = None,
         limits: WithdrawLimits | None = None,
     ) -> None:
+        """`proofs` proves each lease release to the gate (it refuses unproven ones)."""
         self._client = passimpay
+        self._proofs = proofs
         self._limits = limits or WithdrawLimits()
         self._temporal = temporal
         self._gate_task_queue = gate_task_queue
@@ -302,6 +306,9 @@ class PassimpayWithdrawalActivities:
 
     async def _release(self, lease: LeaseRef, fate: Fate) -> None:
         """Report the lease's end; if this fails the gate's timer ends it (a slower, safe path)."""
-        release = Release(lease_id=lease.lease_id, epoch=lease.epoch, fate=fate)
+        release = self._proofs.prove(
+            gate_workflow_id(self._platform_id),
+            Release(lease_id=lease.lease_id, epoch=lease.epoch, fate=fate),
+        )
         with contextlib.suppress(Exception):
             await self._gate().signal(RELEASE_SIGNAL, release)

@@ -12,7 +12,9 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.decisions import DecisionKeys
 from ledger.store import Ledger
+from payflow.decision_keys import DecisionProver
 from payflow.documents import DocumentStore
 from payflow.payment_records import PaymentRecords, live_or_kept
 from payflow.recent import Recent
@@ -102,10 +104,13 @@ class PaymentAssistCheckouts:
         bounds: CallBounds | None = None,
         notify_url: str | None = None,
         ledger: Ledger | None = None,
+        proofs: DecisionKeys | None = None,
     ) -> None:
         """Without `ledger` nothing is registered or kept after Temporal deletes a checkout
-        (tests of the workflow alone); the gateway and the CLI always give one."""
+        (tests of the workflow alone); the gateway and the CLI always give one. Without
+        `proofs` decisions are proven with the keys the settings name."""
         self._client = client
+        self._prover = DecisionProver(client, proofs)
         self._notify_url = notify_url
         self._task_queue = task_queue
         self._public_url = public_url.rstrip("/")
@@ -249,6 +254,7 @@ class PaymentAssistCheckouts:
         A token is attached only when `/status` shows an application for the checkout's amount
         that no other checkout holds; otherwise ResolutionRefused says why.
         """
+        resolution = self._prover.prove(checkout_workflow_id(order_id), resolution)
         async with within(self._bounds.slow, checkout_workflow_id(order_id)) as rpc:
             try:
                 return await self._handle(order_id).execute_update(

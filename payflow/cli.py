@@ -22,6 +22,7 @@ from payflow.cli_events import events_app
 from payflow.cli_ledger import db_app, ledger_app
 from payflow.cli_reconcile import reconcile_command
 from payflow.codec import DEV_KEY_FILE, PayloadKeyError, codec_for, dev_key
+from payflow.decision_keys import decision_key_problems
 from payflow.devserver import set_retention, start_dev_server
 from payflow.logs import configure_logging, warn_about_sandbox_defaults
 from payflow.metrics import DEV_WORKER_METRICS_PORT
@@ -183,7 +184,8 @@ async def _gateway() -> None:
     paymentassist, passimpay = PaymentAssistSettings(), PassimpaySettings()
     codec = codec_for(settings.payload_keys, settings.payload_key_id)
     problems = api_problems(settings) + provider_problems(paymentassist, passimpay)
-    check_start(problems + codec_problems(codec), settings, logger)
+    problems += codec_problems(codec) + decision_key_problems(settings)
+    check_start(problems, settings, logger)
     ensure_free([Listener(settings.gateway_host, settings.gateway_port, "PAYFLOW_GATEWAY_PORT")])
     await check_ledger(settings)
     client = await connect(codec=codec, metrics=True)

@@ -15,7 +15,9 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
+from activities.decisions import DecisionKeys
 from ledger.store import Ledger
+from payflow.decision_keys import DecisionProver
 from payflow.payment_records import PaymentRecords, live_or_kept
 from payflow.workflow_calls import (
     CallBounds,
@@ -95,9 +97,12 @@ class PassimpayPayments:
         bounds: CallBounds | None = None,
         notify_url: str | None = None,
         ledger: Ledger | None = None,
+        proofs: DecisionKeys | None = None,
     ) -> None:
-        """Without `ledger` nothing is registered or kept after Temporal deletes a flow."""
+        """Without `ledger` nothing is registered or kept after Temporal deletes a flow;
+        without `proofs` decisions are proven with the keys the settings name."""
         self._client = client
+        self._prover = DecisionProver(client, proofs)
         self._notify_url = notify_url
         self._task_queue = task_queue
         self._bounds = bounds or CallBounds.from_settings()
@@ -239,6 +244,7 @@ class PassimpayPayments:
     async def resolve_deposit(self, order_id: str, resolution: DepositResolution) -> AddressView:
         """Operator: credit or reject a deposit the provider could not confirm."""
         handle = self._address_handle(order_id)
+        resolution = self._prover.prove(handle.id, resolution)
         async with within(self._bounds.slow, handle.id) as rpc:
             return await handle.execute_update(
                 PassimpayAddress.resolve_deposit, resolution, rpc_timeout=rpc

@@ -124,6 +124,13 @@ class PayflowSettings(BaseSettings):
     while any history still needs them."""
     payload_key_id: str | None = None
     """Which key seals new payloads (default: the first)."""
+    decision_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    """Keys payflow's API proves operator decisions with (and payout activities their gate
+    releases), by id (base64, 32+ bytes), `{"2026-11": "..."}`: the worker refuses a decision
+    without a valid proof. Every gateway, CLI and worker holds them; the codec server does not.
+    Unset (development only): derived from the payload keys."""
+    decision_key_id: str | None = None
+    """Which decision key proves new decisions (default: the first); keep old ones a while."""
     codec_host: str = "127.0.0.1"
     codec_port: int = 8888
     """Where `payflow codec-server` listens (the Temporal UI's codec endpoint, off the gateway)."""

@@ -5,7 +5,9 @@ from __future__ import annotations
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from activities.decisions import DecisionKeys
 from ledger.store import Ledger
+from payflow.decision_keys import DecisionProver
 from payflow.payment_records import PaymentRecords, live_or_kept
 from payflow.workflow_calls import (
     CallBounds,
@@ -49,9 +51,12 @@ class PassimpayWithdrawals:
         bounds: CallBounds | None = None,
         notify_url: str | None = None,
         ledger: Ledger | None = None,
+        proofs: DecisionKeys | None = None,
     ) -> None:
-        """Without `ledger` nothing is registered or kept after Temporal deletes a payout."""
+        """Without `ledger` nothing is registered or kept after Temporal deletes a payout;
+        without `proofs` decisions are proven with the keys the settings name."""
         self._client = client
+        self._prover = DecisionProver(client, proofs)
         self._notify_url = notify_url
         self._task_queue = task_queue
         self._bounds = bounds or CallBounds.from_settings()
@@ -131,8 +136,10 @@ class PassimpayWithdrawals:
         )
 
     async def resolve(self, order_id: str, resolution: WithdrawalResolution) -> WithdrawalView:
-        """An operator's decision on a payout in `outcome_unknown`."""
+        """An operator's decision on a payout in `outcome_unknown`, proven for this payout (the
+        workflow refuses one without the proof)."""
         handle = self._handle(order_id)
+        resolution = self._prover.prove(handle.id, resolution)
         async with within(self._bounds.slow, handle.id) as rpc:
             return await handle.execute_update(
                 PassimpayWithdrawal.resolve, resolution, rpc_timeout=rpc

@@ -455,6 +455,9 @@ class CheckoutState(CheckoutView):
     hint_failures: int = Field(
         default=0, description="failed `/status` checks since the hint that asked for them"
     )
+    last_decision_at: datetime | None = Field(
+        default=None, description="when the last operator decision taken here was made"
+    )
     status_in_memo: bool = Field(
         default=True,
         description="the memo repeats status and attention (runs from before search attributes "

@@ -28,6 +28,9 @@ class LifecycleState(BaseModel):
     recorded: LedgerMark = Field(
         default_factory=LedgerMark, description="how far the ledger of record has been written"
     )
+    last_decision_at: datetime | None = Field(
+        default=None, description="when the last operator decision taken here was made"
+    )
 
     def money_moved(self) -> str:
         """What money the flow has moved so far, as the ledger tells changes apart."""

@@ -29,6 +29,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from state.decision import Proven
+
 PROVIDER_MIN_INTERVAL = 1.0
 """The provider's limit: seconds between two withdraw requests of one platform."""
 WAIT_AFTER_REPLY = PROVIDER_MIN_INTERVAL + 0.01
@@ -37,6 +39,8 @@ IN_FLIGHT_BOUND = 5.0
 """Assumed: bytes written before a connection was closed reach the provider within this, or never."""
 WAIT_AFTER_DOUBT = PROVIDER_MIN_INTERVAL + IN_FLIGHT_BOUND
 """The next sender's wait after a request that got no reply, or whose holder never reported."""
+REFUSED_KEPT = 20
+"""Refused messages a gate keeps (an outsider's flood cannot grow its state)."""
 LEASE_LOCAL = 5.0
 """A holder may start writing only this long after it asked for (or renewed) its grant."""
 REPLY_TIMEOUT = 10.0
@@ -176,8 +180,9 @@ class Grant(BaseModel):
     reason: str | None = None
 
 
-class Release(BaseModel):
-    """A holder's report that its lease ended, and how."""
+class Release(Proven):
+    """A holder's report that its lease ended, and how (proven by the payout activity that
+    held it: a release typed into the Temporal UI or CLI is refused)."""
 
     lease_id: int
     fate: Fate
@@ -216,10 +221,19 @@ class GateState(BaseModel):
         default_factory=dict, description="how leases ended, by `LeaseRef.key`, oldest first"
     )
     recent: list[LeaseRecord] = Field(default_factory=list)
+    refused: list[str] = Field(
+        default_factory=list,
+        description=f"the latest {REFUSED_KEPT} messages refused for a missing or wrong proof",
+    )
     leases_total: int = 0
     leases_per_run: int = Field(
         default=300, ge=1, description="continue-as-new after this many leases (~15 events each)"
     )
+
+    def refuse(self, at: datetime, note: str) -> None:
+        """Keep a refused message for operators (the latest few)."""
+        self.refused.append(f"{at.isoformat()} {note}")
+        del self.refused[:-REFUSED_KEPT]
 
     def enqueue(self, ticket: Ticket) -> bool:
         """Queue a ticket once; a repeat (retried activity) changes nothing."""

@@ -10,11 +10,13 @@ import pytest
 from pydantic import SecretStr
 from temporalio.api.common.v1 import Payload
 from temporalio.api.failure.v1 import Failure
+from temporalio.converter import ActivitySerializationContext, WorkflowSerializationContext
 from temporalio.exceptions import ApplicationError
 
 from payflow.codec import (
     ENCODING,
     KEY_ID,
+    WORKFLOW_ID,
     EncryptionCodec,
     PayloadKeyError,
     codec_for,
@@ -106,3 +108,46 @@ def test_every_run_shares_one_type_adapter_cache() -> None:
         (view,) = converter.from_payloads(payload, [CheckoutStarted])
         assert view == CheckoutStarted(order_id="o-1", token="t", url="u", status="s")
     assert SHARED_JSON._type_adapter.cache_info().hits >= 1
+
+
+def _for(codec: EncryptionCodec, workflow_id: str) -> EncryptionCodec:
+    context = WorkflowSerializationContext(namespace="default", workflow_id=workflow_id)
+    return codec.with_context(context)
+
+
+async def test_a_payload_sealed_for_one_workflow_never_opens_in_another() -> None:
+    codec = EncryptionCodec({"k1": OLD}, "k1")
+    [sealed] = await _for(codec, "passimpay-withdrawal:a").encode([PLAIN])
+    assert sealed.metadata[WORKFLOW_ID] == b"passimpay-withdrawal:a"
+    assert await _for(codec, "passimpay-withdrawal:a").decode([sealed]) == [PLAIN]
+    activity = ActivitySerializationContext(
+        namespace="default",
+        activity_id="1",
+        activity_type="t",
+        activity_task_queue="q",
+        workflow_id="passimpay-withdrawal:a",
+        workflow_type="PassimpayWithdrawal",
+        is_local=False,
+    )
+    assert await codec.with_context(activity).decode([sealed]) == [PLAIN]  # its activities
+    assert await codec.decode([sealed]) == [PLAIN]  # the UI's codec endpoint: no context
+    with pytest.raises(PayloadKeyError, match="sealed for another workflow"):
+        await _for(codec, "passimpay-withdrawal:b").decode([sealed])
+    relabelled = Payload(
+        metadata={**sealed.metadata, WORKFLOW_ID: b"passimpay-withdrawal:b"}, data=sealed.data
+    )
+    with pytest.raises(PayloadKeyError, match="failed its check"):
+        await _for(codec, "passimpay-withdrawal:b").decode([relabelled])
+    [unbound] = await codec.encode([PLAIN])  # sealed before binding (or by the codec endpoint)
+    assert WORKFLOW_ID not in unbound.metadata
+    assert await _for(codec, "passimpay-withdrawal:b").decode([unbound]) == [PLAIN]
+
+
+async def test_the_worker_binds_what_it_seals_to_its_workflow() -> None:
+    converter = data_converter(EncryptionCodec({"k1": OLD}, "k1"))
+    bound = converter.with_context(
+        WorkflowSerializationContext(namespace="default", workflow_id="wf-1")
+    )
+    [payload] = await bound.encode(["hello"])
+    assert payload.metadata[WORKFLOW_ID] == b"wf-1"
+    assert await bound.decode([payload]) == ["hello"]

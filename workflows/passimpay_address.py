@@ -20,6 +20,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.errors import REFUSED
     from activities.passimpay import AddressLookup, PassimpayActivities
+    from state.decision import DECISION_REFUSED
     from state.deposit_ledger import DepositEvent, LedgerEntry, RecordOutcome
     from state.passimpay_address import AddressStatus, unconfirmed_reason
     from state.passimpay_models import (
@@ -42,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.ledger import LedgerRecorder
     from workflows.notifications import Notifier
+    from workflows.proofs import PROOF_PATCH, refusal
     from workflows.terms import refuse_other_terms
     from workflows.visibility import Tracked
 
@@ -330,11 +332,24 @@ class PassimpayAddress(Tracked[AddressState]):
         """An operator's reconciliation: confirm unsettled deposits with the provider now."""
         self._hinted = True
 
-    @workflow.update(
-        description="An operator credits or rejects a deposit the provider did not confirm"
-    )
-    def resolve_deposit(self, resolution: DepositResolution) -> AddressState:
-        """An operator credits or rejects a deposit the provider did not confirm."""
+    @async_update("An operator credits or rejects a deposit the provider did not confirm")
+    async def resolve_deposit(self, resolution: DepositResolution) -> AddressState:
+        """An operator credits or rejects a deposit the provider did not confirm; a decision
+        without a valid proof from payflow's API is journalled as refused and never acted on."""
+        if workflow.patched(PROOF_PATCH):
+            refused = await refusal(resolution, last=self._s.last_decision_at)
+            if refused is not None:
+                note = f"{resolution.attempted()}: {refused}"
+                self._s.lifecycle.offer("decision_refused", workflow.now(), note)
+                raise ApplicationError(f"decision refused: {refused}", type=DECISION_REFUSED)
+            entry = self._s.ledger.entries.get(resolution.key)
+            if entry is None or entry.final:  # decided otherwise while it was checked
+                raise ApplicationError(
+                    f"deposit {resolution.key!r} has nothing left to resolve",
+                    type=DECISION_REFUSED,
+                )
+            resolution = resolution.unproven()
+            self._s.last_decision_at = resolution.decided_at
         ledger, now = self._s.ledger, workflow.now()
         note = f"operator {resolution.actor}: {resolution.note}"
         done = (

@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         lease_ref,
     )
     from workflows.calls import async_update
+    from workflows.proofs import PROOF_PATCH, refusal
     from workflows.visibility import publish_identity
 
 PROVIDER = "passimpay"
@@ -147,8 +148,16 @@ class PassimpayWithdrawGate:
         return grant
 
     @workflow.signal(name=RELEASE_SIGNAL, description="The holder's report of how its lease ended")
-    def release(self, release: Release) -> None:
-        """The holder's report of how its lease ended."""
+    async def release(self, release: Release) -> None:
+        """The holder's report of how its lease ended; one without the payout activity's proof
+        is kept as refused and changes nothing."""
+        if workflow.patched(PROOF_PATCH):
+            refused = await refusal(release)
+            if refused is not None:
+                note = f"release of lease {release.ref.key} ({release.fate.value}): {refused}"
+                workflow.logger.warning("withdraw gate refused a %s", note)
+                self._state.refuse(workflow.now(), note)
+                return
         if self._state.release(release):
             self._changed()
 

@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
         WithdrawOutcome,
     )
     from providers.passimpay.models import WithdrawCallback, WithdrawRequest, WithdrawStatus
+    from state.decision import DECISION_REFUSED
     from state.notifications import Outbox
     from state.passimpay_withdrawal import (
         StatusRead,
@@ -48,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.ledger import LedgerRecorder
     from workflows.notifications import Notifier
+    from workflows.proofs import PROOF_PATCH, refusal
     from workflows.visibility import Published
     from workflows.wakeup import Wakeup
 
@@ -536,9 +538,22 @@ class PassimpayWithdrawal(Published[WithdrawalState]):
                 type=TERMS_CONFLICT,
             )
 
-    @workflow.update(description="An operator's decision on an unknown outcome")
-    def resolve(self, resolution: WithdrawalResolution) -> WithdrawalState:
-        """An operator's decision on an unknown outcome: paid, failed, or send again."""
+    @async_update("An operator's decision on an unknown outcome (proven by payflow's API)")
+    async def resolve(self, resolution: WithdrawalResolution) -> WithdrawalState:
+        """An operator's decision on an unknown outcome: paid, failed, or send again; one
+        without a valid proof from payflow's API is journalled as refused and never acted on."""
+        if workflow.patched(PROOF_PATCH):
+            refused = await refusal(resolution, last=self._s.last_decision_at)
+            if refused is not None:
+                self._note("decision_refused", f"{resolution.attempted()}: {refused}")
+                raise ApplicationError(f"decision refused: {refused}", type=DECISION_REFUSED)
+            if self._status != S.OUTCOME_UNKNOWN:  # decided otherwise while it was checked
+                raise ApplicationError(
+                    f"nothing to resolve: the withdrawal is {self._status.value}",
+                    type=DECISION_REFUSED,
+                )
+            resolution = resolution.unproven()
+            self._s.last_decision_at = resolution.decided_at
         self._s.resolution = resolution
         self._s.retry_requested = None
         note = f"operator {resolution.actor}: {resolution.note}"

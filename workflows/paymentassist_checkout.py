@@ -60,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
         provider_event,
         token_digest,
     )
+    from state.decision import DECISION_REFUSED
     from state.details import current_details
     from workflows.calls import (
         ONE_TRY,
@@ -75,6 +76,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.ledger import LedgerRecorder
     from workflows.notifications import Notifier
     from workflows.paymentassist_token_claim import PaymentAssistTokenClaim, claim_workflow_id
+    from workflows.proofs import PROOF_PATCH, refusal
     from workflows.terms import refuse_other_terms
     from workflows.visibility import publish_identity, publish_status
 
@@ -961,7 +963,26 @@ class PaymentAssistCheckout:
     )
     async def resolve(self, resolution: OperatorResolution) -> CheckoutView:
         """An operator attaches the lost application's token (confirmed with `/status` and
-        claimed for this checkout alone), or closes the checkout."""
+        claimed for this checkout alone), or closes the checkout. A resolution without a valid
+        proof from payflow's API is journalled as refused and never acted on."""
+        if workflow.patched(PROOF_PATCH):
+            self._resolving = True
+            try:
+                refused = await refusal(resolution, last=self._s.last_decision_at)
+            finally:
+                self._resolving = False
+            if refused is not None:
+                self._s.move(
+                    "decision_refused", workflow.now(), f"{resolution.attempted()}: {refused}"
+                )
+                raise ApplicationError(f"decision refused: {refused}", type=DECISION_REFUSED)
+            if self._status != CheckoutStatus.NEEDS_ATTENTION:  # moved on while it was checked
+                raise ApplicationError(
+                    f"nothing to resolve: the checkout is {self._status.value}",
+                    type=DECISION_REFUSED,
+                )
+            resolution = resolution.unproven()
+            self._s.last_decision_at = resolution.decided_at
         if resolution.close_reason:
             self._s.failure_reason = f"closed by {resolution.actor}: {resolution.close_reason}"
             self._move("fail", self._s.failure_reason)

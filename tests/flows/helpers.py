@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload
-from temporalio.client import WorkflowHandle
+from temporalio.client import Client, WorkflowHandle
 
 from payflow.checkouts import PaymentAssistCheckouts
 from payflow.http_server import free_port
@@ -57,6 +57,12 @@ def checkout_request(**overrides: object) -> CheckoutRequest:
         "timing": SLOW_POLLING,
     }
     return CheckoutRequest(**{**values, **overrides})  # type: ignore[arg-type]
+
+
+def outsider(client: Client) -> Client:
+    """A client on the same namespace without payflow's converter or keys: it sends plain JSON,
+    as anyone with write access to the namespace can (the Temporal UI, the CLI)."""
+    return Client(client.service_client, namespace=client.namespace)
 
 
 async def eventually(

@@ -16,8 +16,11 @@ import httpx
 import pytest
 import pytest_asyncio
 from fastapi import FastAPI, Request, Response
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
+from payflow.decision_keys import client_decision_keys
 from payflow.devserver import DevServer, stop_process
 from payflow.http_server import RunningServer, serve
 from payflow.stack import SANDBOX_PASSIMPAY_KEY, SANDBOX_PASSIMPAY_PLATFORM
@@ -25,6 +28,7 @@ from payflow.withdrawals import PassimpayWithdrawals, WithdrawalRejected
 from payflow.workflow_calls import PaymentConflict
 from sandbox.passimpay import PassimpaySandbox
 from sandbox.passimpay.withdrawals import AddressSpelling, OrderIdMode
+from state.decision import DECISION_REFUSED
 from state.passimpay_withdrawal_models import (
     WithdrawalRequest,
     WithdrawalResolution,
@@ -34,11 +38,11 @@ from state.passimpay_withdrawal_models import (
 )
 from state.withdraw_gate import REPLY_TIMEOUT, WAIT_AFTER_DOUBT, gate_workflow_id
 from tests.conftest import OPERATOR, PROVIDER_TIMEOUT_SECONDS, Stack
-from tests.flows.helpers import decoded_history, eventually, new_order_id
+from tests.flows.helpers import decoded_history, eventually, new_order_id, outsider
 from tests.flows.test_checkout_durability import start_worker_process
 from tests.payload_keys import PAYLOAD_KEYS_ENV
 from worker import passimpay_client, paymentassist_client, running_worker
-from workflows.passimpay_withdrawal import withdrawal_workflow_id
+from workflows.passimpay_withdrawal import PassimpayWithdrawal, withdrawal_workflow_id
 
 TRON = "TJRabPrwbZy45sbavfcjinPJC18kjpRTv8"
 XRP = "rnMwwyTQMRQJT52h1MocV8jRGgxb4JF3KA"
@@ -270,6 +274,58 @@ async def test_an_operators_retry_is_not_sent_while_the_status_cannot_be_read(
     view = await ended(stack.withdrawals, request.order_id)
     assert view.status == "paid" and view.send_attempts == 2
     assert sim.payouts[request.order_id] == 1
+
+
+async def test_a_retry_sent_from_outside_payflow_is_refused_and_never_resent(
+    stack: Stack, sim: PassimpaySandbox
+) -> None:
+    # the provider has nothing (a 503 before anything was committed), so a retry would be sent
+    sim.withdrawals.behave("duplicate")
+    request = payout(timing=SLOW_UNKNOWN)
+    sim.faults.fail_next(WITHDRAW, "503")
+    await stack.withdrawals.request(request)
+    await ended(stack.withdrawals, request.order_id, "outcome_unknown", timeout=30)
+    sends_before = sim.calls[WITHDRAW]
+    workflow_id = withdrawal_workflow_id(request.order_id)
+    # plain JSON through the Temporal client, as the UI or CLI sends it (no codec, no proof)
+    plain = {"decision": "retry", "note": "resend it", "actor": "ops-ada"}
+    outside = outsider(stack.client).get_workflow_handle(workflow_id)
+    # a proven decision moved from another payout, and one altered after it was proven
+    other = withdrawal_workflow_id(new_order_id("wd"))
+    keys = client_decision_keys(stack.client, stack.settings)
+    retry = WithdrawalResolution(decision="retry", note="resend it")
+    moved = keys.prove(other, retry)
+    altered = keys.prove(workflow_id, retry.model_copy(update={"decision": "paid"})).model_copy(
+        update={"decision": "retry"}
+    )
+    handle = stack.client.get_workflow_handle_for(PassimpayWithdrawal.run, workflow_id)
+    outcomes = [
+        *await asyncio.gather(outside.execute_update("resolve", plain), return_exceptions=True),
+        *await asyncio.gather(
+            handle.execute_update(PassimpayWithdrawal.resolve, moved), return_exceptions=True
+        ),
+        *await asyncio.gather(
+            handle.execute_update(PassimpayWithdrawal.resolve, altered), return_exceptions=True
+        ),
+    ]
+    view = await stack.withdrawals.get(request.order_id)
+    refusals = [e.note or "" for e in view.lifecycle.journal if e.event == "decision_refused"]
+    assert len(refusals) == 3
+    assert "'retry'" in refusals[0] and "'ops-ada'" in refusals[0] and "no proof" in refusals[0]
+    assert all("does not match" in note for note in refusals[1:])
+    assert view.status == "outcome_unknown" and view.retry_requested is None
+    assert view.resolution is None
+    for outcome in outcomes:  # each caller heard a refusal (its message sealed for payflow)
+        assert isinstance(outcome, WorkflowUpdateFailedError), outcome
+        assert isinstance(outcome.cause, ApplicationError)
+        assert outcome.cause.type == DECISION_REFUSED
+    # the operator's own decision through payflow's API is still taken: nothing was resent
+    decided = await stack.withdrawals.resolve(
+        request.order_id, WithdrawalResolution(decision="failed", note="nothing in the dashboard")
+    )
+    assert decided.status == "failed" and decided.resolution is not None
+    assert decided.resolution.proof is None  # the proof is checked, never kept or shown
+    assert sim.calls[WITHDRAW] == sends_before and sim.payouts[request.order_id] == 0
 
 
 @pytest.mark.parametrize("order_ids", ["duplicate", "ignore"])
