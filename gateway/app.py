@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
 from gateway import (
     checkouts,
@@ -18,11 +17,13 @@ from gateway import (
     readiness,
     withdrawals,
 )
+from gateway.codec import install_codec_cors
 from gateway.docs import install_docs
 from gateway.errors import install_error_handlers
 from gateway.openapi import install_openapi
 from gateway.services import GatewayServices
-from gateway.shedding import InFlightLimit
+from gateway.shared_waits import SharedWaits
+from gateway.shedding import FrontDoor
 from gateway.tracing import FASTAPI_TELEMETRY_OFF, RequestSpans
 from payflow.tracing import tracing_enabled
 
@@ -47,6 +48,9 @@ def create_gateway(found: GatewayServices) -> FastAPI:
         telemetry=FASTAPI_TELEMETRY_OFF,
     )
     app.state.services = found
+    app.state.return_waits = SharedWaits[str](
+        keys=found.max_in_flight, per_key=paymentassist_callbacks.RETURN_WAITERS
+    )
     if found.return_redirect_url and found.return_secret is None:
         logger.warning(
             "PAYFLOW_RETURN_REDIRECT_URL is set but PAYFLOW_NOTIFY_SECRET is not: customers see "
@@ -64,17 +68,13 @@ def create_gateway(found: GatewayServices) -> FastAPI:
     app.include_router(codec.router)
     app.include_router(readiness.router)
     app.include_router(metrics.router)
-    app.add_middleware(InFlightLimit, limit=found.max_in_flight, wait=found.slot_wait_seconds)
+    app.add_middleware(
+        FrontDoor, limit=found.max_in_flight, wait=found.slot_wait_seconds, bodies=found.bodies
+    )
     if found.ui_origins:  # the Temporal UI calls the codec from the operator's browser
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=list(found.ui_origins),
-            allow_methods=["POST"],
-            allow_headers=["Authorization", "Content-Type", "X-Namespace"],
-            allow_credentials=True,
-        )
+        install_codec_cors(app, found.ui_origins)  # outside: its refusals carry CORS headers
 
-    if tracing_enabled():  # outermost: the span covers shedding and CORS too
+    if tracing_enabled():  # outermost: the span covers the front door and CORS too
         app.add_middleware(RequestSpans)
 
     @app.get("/healthz", tags=["health"])

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, status
+from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, status
+from fastapi.middleware.cors import CORSMiddleware
 from google.protobuf import json_format
+from starlette.datastructures import Headers
+from starlette.types import Receive, Scope, Send
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.converter import PayloadCodec
 
 from gateway.auth import operator
 from gateway.errors import FORBIDDEN, INVALID, UNAUTHORIZED
-from gateway.problems import refusal
+from gateway.problems import problem, refusal
 from gateway.services import GatewayServices, services
 
 CODEC_PATH = "/codec"
@@ -29,6 +33,47 @@ router = APIRouter(
         404: refusal("no payload codec is configured"),
     },
 )
+
+
+class CodecCORS(CORSMiddleware):
+    """Starlette's CORS for the Temporal UI's origin, whose preflight refusal is a problem
+    document like every other refusal (Starlette's own is plain text)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "OPTIONS":
+            headers = Headers(scope=scope)
+            if "origin" in headers and "access-control-request-method" in headers:
+                answer = self.preflight_response(request_headers=headers)
+                if answer.status_code >= 400:
+                    answer = problem(
+                        answer.status_code,
+                        "cors_refused",
+                        f"{bytes(answer.body).decode()}: this origin, method or header may not "
+                        "call the codec",
+                        instance=scope["path"],
+                        headers={k: v for k, v in answer.headers.items() if k in CORS_KEPT},
+                    )
+                await answer(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
+CORS_KEPT = frozenset(
+    {"access-control-allow-origin", "access-control-allow-methods", "access-control-max-age"}
+    | {"access-control-allow-headers", "access-control-allow-credentials", "vary"}
+)
+"""The preflight's own headers a refusal keeps (the browser reads the problem with them)."""
+
+
+def install_codec_cors(app: FastAPI, origins: Iterable[str]) -> None:
+    """Let the Temporal UI's origins call the codec with an operator's token."""
+    app.add_middleware(
+        CodecCORS,
+        allow_origins=list(origins),
+        allow_methods=["POST"],
+        allow_headers=["Authorization", "Content-Type", "X-Namespace"],
+        allow_credentials=True,
+    )
 
 
 def _payloads(body: dict[str, Any]) -> list[Payload]:

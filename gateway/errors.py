@@ -48,7 +48,11 @@ STARTED: Responses = {
         "refused to open it (`not_started`, `not_opened`, with its state)"
     )
 }
-UNREADABLE: Responses = {400: refusal("the body cannot be parsed at all (not UTF-8)")}
+UNREADABLE: Responses = {
+    400: refusal("the body cannot be parsed at all (not UTF-8)"),
+    408: refusal("the body did not arrive within PAYFLOW_GATEWAY_BODY_TIMEOUT_SECONDS"),
+    413: refusal("the body is larger than its route's limit (PAYFLOW_GATEWAY_MAX_*_BODY_BYTES)"),
+}
 """What a route with a request body adds (a body that is UTF-8 but not JSON is a 422)."""
 API: Responses = {**UNAUTHORIZED, **FORBIDDEN, **INVALID, **UNAVAILABLE}
 """What every merchant and operator route can answer."""

@@ -36,7 +36,6 @@ from providers.passimpay.client import PROVIDER
 from state.deposit_ledger import DepositEvent
 from state.passimpay_models import UnmatchedCallback
 
-MAX_CALLBACK_BYTES = 64 * 1024
 CALLBACK_PATH = "/webhooks/passimpay"
 Kind = Literal["deposit", "withdrawal"]
 FIELD = re.compile(r"([A-Za-z]\w*(?:\.\w+)*): ")
@@ -67,7 +66,8 @@ def deposit_event(callback: DepositCallback) -> DepositEvent:
         ),
         401: refusal("the signature does not verify"),
         403: refusal("the sender is not on the callback allow-list"),
-        413: refusal("the body is too large"),
+        408: refusal("the body did not arrive within PAYFLOW_GATEWAY_BODY_TIMEOUT_SECONDS"),
+        413: refusal("the body is larger than PAYFLOW_GATEWAY_MAX_CALLBACK_BODY_BYTES"),
         **INVALID,
         503: refusal("Temporal cannot answer now, or too many requests: Passimpay retries"),
     },
@@ -91,11 +91,7 @@ async def passimpay_callback(
             return problem(
                 403, "source_not_allowed", "the sender is not on the allow-list", instance=path
             )
-    body = await request.body()
-    if len(body) > MAX_CALLBACK_BYTES:
-        log.warning("passimpay callback refused: %d bytes", len(body))
-        count_callback(PROVIDER, "callback", verified=False)
-        return problem(413, "too_large", f"more than {MAX_CALLBACK_BYTES} bytes", instance=path)
+    body = await request.body()  # its size and arrival were bounded by `gateway.shedding`
     try:
         callback = parse_callback(
             body,

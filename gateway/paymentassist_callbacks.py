@@ -14,6 +14,8 @@ from gateway.metrics import count_callback
 from gateway.pages import customer_page
 from gateway.problems import problem, refusal
 from gateway.services import GatewayServices, services
+from gateway.shared_waits import NoRoom, SharedWaits
+from gateway.shedding import release_slot
 from payflow.checkouts import HintNotBound
 from payflow.notifications import signed_return_query
 from payflow.workflow_calls import PaymentConflict
@@ -21,7 +23,6 @@ from providers.paymentassist.client import PROVIDER
 from providers.paymentassist.signing import verify_return, verify_webhook
 from state.checkout_models import CustomerReturn, WebhookHint
 
-MAX_WEBHOOK_BYTES = 64 * 1024
 NOT_VALID = ("Link not valid", "This return link could not be verified.", 400)
 OUTCOME_PAGES = {
     "success": ("Thank you", "The lender has approved your finance."),
@@ -30,6 +31,8 @@ OUTCOME_PAGES = {
 }
 SUCCESS = frozenset({"pending_capture", "completed", "invoiced"})
 FAILED = frozenset({"declined", "failed", "expired", "cancelled"})
+RETURN_WAITERS = 16
+"""Requests of one return link that wait for its confirmation together; more are told pending."""
 logger = logging.getLogger("payflow.gateway.returns")
 
 
@@ -57,6 +60,7 @@ HTML: dict[str, dict[str, str]] = {"text/html": {}}
     },
 )
 async def customer_return(
+    request: Request,
     order_id: str = Query(min_length=1, max_length=255),
     token: str = Query(default=""),
     status: str = Query(default=""),
@@ -65,20 +69,31 @@ async def customer_return(
 ) -> Response:
     """The signature covers only the appended token and status, not our order_id: the token is
     checked against the order's checkout before anything is signalled, and the page (or the
-    merchant's redirect) says what the checkout confirmed, never what the link claims."""
+    merchant's redirect) says what the checkout confirmed, never what the link claims.
+
+    Replays of one link share one confirmation and wait for it without holding a gateway slot;
+    beyond `RETURN_WAITERS` of one link, or as many links confirming as the gateway has slots,
+    a return is answered pending at once."""
     secret = found.paymentassist_secret.get_secret_value()
     verified = verify_return(token, status, signature, secret)
     count_callback(PROVIDER, "return", verified=verified)
     if not verified:
         return customer_page(*NOT_VALID)
+    hint = CustomerReturn(token=token, status=status)
+    waits: SharedWaits[str] = request.app.state.return_waits
     try:
-        confirmed = await found.checkouts.customer_returned(
-            order_id, CustomerReturn(token=token, status=status)
+        confirmed = await waits.join(
+            (order_id, token, status),
+            lambda: found.checkouts.customer_returned(order_id, hint),
+            seated=lambda: release_slot(request),
         )
     except HintNotBound:
         logger.info("a signed return whose token is not the order's: nothing signalled")
         return customer_page(*NOT_VALID)
-    outcome = confirmed_outcome(confirmed)
+    if isinstance(confirmed, NoRoom) and not confirmed.same_key:
+        logger.warning("too many returns confirming at once: one answered pending, unsent")
+    # no room: this link's confirmation runs already, or the checkout's polls will confirm it
+    outcome = "pending" if isinstance(confirmed, NoRoom) else confirmed_outcome(confirmed)
     if found.return_redirect_url and found.return_secret:
         separator = "&" if "?" in found.return_redirect_url else "?"
         signed = signed_return_query(found.return_secret.get_secret_value(), order_id, outcome)
@@ -92,7 +107,8 @@ async def customer_return(
     responses={
         400: refusal("not JSON, no token, or not this order's token"),
         401: refusal("the signature does not verify"),
-        413: refusal("the body is larger than 64 KiB"),
+        408: refusal("the body did not arrive within PAYFLOW_GATEWAY_BODY_TIMEOUT_SECONDS"),
+        413: refusal("the body is larger than PAYFLOW_GATEWAY_MAX_CALLBACK_BODY_BYTES"),
         **INVALID,
         503: refusal("Temporal cannot answer now, or too many requests: the lender retries"),
     },
@@ -104,10 +120,7 @@ async def webhook(
 ) -> JSONResponse:
     """Answer 200 only once the checkout has the signal; a bad signature changes nothing."""
     path = request.url.path
-    body = await request.body()
-    if len(body) > MAX_WEBHOOK_BYTES:
-        count_callback(PROVIDER, "webhook", verified=False)
-        return problem(413, "too_large", f"more than {MAX_WEBHOOK_BYTES} bytes", instance=path)
+    body = await request.body()  # its size and arrival were bounded by `gateway.shedding`
     try:
         payload = json.loads(body)
     except ValueError:

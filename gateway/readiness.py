@@ -27,18 +27,38 @@ router = APIRouter(tags=["health"])
 
 
 class Readiness:
-    """Asks Temporal who polled the task queue, and how recently."""
+    """Asks Temporal who polled the task queue, and how recently: at most once per `ttl`
+    seconds however many probes ask (they share the answer, and wait for one look-up)."""
 
     def __init__(
-        self, client: Client, task_queue: str, *, max_poller_age: float, timeout: float
+        self,
+        client: Client,
+        task_queue: str,
+        *,
+        max_poller_age: float,
+        timeout: float,
+        ttl: float = 1.0,
     ) -> None:
         self._client = client
         self._task_queue = task_queue
         self._max_age = max_poller_age
         self._timeout = timeout
+        self._ttl = ttl
+        self._answer: list[str] = []
+        self._answered_at: float | None = None
+        self._asking = asyncio.Lock()
 
     async def missing(self) -> list[str]:
         """What keeps the gateway from being ready; empty when it is."""
+        async with self._asking:  # one look-up at a time; those waiting reuse its answer
+            now = time.monotonic()
+            if self._answered_at is None or now - self._answered_at >= self._ttl:
+                self._answer = await self._look_up()
+                self._answered_at = time.monotonic()
+            return list(self._answer)
+
+    async def _look_up(self) -> list[str]:
+        """Ask Temporal now."""
         try:
             polled = await asyncio.wait_for(
                 asyncio.gather(*(self._last_poll(kind) for kind in POLLED_KINDS.values())),

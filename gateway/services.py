@@ -13,6 +13,7 @@ from gateway.access import AccessTokens
 from gateway.client_address import IPNetwork, parse_networks
 from gateway.passimpay_currencies import KnownCurrencies
 from gateway.readiness import Readiness
+from gateway.shedding import BodyLimits
 from ledger.store import Ledger
 from payflow.checkouts import PaymentAssistCheckouts
 from payflow.crypto import PassimpayPayments
@@ -61,6 +62,8 @@ class GatewayServices:
     max_in_flight: int = 64
     """Requests served at once before the gateway sheds load (`gateway.shedding`)."""
     slot_wait_seconds: float = 0.5
+    bodies: BodyLimits = field(default_factory=BodyLimits)
+    """Body size limits per route family, the read deadline and readers (`gateway.shedding`)."""
     readiness: Readiness | None = None
     """What `/readyz` asks; without it the gateway never says it is ready."""
     metrics: MetricsExposition = field(default_factory=MetricsExposition)

@@ -12,12 +12,11 @@ import logging
 from typing import Any
 
 from fastapi import Body, Depends, FastAPI, HTTPException, Security, status
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.converter import PayloadCodec
 
 from gateway.access import AccessTokens, Role
-from gateway.codec import open_payloads, seal_payloads
+from gateway.codec import install_codec_cors, open_payloads, seal_payloads
 from gateway.errors import install_error_handlers
 from gateway.tracing import FASTAPI_TELEMETRY_OFF
 
@@ -65,11 +64,5 @@ def create_codec_app(
         return {"status": "ok"}
 
     if ui_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=list(ui_origins),
-            allow_methods=["POST"],
-            allow_headers=["Authorization", "Content-Type", "X-Namespace"],
-            allow_credentials=True,
-        )
+        install_codec_cors(app, ui_origins)
     return app

@@ -113,6 +113,20 @@ class PayflowSettings(BaseSettings):
     request waits `gateway_slot_wait_seconds` for a slot, then gets 503 with Retry-After: 1."""
     gateway_slot_wait_seconds: float = Field(default=0.25, ge=0, le=5)
     """With the signal bound, what a webhook may wait in all: both together stay under 1 s."""
+    gateway_max_callback_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    """The largest body of a provider callback (`/webhooks/*`): 413 at the first byte over."""
+    gateway_max_api_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    """The largest body of a merchant or operator API request (`/v1/*`, invoices aside)."""
+    gateway_max_document_body_bytes: int = Field(default=3 * 1024 * 1024, ge=1024)
+    """The largest body of an invoice upload or of the Temporal UI's codec payloads."""
+    gateway_body_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    """How long a request's whole body may take to arrive before 408: a body read holds no
+    in-flight slot, only this long."""
+    gateway_max_body_readers: int = Field(default=64, ge=1)
+    """Bodies of one route family read at once (beyond it 503 at once): with the limits above,
+    memory for bodies stays under readers x limit per family."""
+    ready_cache_seconds: float = Field(default=1.0, ge=0, le=60)
+    """How long `/readyz` reuses its answer: probes cost Temporal two calls per interval."""
     api_token: SecretStr | None = None
     """The merchant's bearer token: start, read, capture, invoice, cancel."""
     operator_token: SecretStr | None = None

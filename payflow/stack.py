@@ -19,6 +19,7 @@ from gateway.app import create_gateway
 from gateway.passimpay_currencies import KnownCurrencies
 from gateway.readiness import Readiness
 from gateway.services import GatewayServices, PassimpayCallbackSettings
+from gateway.shedding import BodyLimits
 from ledger.store import Ledger
 from payflow.checkouts import PaymentAssistCheckouts
 from payflow.crypto import PassimpayPayments
@@ -152,6 +153,32 @@ async def running_gateway(
     `codec`, it also serves the Temporal UI's codec endpoint to operators. Given `checkouts`,
     the gateway shares that Python API object (and the token digests it learned from its
     starts) with the code that started them in this process."""
+    async with gateway_services(
+        client,
+        settings=settings,
+        paymentassist=paymentassist,
+        passimpay=passimpay,
+        codec=codec,
+        checkouts=checkouts,
+        ledger=ledger,
+    ) as services:
+        app = create_gateway(services)
+        async with serve(app, settings.gateway_host, settings.gateway_port) as srv:
+            yield srv
+
+
+@contextlib.asynccontextmanager
+async def gateway_services(
+    client: Client,
+    *,
+    settings: PayflowSettings,
+    paymentassist: PaymentAssistSettings,
+    passimpay: PassimpaySettings,
+    codec: PayloadCodec | None = None,
+    checkouts: PaymentAssistCheckouts | None = None,
+    ledger: Ledger | None = None,
+) -> AsyncIterator[GatewayServices]:
+    """What a gateway app is built from (`gateway.app.create_gateway`), closed after use."""
     currencies = KnownCurrencies(
         PassimpayClient(
             passimpay.api_url,
@@ -212,11 +239,19 @@ async def running_gateway(
         ui_origins=tuple(settings.temporal_ui_origins()),
         max_in_flight=settings.gateway_max_in_flight,
         slot_wait_seconds=settings.gateway_slot_wait_seconds,
+        bodies=BodyLimits(
+            callbacks=settings.gateway_max_callback_body_bytes,
+            api=settings.gateway_max_api_body_bytes,
+            documents=settings.gateway_max_document_body_bytes,
+            read_seconds=settings.gateway_body_timeout_seconds,
+            readers=settings.gateway_max_body_readers,
+        ),
         readiness=Readiness(
             client,
             settings.task_queue,
             max_poller_age=settings.ready_poller_max_age_seconds,
             timeout=settings.temporal_rpc_timeout_seconds,
+            ttl=settings.ready_cache_seconds,
         ),
         metrics=gateway_metrics(client, settings),
     )
@@ -228,9 +263,7 @@ async def running_gateway(
             settings.gateway_port,
         )
     try:
-        app = create_gateway(services)
-        async with serve(app, settings.gateway_host, settings.gateway_port) as srv:
-            yield srv
+        yield services
     finally:
         await currencies.aclose()
         if own_ledger:

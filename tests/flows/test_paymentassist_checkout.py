@@ -476,7 +476,7 @@ async def test_the_return_page_says_what_the_checkout_confirmed_not_the_link(
         answer = await browser_get(redirect.replace(stack.settings.public_url, url))
     assert tampered.status_code == 400  # the status is signed: a changed one is not valid
     assert answer.status_code == 303
-    assert answer.headers["location"].endswith("outcome=failed")
+    assert verify_return(answer.headers["location"], NOTIFY_SECRET).outcome == "failed"
     approved = checkout_request(timing=FAST_POLLING)  # polls again once the lender answers
     started = await stack.checkouts.start(approved)
     redirect = await sim.decide(started.token, "approve")

@@ -100,3 +100,22 @@ async def test_callback_rejections_are_problems(stack: Stack) -> None:
     problem(not_json, 400, "not_json", "/webhooks/paymentassist")
     problem(too_large, 413, "too_large", "/webhooks/paymentassist")
     problem(passimpay, 401, "bad_signature", "/webhooks/passimpay")
+
+
+async def test_a_refused_codec_preflight_is_a_problem(stack: Stack) -> None:
+    allowed = stack.settings.temporal_ui_origins()[0]
+    asked = {"access-control-request-method": "POST"}
+    async with httpx.AsyncClient(base_url=stack.gateway.url, timeout=10) as http:
+        refused = await http.options(
+            "/codec/decode", headers={**asked, "origin": "https://elsewhere.example"}
+        )
+        wrong_header = await http.options(
+            "/codec/decode",
+            headers={**asked, "origin": allowed, "access-control-request-headers": "x-other"},
+        )
+        accepted = await http.options("/codec/decode", headers={**asked, "origin": allowed})
+    assert "origin" in problem(refused, 400, "cors_refused", "/codec/decode")["detail"]
+    assert "headers" in problem(wrong_header, 400, "cors_refused", "/codec/decode")["detail"]
+    assert wrong_header.headers["access-control-allow-origin"] == allowed  # the browser reads it
+    assert accepted.status_code == 200
+    assert accepted.headers["access-control-allow-origin"] == allowed

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
+import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -12,6 +14,7 @@ from temporalio.client import Client
 
 from payflow.devserver import DevServer, start_dev_server
 from payflow.http_server import free_port
+from payflow.metrics import sdk_metrics_url
 from payflow.settings import PayflowSettings
 from payflow.stack import running_gateway
 from payflow.temporal_client import connect
@@ -91,3 +94,40 @@ async def test_not_ready_when_temporal_does_not_answer(stack: Stack) -> None:
     assert refused.status_code == 503
     assert refused.json()["missing"] == [refused.json()["detail"]]
     assert refused.json()["detail"].startswith("Temporal did not answer")
+
+
+async def describes(sdk_metrics: str) -> float:
+    """DescribeTaskQueue calls this process's Temporal clients made, by the SDK's own count."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        text = (await http.get(sdk_metrics)).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("temporal_request_total{") and 'operation="DescribeTaskQueue"' in line
+    )
+
+
+async def test_many_probes_cost_temporal_a_bounded_number_of_calls(
+    stack: Stack, temporal_server: DevServer
+) -> None:
+    client = await connect(temporal_server.address, codec=CODEC, metrics=True)
+    sdk_metrics = sdk_metrics_url(client)
+    assert sdk_metrics is not None
+    probes, ttl = 200, 1.0  # PAYFLOW_READY_CACHE_SECONDS' default
+    at_once = 8  # as many as the gateway has probe slots (more would be shed: 503, overloaded)
+    settings = own_settings(stack, task_queue=stack.settings.task_queue)  # the worker polls it
+    async with (
+        gateway_on(client, stack, settings) as url,
+        httpx.AsyncClient(
+            base_url=url, timeout=10, limits=httpx.Limits(max_connections=at_once)
+        ) as http,
+    ):
+        before = await describes(sdk_metrics)
+        began = time.monotonic()
+        answers = await asyncio.gather(*(http.get("/readyz") for _ in range(probes)))
+        seconds = time.monotonic() - began
+        calls = await describes(sdk_metrics) - before
+    bound = 2 * (math.ceil(seconds / ttl) + 1)  # two kinds of pollers per look-up
+    print(f"{probes} probes in {seconds:.2f} s: {calls:g} DescribeTaskQueue calls (bound {bound})")
+    assert [answer.status_code for answer in answers] == [200] * probes
+    assert calls <= bound
