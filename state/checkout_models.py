@@ -25,6 +25,7 @@ from state.decision import OperatorDecision
 from state.ledger_models import LedgerMark
 from state.lifecycle import LifecycleEntry
 from state.notifications import NotifyUrl, Outbox
+from state.numbers import Count, Seconds
 from state.polling import (
     MAX_POLL_SECONDS,
     MAX_WAIT_SECONDS,
@@ -67,19 +68,19 @@ class CheckoutTiming(PollTiming):
     """Polling of `/status`: from 30 s after a start or hint, doubling while the customer is on
     the lender's page, every 5 minutes at most (and once the active window has passed)."""
 
-    invoice_poll_seconds: float = Field(
+    invoice_poll_seconds: Seconds = Field(
         default=3600.0,
         ge=MIN_POLL_SECONDS,
         le=MAX_POLL_SECONDS,
         description="how often a completed checkout asks whether the lender needs the invoice",
     )
-    invoice_watch_seconds: float = Field(
+    invoice_watch_seconds: Seconds = Field(
         default=86_400.0,
         ge=0,
         le=MAX_WAIT_SECONDS,
         description="after completion, keep re-reading `/status` (requires_invoice) this long",
     )
-    attention_after_seconds: float = Field(
+    attention_after_seconds: Seconds = Field(
         default=600.0,
         gt=0,
         le=MAX_WAIT_SECONDS,
@@ -147,13 +148,13 @@ class CheckoutRequest(BaseModel):
     description: str | None = Field(
         default=None, max_length=255, description="what is being bought, shown to the customer"
     )
-    plan_id: int | None = Field(
+    plan_id: Count | None = Field(
         default=None, description="the lender's plan; its default when absent"
     )
     reg_no: str | None = Field(
         default=None, max_length=255, description="vehicle registration, for plans that need one"
     )
-    expiry_seconds: int | None = Field(
+    expiry_seconds: Count | None = Field(
         default=None,
         ge=1,
         le=MAX_WAIT_SECONDS,

@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_fiel
 from state.decision import OperatorDecision
 from state.deposit_ledger import DepositEvent, DepositLedger, LedgerEntry
 from state.notifications import NotifyUrl, Outbox
+from state.numbers import NOT_A_BOOLEAN, Count, Seconds
 from state.passimpay_address import AddressLifecycle
 from state.passimpay_invoice import InvoiceLifecycle
 from state.polling import MAX_POLL_SECONDS, MAX_WAIT_SECONDS, MIN_POLL_SECONDS, PollTiming
@@ -45,25 +46,25 @@ class CurrencyFacts(BaseModel):
 class InvoiceTiming(PollTiming):
     """Invoice polling: fast right after the start or a callback, slower after."""
 
-    active_poll_seconds: float = Field(
+    active_poll_seconds: Seconds = Field(
         default=15.0,
         ge=MIN_POLL_SECONDS,
         le=MAX_POLL_SECONDS,
         description="poll interval while something is happening",
     )
-    active_window_seconds: float = Field(
+    active_window_seconds: Seconds = Field(
         default=600.0,
         ge=0,
         le=MAX_WAIT_SECONDS,
         description="how long after a start or callback polling stays fast",
     )
-    idle_poll_seconds: float = Field(
+    idle_poll_seconds: Seconds = Field(
         default=120.0,
         ge=MIN_POLL_SECONDS,
         le=MAX_POLL_SECONDS,
         description="poll interval after the active window",
     )
-    attention_after_seconds: float = Field(
+    attention_after_seconds: Seconds = Field(
         default=300.0,
         gt=0,
         le=MAX_WAIT_SECONDS,
@@ -74,19 +75,19 @@ class InvoiceTiming(PollTiming):
 class AddressTiming(BaseModel):
     """How an address confirms its deposits with the provider."""
 
-    confirm_poll_seconds: float = Field(
+    confirm_poll_seconds: Seconds = Field(
         default=30.0,
         ge=MIN_POLL_SECONDS,
         le=MAX_POLL_SECONDS,
         description="status polling while a deposit is unsettled",
     )
-    confirm_deadline_seconds: float = Field(
+    confirm_deadline_seconds: Seconds = Field(
         default=3600.0,
         gt=0,
         le=MAX_WAIT_SECONDS,
         description="a deposit still unconfirmed this long after its first callback is flagged",
     )
-    attention_after_seconds: float = Field(
+    attention_after_seconds: Seconds = Field(
         default=300.0,
         gt=0,
         le=MAX_WAIT_SECONDS,
@@ -114,10 +115,10 @@ class InvoiceRequest(BaseModel):
         pattern=r"^[A-Z]{3}$",
         description="the fiat currency of `amount`; USD when absent",
     )
-    currencies: list[int] | None = Field(
+    currencies: list[Count] | None = Field(
         default=None, description="paymentIds the payer may choose from; all when absent"
     )
-    type: Literal[0, 1, 2] | None = Field(
+    type: Annotated[Literal[0, 1, 2], NOT_A_BOOLEAN] | None = Field(
         default=None, description="Passimpay's invoice type: 0 any currency, 1 one currency, 2 H2H"
     )
     first_name: str | None = Field(
@@ -135,20 +136,20 @@ class InvoiceRequest(BaseModel):
         max_length=1000,
         description="where the invoice page sends the payer afterwards",
     )
-    expiry_seconds: float = Field(
+    expiry_seconds: Seconds = Field(
         default=3600.0, gt=0, le=MAX_WAIT_SECONDS, description="how long the invoice can be paid"
     )
     partial_policy: Literal["credit", "wait_for_top_up"] = Field(
         default="credit",
         description="an underpayment at expiry: credit what came, or wait for a top-up",
     )
-    top_up_wait_seconds: float = Field(
+    top_up_wait_seconds: Seconds = Field(
         default=86_400.0,
         ge=0,
         le=MAX_WAIT_SECONDS,
         description="with `wait_for_top_up`: how long a top-up may take",
     )
-    late_deposit_window_seconds: float = Field(
+    late_deposit_window_seconds: Seconds = Field(
         default=86_400.0,
         ge=0,
         le=MAX_WAIT_SECONDS,
@@ -303,14 +304,14 @@ class AddressRequest(BaseModel):
     order_id: str = Field(
         pattern=PASSIMPAY_ORDER_ID, description="the merchant's order: one address per order, ever"
     )
-    payment_id: int = Field(gt=0, description="Passimpay's currency id (network and token)")
-    required_confirmations: int | None = Field(
+    payment_id: Count = Field(gt=0, description="Passimpay's currency id (network and token)")
+    required_confirmations: Count | None = Field(
         default=None,
         ge=1,
         le=100,
         description="confirmations before a deposit counts; the network's default when absent",
     )
-    continue_as_new_after: int = Field(
+    continue_as_new_after: Count = Field(
         default=500, ge=1, description="deposits per workflow run before history is started afresh"
     )
     timing: AddressTiming = Field(

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 from state.chain_canonical import canonical_address, chain_family
 from state.decision import OperatorDecision
 from state.notifications import NotifyUrl
+from state.numbers import Count, Seconds
 from state.passimpay_models import PASSIMPAY_ORDER_ID, CurrencyFacts
 from state.passimpay_withdrawal import WithdrawalLifecycle, WithdrawalStatus
 from state.polling import MAX_POLL_SECONDS, MAX_WAIT_SECONDS, MIN_POLL_SECONDS, PollTiming
@@ -20,31 +21,31 @@ from state.tracked import LifecycleState
 class WithdrawalTiming(PollTiming):
     """`/v2/withdrawstatus` polling: every few seconds right after the send, slower after."""
 
-    active_poll_seconds: float = Field(
+    active_poll_seconds: Seconds = Field(
         default=3.0,
         ge=MIN_POLL_SECONDS,
         le=MAX_POLL_SECONDS,
         description="poll interval right after a send",
     )
-    active_window_seconds: float = Field(
+    active_window_seconds: Seconds = Field(
         default=600.0,
         ge=0,
         le=MAX_WAIT_SECONDS,
         description="how long after a send or callback polling stays fast",
     )
-    idle_poll_seconds: float = Field(
+    idle_poll_seconds: Seconds = Field(
         default=60.0,
         ge=MIN_POLL_SECONDS,
         le=MAX_POLL_SECONDS,
         description="poll interval after the active window",
     )
-    unknown_poll_max_seconds: float = Field(
+    unknown_poll_max_seconds: Seconds = Field(
         default=1800.0,
         ge=1,
         le=MAX_POLL_SECONDS,
         description="while the outcome is unknown, status checks slow down to this interval",
     )
-    lookup_window_seconds: float = Field(
+    lookup_window_seconds: Seconds = Field(
         default=600.0,
         ge=1,
         le=MAX_WAIT_SECONDS,
@@ -112,7 +113,7 @@ class WithdrawalRequest(BaseModel):
     order_id: str = Field(
         pattern=PASSIMPAY_ORDER_ID, description="the merchant's order: one payout per order, ever"
     )
-    payment_id: int = Field(gt=0, description="Passimpay's currency id")
+    payment_id: Count = Field(gt=0, description="Passimpay's currency id")
     address_to: str = Field(
         min_length=1, max_length=200, description="`address:tag` on tag networks (XRP, TON)"
     )
@@ -124,7 +125,7 @@ class WithdrawalRequest(BaseModel):
     timing: WithdrawalTiming = Field(
         default_factory=WithdrawalTiming, description="how often Passimpay is asked"
     )
-    late_callback_window_seconds: float = Field(
+    late_callback_window_seconds: Seconds = Field(
         default=900.0,
         ge=0,
         le=MAX_WAIT_SECONDS,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from state.numbers import Seconds
+
 MIN_POLL_SECONDS = 0.2
 """The fastest any workflow may ask a provider: a merchant's `1e-9` is refused, not obeyed."""
 MAX_POLL_SECONDS = 86_400.0
@@ -15,19 +17,19 @@ MAX_WAIT_SECONDS = 366 * 86_400.0
 class PollTiming(BaseModel):
     """Fast polling while something is happening (after a start or a hint), slow after."""
 
-    active_poll_seconds: float = Field(
+    active_poll_seconds: Seconds = Field(
         default=30.0,
         ge=MIN_POLL_SECONDS,
         le=MAX_POLL_SECONDS,
         description="poll interval while something is happening",
     )
-    active_window_seconds: float = Field(
+    active_window_seconds: Seconds = Field(
         default=1800.0,
         ge=0,
         le=MAX_WAIT_SECONDS,
         description="how long after a start or hint polling stays fast",
     )
-    idle_poll_seconds: float = Field(
+    idle_poll_seconds: Seconds = Field(
         default=300.0,
         ge=MIN_POLL_SECONDS,
         le=MAX_POLL_SECONDS,

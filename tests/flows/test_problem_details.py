@@ -119,3 +119,46 @@ async def test_a_refused_codec_preflight_is_a_problem(stack: Stack) -> None:
     assert wrong_header.headers["access-control-allow-origin"] == allowed  # the browser reads it
     assert accepted.status_code == 200
     assert accepted.headers["access-control-allow-origin"] == allowed
+
+
+async def test_booleans_are_no_numbers(stack: Stack) -> None:
+    checkout = checkout_request().model_dump(mode="json")
+    checkout.update(plan_id=False, expiry_seconds=True)
+    checkout["timing"]["active_poll_seconds"] = True
+    wanted = {
+        "/v1/checkouts": (
+            checkout,
+            {("plan_id",), ("expiry_seconds",), ("timing", "active_poll_seconds")},
+        ),
+        "/v1/crypto/invoices": (
+            {
+                "order_id": new_order_id(),
+                "amount": "10.00",
+                "currencies": [True],
+                "type": False,
+                "expiry_seconds": True,
+            },
+            {("currencies", 0), ("type",), ("expiry_seconds",)},
+        ),
+        "/v1/crypto/addresses": (
+            {"order_id": new_order_id(), "payment_id": True, "continue_as_new_after": True},
+            {("payment_id",), ("continue_as_new_after",)},
+        ),
+        "/v1/crypto/withdrawals": (
+            {
+                "order_id": new_order_id(),
+                "payment_id": True,
+                "address_to": "TJRabPrwbZy45sbavfcjinPJC18kjpRTv8",
+                "amount": "1",
+                "timing": {"idle_poll_seconds": False},
+            },
+            {("payment_id",), ("timing", "idle_poll_seconds")},
+        ),
+    }
+    async with httpx.AsyncClient(
+        base_url=stack.gateway.url, headers=stack.merchant, timeout=30
+    ) as http:
+        for path, (body, fields) in wanted.items():
+            answer = problem(await http.post(path, json=body), 422, "invalid_request", path)
+            where = {tuple(issue["loc"][1:]) for issue in answer["errors"]}
+            assert where == fields, path
