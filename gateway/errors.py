@@ -15,6 +15,7 @@ from starlette.responses import Response
 from gateway.problems import ValidationProblem, problem, refusal
 from payflow.checkouts import CheckoutNotStarted, ResolutionRefused
 from payflow.crypto import CryptoNotOpened
+from payflow.notify_targets import UnsafeNotifyUrl
 from payflow.withdrawals import WithdrawalRejected
 from payflow.workflow_calls import (
     OrderIdTaken,
@@ -113,6 +114,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _refused(request: Request, error: ResolutionRefused) -> Response:
         return problem(
             422, "resolution_refused", str(error), instance=request.url.path, reason=error.reason
+        )
+
+    @app.exception_handler(UnsafeNotifyUrl)
+    async def _notify_url(request: Request, error: UnsafeNotifyUrl) -> Response:
+        return problem(
+            422, "notify_url_refused", str(error), instance=request.url.path, fields=["notify_url"]
         )
 
     @app.exception_handler(OrderIdTaken)

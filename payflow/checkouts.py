@@ -16,6 +16,7 @@ from activities.decisions import DecisionKeys
 from ledger.store import Ledger
 from payflow.decision_keys import DecisionProver
 from payflow.documents import DocumentStore
+from payflow.notify_targets import NotifyPolicy
 from payflow.payment_records import PaymentRecords, live_or_kept
 from payflow.recent import Recent
 from payflow.search_attributes import PAYMENT_STATUS, PAYMENT_TOKEN_DIGEST
@@ -103,6 +104,7 @@ class PaymentAssistCheckouts:
         documents: DocumentStore | None = None,
         bounds: CallBounds | None = None,
         notify_url: str | None = None,
+        notify_policy: NotifyPolicy | None = None,
         ledger: Ledger | None = None,
         proofs: DecisionKeys | None = None,
     ) -> None:
@@ -112,6 +114,7 @@ class PaymentAssistCheckouts:
         self._client = client
         self._prover = DecisionProver(client, proofs)
         self._notify_url = notify_url
+        self._notify_policy = notify_policy
         self._task_queue = task_queue
         self._public_url = public_url.rstrip("/")
         self._documents = documents or DocumentStore.under(PayflowSettings().state_dir)
@@ -140,7 +143,9 @@ class PaymentAssistCheckouts:
         return started
 
     async def _start(self, request: CheckoutRequest) -> CheckoutStarted:
-        request = with_notify_url(self._with_callback_urls(request), self._notify_url)
+        request = with_notify_url(
+            self._with_callback_urls(request), self._notify_url, self._notify_policy
+        )
         workflow_id = checkout_workflow_id(request.order_id)
         if self._records is not None:
             kept = await self._records.before_start(

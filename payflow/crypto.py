@@ -18,6 +18,7 @@ from temporalio.service import RPCError
 from activities.decisions import DecisionKeys
 from ledger.store import Ledger
 from payflow.decision_keys import DecisionProver
+from payflow.notify_targets import NotifyPolicy
 from payflow.payment_records import PaymentRecords, live_or_kept
 from payflow.workflow_calls import (
     CallBounds,
@@ -96,6 +97,7 @@ class PassimpayPayments:
         task_queue: str,
         bounds: CallBounds | None = None,
         notify_url: str | None = None,
+        notify_policy: NotifyPolicy | None = None,
         ledger: Ledger | None = None,
         proofs: DecisionKeys | None = None,
     ) -> None:
@@ -104,13 +106,14 @@ class PassimpayPayments:
         self._client = client
         self._prover = DecisionProver(client, proofs)
         self._notify_url = notify_url
+        self._notify_policy = notify_policy
         self._task_queue = task_queue
         self._bounds = bounds or CallBounds.from_settings()
         self._records = PaymentRecords(ledger, client, self._bounds) if ledger else None
 
     async def create_invoice(self, request: InvoiceRequest) -> InvoiceOpened:
         """Create the order's invoice (or join it) and return the hosted payment URL."""
-        request = with_notify_url(request, self._notify_url)
+        request = with_notify_url(request, self._notify_url, self._notify_policy)
         workflow_id = invoice_workflow_id(request.order_id)
         if self._records is not None:
             kept = await self._records.before_start(
@@ -178,7 +181,7 @@ class PassimpayPayments:
 
     async def open_address(self, request: AddressRequest) -> AddressOpened:
         """Assign the order's deposit address (or join it) and return it with its tag."""
-        request = with_notify_url(request, self._notify_url)
+        request = with_notify_url(request, self._notify_url, self._notify_policy)
         workflow_id = address_workflow_id(request.order_id)
         if self._records is not None:
             kept = await self._records.before_start(

@@ -27,6 +27,7 @@ from payflow.documents import DocumentStore
 from payflow.flow_counts import FlowCounts
 from payflow.http_server import RunningServer, serve
 from payflow.metrics import MetricsExposition, sdk_metrics_url
+from payflow.notify_targets import NotifyPolicy
 from payflow.settings import PassimpaySettings, PayflowSettings, PaymentAssistSettings
 from payflow.withdrawals import PassimpayWithdrawals
 from payflow.workflow_calls import CallBounds
@@ -189,6 +190,7 @@ async def gateway_services(
         )
     )
     bounds = CallBounds.from_settings(settings)
+    notify_policy = NotifyPolicy.of(settings.notify_private_hosts, settings.notify_allowed_hosts)
     own_ledger = ledger is None
     ledger = ledger or Ledger.connect(
         settings.ledger_url(), timeout=settings.database_timeout_seconds
@@ -202,6 +204,7 @@ async def gateway_services(
             documents=DocumentStore.under(settings.state_dir),
             bounds=bounds,
             notify_url=settings.notify_url,
+            notify_policy=notify_policy,
             ledger=ledger,
         ),
         paymentassist_secret=paymentassist.api_secret,
@@ -210,6 +213,7 @@ async def gateway_services(
             task_queue=settings.task_queue,
             bounds=bounds,
             notify_url=settings.notify_url,
+            notify_policy=notify_policy,
             ledger=ledger,
         ),
         passimpay=PassimpayCallbackSettings(
@@ -224,6 +228,7 @@ async def gateway_services(
             task_queue=settings.task_queue,
             bounds=bounds,
             notify_url=settings.notify_url,
+            notify_policy=notify_policy,
             ledger=ledger,
         ),
         ledger=ledger,

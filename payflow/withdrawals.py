@@ -8,6 +8,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from activities.decisions import DecisionKeys
 from ledger.store import Ledger
 from payflow.decision_keys import DecisionProver
+from payflow.notify_targets import NotifyPolicy
 from payflow.payment_records import PaymentRecords, live_or_kept
 from payflow.workflow_calls import (
     CallBounds,
@@ -50,6 +51,7 @@ class PassimpayWithdrawals:
         task_queue: str,
         bounds: CallBounds | None = None,
         notify_url: str | None = None,
+        notify_policy: NotifyPolicy | None = None,
         ledger: Ledger | None = None,
         proofs: DecisionKeys | None = None,
     ) -> None:
@@ -58,6 +60,7 @@ class PassimpayWithdrawals:
         self._client = client
         self._prover = DecisionProver(client, proofs)
         self._notify_url = notify_url
+        self._notify_policy = notify_policy
         self._task_queue = task_queue
         self._bounds = bounds or CallBounds.from_settings()
         self._records = PaymentRecords(ledger, client, self._bounds) if ledger else None
@@ -68,7 +71,7 @@ class PassimpayWithdrawals:
         Raises WithdrawalRejected when validation refused it and PaymentConflict when the
         order already has a different payout.
         """
-        request = with_notify_url(request, self._notify_url)
+        request = with_notify_url(request, self._notify_url, self._notify_policy)
         workflow_id = withdrawal_workflow_id(request.order_id)
         kept = None
         if self._records is not None:

@@ -26,6 +26,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import UpdateMethodMultiParam
 
+from payflow.notify_targets import NotifyPolicy
 from payflow.search_attributes import NEEDS_ATTENTION, ORDER_ID, PAYMENT_PROVIDER, PAYMENT_STATUS
 from payflow.settings import PayflowSettings
 from state.terms import TERMS_CONFLICT, differing_terms
@@ -129,8 +130,13 @@ class Notifiable(Protocol):
 NotifiableT = TypeVar("NotifiableT", bound=Notifiable)
 
 
-def with_notify_url(request: NotifiableT, default: str | None) -> NotifiableT:
-    """The request with the merchant's default notification URL unless it names its own."""
+def with_notify_url(
+    request: NotifiableT, default: str | None, policy: NotifyPolicy | None = None
+) -> NotifiableT:
+    """The request with the merchant's default notification URL unless it names its own, which
+    `policy` (the gateway's) must allow: UnsafeNotifyUrl before anything starts."""
+    if request.notify_url is not None and policy is not None:
+        policy.check(request.notify_url)
     if request.notify_url is not None or default is None:
         return request
     return cast(NotifiableT, request.model_copy(update={"notify_url": default}))

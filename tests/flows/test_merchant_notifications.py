@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+import httpx
+import pytest
 import pytest_asyncio
 from fastapi import FastAPI, Request, Response
 from typer.testing import CliRunner
@@ -20,7 +22,13 @@ from payflow.notifications import EVENT_ID_HEADER, SIGNATURE_HEADER, verify_even
 from state.notifications import MerchantEvent
 from state.passimpay_models import InvoiceRequest, InvoiceTiming
 from tests.conftest import NOTIFY_SECRET, Stack
-from tests.flows.helpers import checkout_request, eventually, new_order_id, wait_for_status
+from tests.flows.helpers import (
+    another_gateway,
+    checkout_request,
+    eventually,
+    new_order_id,
+    wait_for_status,
+)
 from tests.payload_keys import PAYLOAD_KEYS_ENV
 
 
@@ -150,3 +158,24 @@ async def test_events_replay_resends_the_same_ids(
     assert [a["id"] for a in answers] == sent and {a["answer"] for a in answers} == {204}
     again = merchant.for_order(request.order_id)
     assert [e.id for e in again] == sent + sent  # verified again by the merchant, same ids
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:9/hooks", "https://10.0.0.7/hooks", "https://169.254.169.254/x"]
+)
+async def test_a_notify_url_into_our_own_network_is_refused_at_the_door(
+    stack: Stack, url: str
+) -> None:
+    """In production settings; nothing is registered, so the order id stays usable."""
+    order_id = new_order_id("inv")
+    body = {"order_id": order_id, "amount": "10.00"}
+    async with (
+        another_gateway(stack, notify_private_hosts=False) as gateway,
+        httpx.AsyncClient(base_url=gateway, headers=stack.merchant, timeout=10) as http,
+    ):
+        refused = await http.post("/v1/crypto/invoices", json={**body, "notify_url": url})
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["code"] == "notify_url_refused"
+        assert refused.json()["fields"] == ["notify_url"]
+        started = await http.post("/v1/crypto/invoices", json=body)
+    assert started.status_code == 201, started.text
