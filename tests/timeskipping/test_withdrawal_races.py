@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
 import uuid
 from collections.abc import AsyncIterator
@@ -26,6 +27,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.decisions import DecisionActivities, DecisionKeys
 from activities.passimpay_withdrawals import WithdrawAttempt, WithdrawLookup, WithdrawOutcome
 from payflow.withdrawals import PassimpayWithdrawals
 from providers.passimpay import WithdrawResult, WithdrawStatus
@@ -56,6 +58,10 @@ from worker import activity_methods
 from workflows.calls import HISTORY_LIMIT
 from workflows.passimpay_withdraw_gate import PassimpayWithdrawGate
 from workflows.passimpay_withdrawal import PassimpayWithdrawal, withdrawal_workflow_id
+
+PROOFS = DecisionKeys({"races": os.urandom(32)})
+"""The key the payout activity doubles prove their gate releases with, as the real one does."""
+CHECKER = DecisionActivities(PROOFS)
 
 AMOUNT = Decimal(12)
 STALE_LEASE = 999_999
@@ -155,7 +161,7 @@ async def payouts(time_skipping: WorkflowEnvironment) -> AsyncIterator[Payouts]:
         time_skipping.client,
         task_queue=task_queue,
         workflows=[PassimpayWithdrawal],
-        activities=with_ledger(activity_methods(platform)),
+        activities=with_ledger([*activity_methods(platform), CHECKER.verify_proof]),
     ):
         yield Payouts(platform, PassimpayWithdrawals(time_skipping.client, task_queue=task_queue))
 
@@ -266,7 +272,7 @@ class GatedPlatform:
         if order in self.crash:
             raise ApplicationError("worker lost mid-send", type="WorkerLost", non_retryable=True)
         release = Release(lease_id=lease.lease_id, epoch=lease.epoch, fate=Fate.REPLIED)
-        await self.gate().signal(RELEASE_SIGNAL, release)
+        await self.gate().signal(RELEASE_SIGNAL, PROOFS.prove(self.gate_id, release))
         request = attempt.request
         result = WithdrawResult(
             payment_id=request.payment_id,
@@ -315,7 +321,7 @@ async def test_the_gate_continues_as_new_with_a_settle_waiting_and_answers_it(
         client,
         task_queue=task_queue,
         workflows=[PassimpayWithdrawal, PassimpayWithdrawGate],
-        activities=with_ledger(activity_methods(platform)),
+        activities=with_ledger([*activity_methods(platform), CHECKER.verify_proof]),
     ):
         gate = await client.start_workflow(
             GATE_WORKFLOW,
@@ -340,7 +346,7 @@ async def test_the_gate_continues_as_new_with_a_settle_waiting_and_answers_it(
             assert "granted 2" not in platform.log  # lease 1 may still be writing
             platform.log.append("released 1")  # the lost holder's report arrives at last
             release = Release(lease_id=1, epoch=first_run, fate=Fate.REPLIED)
-            await latest.signal(RELEASE_SIGNAL, release)
+            await latest.signal(RELEASE_SIGNAL, PROOFS.prove(platform.gate_id, release))
             await eventually(lambda: at(platform.settles), lambda settles: len(settles) >= 2)
             await eventually(
                 lambda: waiting.query(PassimpayWithdrawal.state),
