@@ -46,17 +46,17 @@ from workflows.passimpay_invoice import PassimpayInvoice
 from workflows.passimpay_unmatched import PassimpayUnmatchedCallbacks
 from workflows.passimpay_withdraw_gate import PassimpayWithdrawGate
 from workflows.passimpay_withdrawal import PassimpayWithdrawal
-from workflows.paymentassist_checkout import (
-    PaymentAssistCheckout,
-    PaymentAssistCheckoutV2,
-    PaymentAssistCheckoutV3,
-)
+from workflows.paymentassist_checkout import PaymentAssistCheckoutV3
+from workflows.paymentassist_checkout_v1 import PaymentAssistCheckout
+from workflows.paymentassist_checkout_v2 import PaymentAssistCheckoutV2
 from workflows.paymentassist_token_claim import PaymentAssistTokenClaim
 
+RETIRING = [PaymentAssistCheckoutV2, PaymentAssistCheckout]
+"""Types no flow starts any more, registered only while runs of them may be open or queried;
+each module's docstring gives the command that says when it can go, and what goes with it."""
 WORKFLOWS = [
     PaymentAssistCheckoutV3,
-    PaymentAssistCheckoutV2,
-    PaymentAssistCheckout,
+    *RETIRING,
     PaymentAssistTokenClaim,
     PassimpayInvoice,
     PassimpayAddress,

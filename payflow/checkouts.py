@@ -45,14 +45,9 @@ from state.checkout_models import (
     token_digest,
 )
 from state.terms import TERMS_CONFLICT
-from workflows.paymentassist_checkout import (
-    HINT_NOT_BOUND,
-    PROVIDER,
-    RESOLUTION_REFUSED,
-    PaymentAssistCheckout,
-    PaymentAssistCheckoutV3,
-    checkout_workflow_id,
-)
+from workflows.paymentassist_checkout import PaymentAssistCheckoutV3, checkout_workflow_id
+from workflows.paymentassist_checkout_base import PROVIDER
+from workflows.paymentassist_checkout_messages import HINT_NOT_BOUND, RESOLUTION_REFUSED
 
 CONFIRM_SECONDS = 5.0
 """How long a customer's return waits for `/status` to confirm before the page says pending."""
@@ -207,9 +202,10 @@ class PaymentAssistCheckouts:
         """A checkout that already ended: answer from its final state."""
         return _started(await self.get(order_id))
 
-    def _handle(self, order_id: str) -> WorkflowHandle[PaymentAssistCheckout, CheckoutView]:
+    def _handle(self, order_id: str) -> WorkflowHandle[PaymentAssistCheckoutV3, CheckoutView]:
+        """The order's checkout, of whichever type it started as (they share every name)."""
         return self._client.get_workflow_handle_for(
-            PaymentAssistCheckout.run, checkout_workflow_id(order_id)
+            PaymentAssistCheckoutV3.run, checkout_workflow_id(order_id)
         )
 
     async def get(self, order_id: str) -> CheckoutView:
@@ -220,7 +216,7 @@ class PaymentAssistCheckouts:
             "checkout",
             order_id,
             self._handle(order_id),
-            PaymentAssistCheckout.state,
+            PaymentAssistCheckoutV3.state,
             self._bounds.quick,
             CheckoutView,
         )
@@ -229,7 +225,7 @@ class PaymentAssistCheckouts:
         """Capture a `pending_capture` application (or ask for it to be captured on approval)."""
         async with within(self._bounds.slow, checkout_workflow_id(order_id)) as rpc:
             return await self._handle(order_id).execute_update(
-                PaymentAssistCheckout.request_capture, rpc_timeout=rpc
+                PaymentAssistCheckoutV3.request_capture, rpc_timeout=rpc
             )
 
     async def upload_invoice(self, order_id: str, document: InvoiceDocument) -> CheckoutView:
@@ -243,14 +239,14 @@ class PaymentAssistCheckouts:
         )
         async with within(self._bounds.slow, checkout_workflow_id(order_id)) as rpc:
             return await self._handle(order_id).execute_update(
-                PaymentAssistCheckout.upload_invoice, reference, rpc_timeout=rpc
+                PaymentAssistCheckoutV3.upload_invoice, reference, rpc_timeout=rpc
             )
 
     async def cancel(self, order_id: str) -> CheckoutView:
         """Cancel a checkout that has not completed."""
         async with within(self._bounds.slow, checkout_workflow_id(order_id)) as rpc:
             return await self._handle(order_id).execute_update(
-                PaymentAssistCheckout.cancel, rpc_timeout=rpc
+                PaymentAssistCheckoutV3.cancel, rpc_timeout=rpc
             )
 
     async def resolve(self, order_id: str, resolution: OperatorResolution) -> CheckoutView:
@@ -263,7 +259,7 @@ class PaymentAssistCheckouts:
         async with within(self._bounds.slow, checkout_workflow_id(order_id)) as rpc:
             try:
                 return await self._handle(order_id).execute_update(
-                    PaymentAssistCheckout.resolve, resolution, rpc_timeout=rpc
+                    PaymentAssistCheckoutV3.resolve, resolution, rpc_timeout=rpc
                 )
             except WorkflowUpdateFailedError as error:
                 failure = error.cause
@@ -275,7 +271,7 @@ class PaymentAssistCheckouts:
     async def check_now(self, order_id: str) -> None:
         """Ask the checkout to read `/status` now: an operator's reconciliation, nothing sent."""
         async with within(self._bounds.quick, checkout_workflow_id(order_id)) as rpc:
-            await self._handle(order_id).signal(PaymentAssistCheckout.check_now, rpc_timeout=rpc)
+            await self._handle(order_id).signal(PaymentAssistCheckoutV3.check_now, rpc_timeout=rpc)
 
     async def _shown(self, order_id: str, seconds: float | None = None) -> dict[str, Any]:
         """The checkout's memo with its status and token digest (from search attributes; older
@@ -320,7 +316,11 @@ class PaymentAssistCheckouts:
         seconds = min(confirm_seconds, self._bounds.quick)
         try:
             taken, status = await self._hint_by_update(
-                order_id, PaymentAssistCheckout.return_confirmed, hint, seconds, retry_aborted=True
+                order_id,
+                PaymentAssistCheckoutV3.return_confirmed,
+                hint,
+                seconds,
+                retry_aborted=True,
             )
         except PaymentConflict:  # it has ended: its final state is the answer
             return await self._ended_status(order_id, hint.token)
@@ -373,7 +373,7 @@ class PaymentAssistCheckouts:
         try:
             async with within(self._bounds.quick, checkout_workflow_id(order_id)) as rpc:
                 await self._handle(order_id).signal(
-                    PaymentAssistCheckout.customer_returned, hint, rpc_timeout=rpc
+                    PaymentAssistCheckoutV3.customer_returned, hint, rpc_timeout=rpc
                 )
         except PaymentConflict:
             return await self._ended_status(order_id, hint.token)
@@ -403,7 +403,7 @@ class PaymentAssistCheckouts:
         Temporal keeps whether or not a worker runs."""
         seconds = min(WEBHOOK_UPDATE_SECONDS, self._bounds.quick)
         taken, _ = await self._hint_by_update(
-            order_id, PaymentAssistCheckout.webhook_taken, hint, seconds, retry_aborted=False
+            order_id, PaymentAssistCheckoutV3.webhook_taken, hint, seconds, retry_aborted=False
         )
         if not taken:
             await self._signal_webhook(order_id, hint)
@@ -417,7 +417,7 @@ class PaymentAssistCheckouts:
                 self._digests.discard(order_id)
                 await self._bound(order_id, hint.token)
             await self._handle(order_id).signal(
-                PaymentAssistCheckout.webhook_received, hint, rpc_timeout=rpc
+                PaymentAssistCheckoutV3.webhook_received, hint, rpc_timeout=rpc
             )
 
 

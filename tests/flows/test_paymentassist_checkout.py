@@ -33,7 +33,7 @@ from tests.flows.helpers import (
     new_order_id,
     wait_for_status,
 )
-from workflows.paymentassist_checkout import PaymentAssistCheckout, checkout_workflow_id
+from workflows.paymentassist_checkout import PaymentAssistCheckoutV3, checkout_workflow_id
 
 SECRET = "demo_sandbox_secret"
 NO_WATCH = SLOW_POLLING.model_copy(update={"invoice_watch_seconds": 0})
@@ -68,7 +68,7 @@ async def test_approval_with_customer_return(stack: Stack) -> None:
     assert [hint.kind for hint in view.hints] == ["return"]
     assert applied_events(view) == ["begin", "complete"]
     handle = stack.client.get_workflow_handle_for(
-        PaymentAssistCheckout.run, checkout_workflow_id(request.order_id)
+        PaymentAssistCheckoutV3.run, checkout_workflow_id(request.order_id)
     )
     assert (await handle.result()).status == "completed"
     described = await handle.describe()
@@ -234,7 +234,7 @@ async def test_started_again_after_it_ended_answers_from_final_state(stack: Stac
     await browser_get(await sim.decide(started.token, "approve"))
     await wait_for_status(stack.checkouts, request.order_id, "completed")
     await stack.client.get_workflow_handle_for(
-        PaymentAssistCheckout.run, checkout_workflow_id(request.order_id)
+        PaymentAssistCheckoutV3.run, checkout_workflow_id(request.order_id)
     ).result()
     again = await stack.checkouts.start(request)
     assert again.token == started.token and again.status == "completed"
@@ -369,7 +369,7 @@ async def test_order_renamed_after_completion(stack: Stack) -> None:
     started = await stack.checkouts.start(request)
     await sim.decide(started.token, "approve")
     handle = stack.client.get_workflow_handle_for(
-        PaymentAssistCheckout.run, checkout_workflow_id(request.order_id)
+        PaymentAssistCheckoutV3.run, checkout_workflow_id(request.order_id)
     )
     view = await handle.result()
     assert view.status == "completed" and view.renamed_to == request.rename_order_to

@@ -45,7 +45,7 @@ from tests.flows.helpers import (
     wait_for_status,
 )
 from worker import running_worker
-from workflows.paymentassist_checkout import PaymentAssistCheckout, checkout_workflow_id
+from workflows.paymentassist_checkout import PaymentAssistCheckoutV3, checkout_workflow_id
 from workflows.paymentassist_token_claim import PaymentAssistTokenClaim, claim_workflow_id
 
 KEY, SECRET = "demo_key", "demo_sandbox_secret"
@@ -318,7 +318,7 @@ async def test_without_invoice_the_watch_ends_completed(stack: Stack) -> None:
     started = await stack.checkouts.start(request)
     await sim.decide(started.token, "approve")
     handle = stack.client.get_workflow_handle_for(
-        PaymentAssistCheckout.run, checkout_workflow_id(request.order_id)
+        PaymentAssistCheckoutV3.run, checkout_workflow_id(request.order_id)
     )
     view = await asyncio.wait_for(handle.result(), timeout=30)
     # one read saw it completed; any more were re-reads during the watch

@@ -20,7 +20,8 @@ from state.passimpay_models import AddressRequest, InvoiceRequest
 from tests.conftest import Stack
 from tests.flows.helpers import browser_get, checkout_request, new_order_id, wait_for_status
 from tests.flows.test_paymentassist_checkout import NO_WATCH
-from workflows.paymentassist_checkout import PaymentAssistCheckout, checkout_workflow_id
+from workflows.paymentassist_checkout import PaymentAssistCheckoutV3, checkout_workflow_id
+from workflows.paymentassist_checkout_v1 import PaymentAssistCheckout
 
 USDT_TRC20 = 70
 TRON_USDT = 71
@@ -76,7 +77,7 @@ async def test_an_ended_checkout_is_not_answered_for_other_terms(
     await browser_get(await stack.sandbox.paymentassist.decide(started.token, "approve"))
     await wait_for_status(stack.checkouts, request.order_id, "completed")
     handle = stack.client.get_workflow_handle_for(
-        PaymentAssistCheckout.run, checkout_workflow_id(request.order_id)
+        PaymentAssistCheckoutV3.run, checkout_workflow_id(request.order_id)
     )
     await handle.result()
     assert not await (await handle.describe()).memo()  # the terms are read from its input

@@ -20,7 +20,7 @@ from state.checkout_models import (
     provider_event,
 )
 from tests.flows.helpers import checkout_request
-from workflows.paymentassist_checkout import PaymentAssistCheckoutV2
+from workflows.paymentassist_checkout_v2 import PaymentAssistCheckoutV2
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 TOKEN = "3c6b1f2a-0000-4000-8000-000000000001"

@@ -33,12 +33,9 @@ from tests.timeskipping.claim_doubles import FreeTokens
 from tests.timeskipping.ledger_double import with_ledger
 from tests.timeskipping.skip import advance
 from worker import activity_methods
-from workflows.paymentassist_checkout import (
-    PaymentAssistCheckout,
-    PaymentAssistCheckoutV2,
-    PaymentAssistCheckoutV3,
-    checkout_workflow_id,
-)
+from workflows.paymentassist_checkout import PaymentAssistCheckoutV3, checkout_workflow_id
+from workflows.paymentassist_checkout_v1 import PaymentAssistCheckout
+from workflows.paymentassist_checkout_v2 import PaymentAssistCheckoutV2
 from workflows.paymentassist_token_claim import PaymentAssistTokenClaim
 
 HISTORY_BOUND = 10_000
@@ -118,7 +115,7 @@ async def lender(
         )
 
 
-async def history_length(handle: WorkflowHandle[PaymentAssistCheckout, CheckoutView]) -> int:
+async def history_length(handle: WorkflowHandle[PaymentAssistCheckoutV3, CheckoutView]) -> int:
     """Events in the checkout's current run."""
     described = await handle.describe()
     return described.raw_description.workflow_execution_info.history_length
@@ -145,14 +142,14 @@ async def test_thirty_days_waiting_for_capture_stay_short_and_still_capture(
     request = checkout_request(capture="on_request", auto_capture=False, timing=PRODUCTION_POLLING)
     started = await checkouts.start(request)
     handle = time_skipping.client.get_workflow_handle_for(
-        PaymentAssistCheckout.run, checkout_workflow_id(request.order_id)
+        PaymentAssistCheckoutV3.run, checkout_workflow_id(request.order_id)
     )
     first_run_id = (await handle.describe()).run_id
     longest = 0
     for _ in range(30):
         await advance(time_skipping, timedelta(days=1), step=timedelta(hours=12))
         longest = max(longest, await history_length(handle))
-    view = await handle.query(PaymentAssistCheckout.state)
+    view = await handle.query(PaymentAssistCheckoutV3.state)
     assert view.status == "pending_capture" and view.capture_attempts == 0
     assert view.runs >= 2 and view.status_checks > 8_000  # polled every 5 minutes all along
     assert longest < HISTORY_BOUND

@@ -41,12 +41,9 @@ from tests.timeskipping.ledger_double import with_ledger
 from tests.timeskipping.skip import advance
 from worker import activity_methods
 from workflows.calls import HISTORY_LIMIT
-from workflows.paymentassist_checkout import (
-    PaymentAssistCheckout,
-    PaymentAssistCheckoutV2,
-    PaymentAssistCheckoutV3,
-    checkout_workflow_id,
-)
+from workflows.paymentassist_checkout import PaymentAssistCheckoutV3, checkout_workflow_id
+from workflows.paymentassist_checkout_v1 import PaymentAssistCheckout
+from workflows.paymentassist_checkout_v2 import PaymentAssistCheckoutV2
 from workflows.paymentassist_token_claim import PaymentAssistTokenClaim
 
 AMOUNT = 49_900
@@ -57,7 +54,7 @@ EVERY_SECOND = CheckoutTiming(active_poll_seconds=1, idle_poll_seconds=1, invoic
 HELD_FOR = 15.0
 """Longest a held double waits for the test before giving up on its own (never in a pass)."""
 
-Checkout = WorkflowHandle[PaymentAssistCheckout, CheckoutView]
+Checkout = WorkflowHandle[PaymentAssistCheckoutV3, CheckoutView]
 
 
 class Hold:
@@ -170,11 +167,11 @@ class Shop:
         if request.order_id not in self.orders:
             self.orders.append(request.order_id)
         return self.env.client.get_workflow_handle_for(
-            PaymentAssistCheckout.run, checkout_workflow_id(request.order_id)
+            PaymentAssistCheckoutV3.run, checkout_workflow_id(request.order_id)
         )
 
     async def view(self, request: CheckoutRequest) -> CheckoutView:
-        return await self.handle(request).query(PaymentAssistCheckout.state)
+        return await self.handle(request).query(PaymentAssistCheckoutV3.state)
 
     async def until(self, request: CheckoutRequest, *statuses: str) -> CheckoutView:
         return await eventually(
@@ -183,14 +180,14 @@ class Shop:
 
     async def accepted_cancel(self, request: CheckoutRequest) -> WorkflowUpdateHandle[CheckoutView]:
         return await self.handle(request).start_update(
-            PaymentAssistCheckout.cancel, wait_for_stage=WorkflowUpdateStage.ACCEPTED
+            PaymentAssistCheckoutV3.cancel, wait_for_stage=WorkflowUpdateStage.ACCEPTED
         )
 
     async def accepted_capture(
         self, request: CheckoutRequest
     ) -> WorkflowUpdateHandle[CheckoutView]:
         return await self.handle(request).start_update(
-            PaymentAssistCheckout.request_capture, wait_for_stage=WorkflowUpdateStage.ACCEPTED
+            PaymentAssistCheckoutV3.request_capture, wait_for_stage=WorkflowUpdateStage.ACCEPTED
         )
 
 
@@ -406,7 +403,7 @@ async def test_a_cancel_waiting_at_continue_as_new_is_answered_and_carried(shop:
     answer = await asyncio.wait_for(cancel.result(), HELD_FOR)  # answered, not lost
     assert answer.status == "awaiting_customer" and answer.runs == 0  # the state so far
     assert answer.status_checks > 0
-    carried = await handle.query(PaymentAssistCheckout.state)
+    carried = await handle.query(PaymentAssistCheckoutV3.state)
     assert carried.runs == 1 and carried.token == started.token
     assert carried.status == "awaiting_customer"
     lender.answer = "expired"  # the cancel finally took effect at the lender

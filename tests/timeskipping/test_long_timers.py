@@ -15,7 +15,7 @@ from state.passimpay_models import InvoiceRequest, InvoiceTiming
 from tests.flows.helpers import checkout_request, new_order_id
 from tests.timeskipping.skip import advance
 from workflows.passimpay_invoice import PassimpayInvoice, invoice_workflow_id
-from workflows.paymentassist_checkout import PaymentAssistCheckout, checkout_workflow_id
+from workflows.paymentassist_checkout import PaymentAssistCheckoutV3, checkout_workflow_id
 
 
 async def test_checkout_with_production_polling_finds_the_outcome(
@@ -31,10 +31,10 @@ async def test_checkout_with_production_polling_finds_the_outcome(
         started = await checkouts.start(request)
         await sandbox.paymentassist.decide(started.token, "approve")  # return and webhook lost
         handle = env.client.get_workflow_handle_for(
-            PaymentAssistCheckout.run, checkout_workflow_id(request.order_id)
+            PaymentAssistCheckoutV3.run, checkout_workflow_id(request.order_id)
         )
         await advance(env, timedelta(days=2))  # first polls, then the day-long invoice watch
-        view = await handle.query(PaymentAssistCheckout.state)
+        view = await handle.query(PaymentAssistCheckoutV3.state)
     finally:
         sandbox.paymentassist.faults.clear()
     assert view.status == "completed" and view.hints == []
