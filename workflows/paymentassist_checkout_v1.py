@@ -13,7 +13,7 @@ Retire it when, in every namespace payflow runs in,
 
 says 0: no run is open (`AND ExecutionStatus="Running"` counts those; a run continued as new
 stays this type) and retention has deleted the closed ones (their `state` query replays on a
-worker that knows the type). Then delete this module, its entry in `worker.WORKFLOWS`, its
+worker that knows the type). Then delete this module, its entry in `worker.RETIRING`, its
 goldens (`tests/replay/histories/PaymentAssistCheckout-*.json`), its registration in the
 timeskipping tests' workers and `test_a_checkout_of_the_type_before_is_joined_with_its_whole_request`
 (tests/flows/test_repeated_starts.py). `LEAN_VISIBILITY` and `COALESCE_HINTS` go with it, and

@@ -11,7 +11,7 @@ Retire it when, in every namespace payflow runs in,
 
 says 0: no run is open (`AND ExecutionStatus="Running"` counts those; a run continued as new
 stays this type) and retention has deleted the closed ones (their `state` query replays on a
-worker that knows the type). Then delete this module, its entry in `worker.WORKFLOWS`, its
+worker that knows the type). Then delete this module, its entry in `worker.RETIRING`, its
 goldens (`tests/replay/histories/PaymentAssistCheckoutV2-*.json`), its registration in the
 timeskipping tests' workers and `test_begin_of_the_current_type_reads_a_whole_request_as_one`
 (tests/paymentassist/test_checkout_state.py).
