@@ -86,7 +86,7 @@ class PayflowSettings(BaseSettings):
     replay tests run every workflow inside it, so what it would refuse fails CI instead."""
     max_cached_workflows: int = Field(default=1000, ge=0)
     """Open workflows kept in a worker's memory between tasks (the rest replay their history
-    on their next task): RSS grows by about the per-workflow figure in the README for each."""
+    on their next task): RSS grows by about the per-workflow figure in docs/performance.md for each."""
     workflow_task_pollers: int = Field(default=5, ge=1)
     """Concurrent long polls for workflow tasks per worker."""
     activity_task_pollers: int = Field(default=5, ge=1)

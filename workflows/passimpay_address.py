@@ -56,7 +56,7 @@ CALLBACK_WORD_PATCH = "h2h-callback-is-the-providers-word"
 """Matching callbacks are credited without a status answer, and the provider's count must cover
 a deposit after every settled one. Retire once no address opened before this deploy is open."""
 FOREIGN_ADDRESS_PATCH = "deposit-to-another-address-is-held"
-"""A deposit whose addressTo is not ours is held for an operator (README: "Changing a running
+"""A deposit whose addressTo is not ours is held for an operator (docs/deploying.md: "Changing a running
 workflow safely"); deprecate it once no address run from before it is left."""
 
 

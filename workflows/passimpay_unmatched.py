@@ -11,7 +11,7 @@ with workflow.unsafe.imports_passed_through():
 UNMATCHED_WORKFLOW_ID = "passimpay-unmatched-callbacks"
 SIGNALS_PER_RUN = 200
 ONLY_ON_CHANGE_PATCH = "inbox-publishes-only-on-change"
-"""Visibility is upserted only when the attention flag flips (README: "Changing a running workflow
+"""Visibility is upserted only when the attention flag flips (docs/deploying.md: "Changing a running workflow
 safely"); deprecate it once no inbox run from before it is left."""
 
 
