@@ -73,6 +73,7 @@ def deployment(
         "PAYFLOW_WITHDRAWAL_TASK_QUEUE": f"{task_queue}-gate",
         "PAYFLOW_DATABASE_URL": database_url,
         "PAYFLOW_PAYLOAD_KEYS": json.dumps(keys),
+        "PAYFLOW_DECISION_KEYS": json.dumps({"bench": base64.b64encode(os.urandom(32)).decode()}),
         "PAYFLOW_API_TOKEN": merchant,
         "PAYFLOW_OPERATOR_TOKEN": operator,
         "PAYFLOW_GATEWAY_PORT": str(gateway_port),

@@ -23,8 +23,9 @@ from gateway.errors import INVALID
 from gateway.metrics import count_callback
 from gateway.problems import CallbackProblem, Problem, problem, refusal
 from gateway.services import GatewayServices, services
+from ledger.database import LedgerUnavailable
 from payflow.crypto import DepositRefused
-from payflow.workflow_calls import PaymentConflict, PaymentNotFound
+from payflow.workflow_calls import PaymentConflict, PaymentNotFound, PaymentUnavailable
 from providers.passimpay import (
     DepositCallback,
     InvalidSignature,
@@ -157,7 +158,20 @@ async def _deposit(found: GatewayServices, body: bytes, callback: DepositCallbac
         return await _unmatched(
             found, body, order_id, "deposit", "no open invoice or address", event
         )
+    except PaymentUnavailable:
+        return await _held(found, order_id, event)
     return JSONResponse({"status": "accepted", "target": target})
+
+
+async def _held(found: GatewayServices, order_id: str, event: DepositEvent) -> JSONResponse:
+    """Temporal cannot take it now: keep it in the ledger (200, Passimpay's retries are few) and
+    let the redelivery loop hand it over; 503 only when the ledger cannot keep it either."""
+    try:
+        await found.ledger.hold_callback("deposit", order_id, event.model_dump(mode="json"))
+    except LedgerUnavailable:
+        raise PaymentUnavailable(f"deposit for order {order_id}: nothing could keep it") from None
+    log.warning("passimpay callback for order %s held until Temporal answers", order_id)
+    return JSONResponse({"status": "accepted", "target": "held"})
 
 
 async def _refused(

@@ -120,3 +120,21 @@ The unique key makes a retried write a no-op."""
 Index("payments_status", payments.c.status, payments.c.id)
 Index("payments_created", payments.c.created_at)
 Index("entries_at", entries.c.at, entries.c.id)
+
+held_callbacks = Table(
+    "held_callbacks",
+    metadata,
+    Column("id", AUTO_ID, primary_key=True, autoincrement=True),
+    Column("kind", String(20), nullable=False),
+    Column("order_id", String(200), nullable=False),
+    Column("event", JSON, nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("delivered_at", UtcDateTime),
+    Column("outcome", String(40)),
+)
+"""Verified provider callbacks the gateway could not hand to Temporal: kept here and answered
+200, so a Temporal outage longer than the provider's retries loses none; delivered (or kept for
+an operator) by the gateway's redelivery loop, `outcome` saying where it went."""
+
+Index("held_callbacks_due", held_callbacks.c.delivered_at, held_callbacks.c.id)

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ledger.database import LedgerUnavailable, create_engine
 from ledger.group_commit import GroupCommit
-from ledger.schema import entries, payments
+from ledger.schema import entries, held_callbacks, payments
 from state.ledger_models import Kind, LedgerWrite, PaymentRecord, terms_digest
 from state.ledger_money import movements
 
@@ -67,6 +67,16 @@ class _Order:
 def payment_key(kind: str, order_id: str) -> str:
     """The id a listing names a payment by, and `starting_after` takes back."""
     return f"{kind}:{order_id}"
+
+
+@dataclass(frozen=True)
+class HeldCallback:
+    """A verified callback kept while Temporal could not take it."""
+
+    id: int
+    kind: str
+    order_id: str
+    event: dict[str, Any]
 
 
 class Ledger:
@@ -182,6 +192,43 @@ class Ledger:
                 for row in await connection.execute(self._new_entries, rows):
                     added[(row.kind, row.order_id)] += 1
         return [added.pop((write.kind, write.order_id), 0) for write in writes]
+
+    async def hold_callback(self, kind: str, order_id: str, event: dict[str, Any]) -> int:
+        """Keep a verified callback Temporal could not take now; its id."""
+        row = {
+            "kind": kind,
+            "order_id": order_id,
+            "event": event,
+            "received_at": datetime.now(UTC),
+            "attempts": 0,
+        }
+        async with self._transaction() as connection:
+            found = await connection.execute(
+                held_callbacks.insert().values(row).returning(held_callbacks.c.id)
+            )
+            return int(found.scalar_one())
+
+    async def held_callbacks(self, limit: int = 100) -> list[HeldCallback]:
+        """Callbacks still to be delivered, oldest first."""
+        query = (
+            select(held_callbacks)
+            .where(held_callbacks.c.delivered_at.is_(None))
+            .order_by(held_callbacks.c.id)
+            .limit(limit)
+        )
+        async with self._transaction() as connection:
+            rows = (await connection.execute(query)).all()
+        return [HeldCallback(row.id, row.kind, row.order_id, row.event) for row in rows]
+
+    async def callback_tried(self, held_id: int, outcome: str | None) -> None:
+        """One delivery attempt of a held callback; `outcome` (where it went) settles it."""
+        values: dict[str, Any] = {"attempts": held_callbacks.c.attempts + 1}
+        if outcome is not None:
+            values |= {"delivered_at": datetime.now(UTC), "outcome": outcome}
+        async with self._transaction() as connection:
+            await connection.execute(
+                update(held_callbacks).where(held_callbacks.c.id == held_id).values(values)
+            )
 
     async def payment(self, kind: str, order_id: str) -> PaymentRecord | None:
         """The order's row, or None when it was never registered or recorded."""

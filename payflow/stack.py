@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -16,6 +17,7 @@ from temporalio.converter import PayloadCodec
 
 from gateway.access import AccessTokens
 from gateway.app import create_gateway
+from gateway.held_callbacks import redeliver_forever
 from gateway.passimpay_currencies import KnownCurrencies
 from gateway.readiness import Readiness
 from gateway.services import GatewayServices, PassimpayCallbackSettings
@@ -163,9 +165,15 @@ async def running_gateway(
         checkouts=checkouts,
         ledger=ledger,
     ) as services:
-        app = create_gateway(services)
-        async with serve(app, settings.gateway_host, settings.gateway_port) as srv:
-            yield srv
+        redelivery = asyncio.create_task(redeliver_forever(services))
+        try:
+            app = create_gateway(services)
+            async with serve(app, settings.gateway_host, settings.gateway_port) as srv:
+                yield srv
+        finally:
+            redelivery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await redelivery
 
 
 @contextlib.asynccontextmanager

@@ -477,6 +477,38 @@ async def test_a_callback_reaches_an_address_whose_worker_cannot_answer(stack: S
         await handle.terminate("test cleanup")
 
 
+async def test_a_callback_temporal_cannot_take_is_held_in_the_ledger_and_delivered(
+    stack: Stack,
+) -> None:
+    """A gateway whose Temporal calls cannot finish keeps the verified callback in the ledger
+    and answers 200 (Passimpay's three tries would run out in an outage); a gateway that can
+    reach Temporal hands it to the address."""
+    order_id = new_order_id("adr")
+    opened = await stack.crypto.open_address(
+        AddressRequest(order_id=order_id, payment_id=USDT_TRC20, timing=QUICK)
+    )
+    payload = {
+        "platformId": PLATFORM,
+        "paymentId": USDT_TRC20,
+        "orderId": order_id,
+        "amount": "4",
+        "txhash": "feed01",
+        "addressTo": opened.address,
+        "confirmations": 1,
+    }
+    body, headers = signed(payload)
+    async with (
+        another_gateway(stack, temporal_signal_timeout_seconds=1e-6) as cut_off,
+        httpx.AsyncClient(base_url=cut_off, timeout=10) as http,
+    ):
+        reply = await http.post("/webhooks/passimpay", content=body, headers=headers)
+    assert reply.status_code == 200 and reply.json()["target"] == "held", reply.text
+    view = await eventually(lambda: stack.crypto.get_address(order_id), lambda v: v.deposits)
+    assert [d.txhash for d in view.deposits] == ["feed01"]
+    waiting = await stack.ledger.held_callbacks()
+    assert all(held.order_id != order_id for held in waiting)
+
+
 async def test_callback_claiming_more_than_arrived_is_never_credited(stack: Stack) -> None:
     """A verified callback is a hint: only what the provider reports as received is credited."""
     sim = stack.sandbox.passimpay

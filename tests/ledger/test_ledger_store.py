@@ -197,3 +197,18 @@ async def test_an_unreachable_database_is_unavailable_not_an_error() -> None:
             await ledger.register("checkout", "paymentassist", "o", {})
     finally:
         await ledger.close()
+
+
+async def test_held_callbacks_wait_in_order_until_each_is_settled(ledger: Ledger) -> None:
+    first = await ledger.hold_callback("deposit", "adr-1", {"txhash": "a", "amount": "1.5"})
+    second = await ledger.hold_callback("deposit", "adr-2", {"txhash": "b", "amount": "2"})
+    waiting = await ledger.held_callbacks()
+    assert [(h.id, h.order_id, h.event["amount"]) for h in waiting] == [
+        (first, "adr-1", "1.5"),
+        (second, "adr-2", "2"),
+    ]
+    await ledger.callback_tried(first, None)  # Temporal still down: it stays, first in line
+    assert [h.id for h in await ledger.held_callbacks()] == [first, second]
+    await ledger.callback_tried(first, "address")
+    await ledger.callback_tried(second, "unmatched")
+    assert await ledger.held_callbacks() == []
