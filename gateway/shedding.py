@@ -104,7 +104,8 @@ TOO_LARGE, TIMED_OUT, GONE = _Refused("too_large"), _Refused("timed_out"), _Refu
 
 class FrontDoor:
     """ASGI middleware: read the body within its family's limits, then take one of `limit`
-    slots (probes: one of `PROBE_SLOTS`); a request that finds no slot within `wait` seconds,
+    slots (provider callbacks: one of `limit` of their own; probes: one of `PROBE_SLOTS`); a
+    request that finds no slot within `wait` seconds,
     or no free reader for its body, is answered 503 with Retry-After: 1."""
 
     def __init__(self, app: ASGIApp, *, limit: int, wait: float, bodies: BodyLimits) -> None:
@@ -112,8 +113,13 @@ class FrontDoor:
         self.limit = limit
         self._wait = wait
         self._bodies = bodies
-        self._slots = asyncio.Semaphore(limit)
-        self._probe_slots = asyncio.Semaphore(PROBE_SLOTS)
+        self._pools = {
+            "api": asyncio.Semaphore(limit),
+            "callbacks": asyncio.Semaphore(limit),
+            "probes": asyncio.Semaphore(PROBE_SLOTS),
+        }
+        """Provider callbacks have `limit` slots of their own: a busy merchant API never sheds
+        them (a provider retries a callback only a few times, then gives up)."""
         self._readers = {family: asyncio.Semaphore(bodies.readers) for family in FAMILIES}
         self.shed = 0
         """Requests answered 503 for want of a slot or a reader, since the app started."""
@@ -145,7 +151,7 @@ class FrontDoor:
                 await self._refuse(scope, receive, send, body, max_bytes)
                 return
             receive = _replay(body, receive)
-        pool = self._probe_slots if family == "probes" else self._slots
+        pool = self._pools.get(family, self._pools["api"])
         if not await _take(pool, self._wait):
             await self._shed(scope, receive, send, "too many requests in flight")
             return

@@ -25,6 +25,7 @@ from sandbox.paymentassist.page import signed_return_url
 from tests.app_slot import served_slot
 from tests.conftest import Stack
 from tests.flows.helpers import another_gateway, checkout_request, eventually, new_order_id
+from tests.flows.test_passimpay_address import PLATFORM, signed
 
 SECRET = "demo_sandbox_secret"
 PASSIMPAY_PLATFORM, PASSIMPAY_KEY = 50, "sandbox-passimpay-key"
@@ -88,7 +89,7 @@ async def timed(request: Awaitable[httpx.Response]) -> tuple[httpx.Response, flo
     return response, time.monotonic() - began
 
 
-async def test_without_temporal_every_route_answers_503_with_retry_after_quickly(
+async def test_without_temporal_routes_answer_503_quickly_and_deposit_callbacks_are_held(
     stack: Stack, gateway_without_temporal: str
 ) -> None:
     order_id = new_order_id()
@@ -115,6 +116,9 @@ async def test_without_temporal_every_route_answers_503_with_retry_after_quickly
         timings = await asyncio.gather(*(timed(call) for call in calls.values()))
         answers = dict(zip(calls, timings, strict=True))
         health = await http.get("/healthz")
+    held, seconds = answers.pop("passimpay")  # kept in the ledger: Passimpay's tries are few
+    assert held.status_code == 200 and held.json()["target"] == "held", held.text
+    assert seconds < ANSWER_WITHIN
     for name, (response, seconds) in answers.items():
         assert response.status_code == 503, (name, response.status_code, response.text)
         assert int(response.headers["retry-after"]) >= 1, name
@@ -148,6 +152,18 @@ async def test_a_full_gateway_sheds_at_once_with_retry_after(stack: Stack) -> No
             assert response.status_code == 503 and response.headers["retry-after"] == "1"
             assert response.json()["code"] == "overloaded"
             assert seconds < 1.0
+            callback, headers = signed(
+                {
+                    "platformId": PLATFORM,
+                    "paymentId": 70,
+                    "orderId": new_order_id("nobody"),
+                    "amount": "1",
+                    "txhash": "a1",
+                    "confirmations": 1,
+                }
+            )
+            kept = await http.post("/webhooks/passimpay", content=callback, headers=headers)
+            assert kept.status_code == 200, kept.text  # provider callbacks: slots of their own
             for probe in ("/healthz", "/readyz"):  # probes have slots of their own
                 assert (await http.get(probe)).status_code in (200, 503), probe
             assert (await http.get("/healthz")).status_code == 200
