@@ -372,6 +372,38 @@ async def run_flows(
     started = time.monotonic()
     inject_faults(sandbox)
     workers = [worker]
+    try:
+        merchant = await merchant_run(args, temporal, deployed, sandbox, logs, workers)
+    finally:
+        for process in workers:
+            stop_process(process)
+    ledger = Ledger.connect(database_url)
+    try:
+        records = {
+            flow.workflow_id: await ledger.payment(flow.kind, flow.order_id)
+            for flow in merchant.flows
+        }
+    finally:
+        await ledger.close()
+    parked = sum(flow.parked for flow in merchant.flows)
+    lost = sum(flow.url_lost for flow in merchant.flows)
+    print(
+        f"{len(merchant.flows)} flows ({parked} checkouts parked by a /begin that died with the"
+        f" worker, {lost} invoices whose created link's reply was lost, followed and flagged)"
+        f" in {time.monotonic() - started:.0f} s"
+    )
+    return verdict(judge(merchant.flows, sandbox, records), logs)
+
+
+async def merchant_run(
+    args: argparse.Namespace,
+    temporal: Temporal,
+    deployed: Deployment,
+    sandbox: RunningSandbox,
+    logs: Path,
+    workers: list[subprocess.Popen[bytes]],
+) -> Merchant:
+    """Start every flow, kill the worker and restart Temporal on the way; each flow's end."""
     async with httpx.AsyncClient(timeout=60) as http:
         merchant = Merchant(http, deployed, sandbox)
         kinds = [merchant.checkout, merchant.invoice, merchant.address, merchant.payout]
@@ -391,23 +423,7 @@ async def run_flows(
         await asyncio.gather(*running)
         client = await connect(temporal.address, codec=deployed.codec)
         await final_views(merchant.flows, client)
-    stop_process(workers[-1])
-    ledger = Ledger.connect(database_url)
-    try:
-        records = {
-            flow.workflow_id: await ledger.payment(flow.kind, flow.order_id)
-            for flow in merchant.flows
-        }
-    finally:
-        await ledger.close()
-    parked = sum(flow.parked for flow in merchant.flows)
-    lost = sum(flow.url_lost for flow in merchant.flows)
-    print(
-        f"{len(merchant.flows)} flows ({parked} checkouts parked by a /begin that died with the"
-        f" worker, {lost} invoices whose created link's reply was lost, followed and flagged)"
-        f" in {time.monotonic() - started:.0f} s"
-    )
-    return verdict(judge(merchant.flows, sandbox, records), logs)
+    return merchant
 
 
 def main() -> None:
