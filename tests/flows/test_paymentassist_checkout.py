@@ -562,7 +562,10 @@ async def test_a_return_and_webhook_before_begins_reply_are_held_then_applied(
     assert started.token == application.token
     assert page.status_code == 200 and "not valid" not in page.text
     view = await wait_for_status(stack.checkouts, request.order_id, "completed")
-    assert sorted(hint.kind for hint in view.hints) in (["return", "webhook"], ["return"])
+    kinds = sorted(hint.kind for hint in view.hints)
+    # whichever of the two held hints the checkout applied first may complete it; the other
+    # is then answered from the ended checkout, not recorded
+    assert kinds in (["return", "webhook"], ["return"], ["webhook"])
     await sim.wait_idle()
     sent = [d for d in sim.webhook_log if d.payload["event_data"]["token"] == application.token]
     assert sent and sent[0].status_code == 200  # taken at the first attempt
