@@ -150,7 +150,7 @@ async def running_worker(
     passimpay = passimpay or passimpay_client()
     merchant = MerchantActivities(
         settings.notify_secret,
-        policy=NotifyPolicy.of(settings.notify_private_hosts, settings.notify_allowed_hosts),
+        policy=NotifyPolicy.configured(settings),
         trusted_url=settings.notify_url,
     )
     proofs = client_decision_keys(client, settings)

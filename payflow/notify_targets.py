@@ -10,7 +10,11 @@ import ipaddress
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    from payflow.settings import PayflowSettings
 
 LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
 
@@ -57,6 +61,11 @@ class NotifyPolicy:
     @classmethod
     def of(cls, private_hosts: bool, allowed_hosts: Iterable[str] = ()) -> NotifyPolicy:
         return cls(private_hosts, frozenset(h.strip().lower() for h in allowed_hosts if h))
+
+    @classmethod
+    def configured(cls, settings: PayflowSettings) -> NotifyPolicy:
+        """The policy the settings name (the worker and the gateway hold the same one)."""
+        return cls.of(settings.notify_private_hosts, settings.notify_allowed_hosts)
 
     def check(self, url: str) -> None:
         """The rules that need no DNS: scheme, allow-list, literal addresses and local names."""

@@ -198,7 +198,7 @@ async def gateway_services(
         )
     )
     bounds = CallBounds.from_settings(settings)
-    notify_policy = NotifyPolicy.of(settings.notify_private_hosts, settings.notify_allowed_hosts)
+    notify_policy = NotifyPolicy.configured(settings)
     own_ledger = ledger is None
     ledger = ledger or Ledger.connect(
         settings.ledger_url(), timeout=settings.database_timeout_seconds
